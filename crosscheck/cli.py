@@ -1,0 +1,92 @@
+"""`python -m crosscheck`: check every preset (or the chosen ones) and print a table."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from numpy_impl.spec import DTYPES, param_count_lines
+
+from . import report
+from .presets import PRESETS
+
+MODES = ("check",)
+
+
+class UsageError(Exception):
+    """A bad command-line value; printed as one line, exit status 2."""
+
+
+def check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m crosscheck",
+                                description="Prove NumPy and PyTorch models equal, layer by layer.")
+    p.add_argument("--model", nargs="+", metavar="NAME", help=f"presets to check (default: all): {', '.join(PRESETS)}")
+    p.add_argument("--act", nargs="+", metavar="ACT", help="activations to check (default: each preset's own)")
+    p.add_argument("--dtype", nargs="+", metavar="DTYPE", default=list(DTYPES), help="float64 and/or float32")
+    p.add_argument("--seed", type=int, default=0, help="seed for parameters, upstream gradient and FD sampling")
+    p.add_argument("--no-fd", action="store_true", help="skip the finite-difference check")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every layer quantity")
+    p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    return p
+
+
+def _choose(kind: str, asked: list[str] | None, valid, default) -> list[str]:
+    if not asked:
+        return list(default)
+    bad = [a for a in asked if a not in valid]
+    if bad:
+        raise UsageError(f"unknown {kind} {bad[0]!r}; choose from: {', '.join(valid)}")
+    return asked
+
+
+def plan(args) -> list[tuple]:
+    """(preset, activation, dtype) triples to check."""
+    models = _choose("model", args.model, list(PRESETS), PRESETS)
+    dtypes = _choose("dtype", args.dtype, DTYPES, DTYPES)
+    all_acts = sorted({a for p in PRESETS.values() for a in p.activations})
+    acts = _choose("activation", args.act, all_acts, all_acts) if args.act else None
+    jobs = []
+    for name in models:
+        preset = PRESETS[name]
+        for act in preset.activations:
+            if acts is None or act in acts:
+                jobs.extend((preset, act, dt) for dt in dtypes)
+    if not jobs:
+        raise UsageError(f"no preset among {', '.join(models)} uses activation {', '.join(args.act)}")
+    return jobs
+
+
+def run_checks(args) -> int:
+    from .runner import check_spec  # imports torch; keep --help fast
+    jobs = plan(args)
+    start = time.perf_counter()
+    results = []
+    print(report.summary_header())
+    for preset, act, dtype in jobs:
+        spec = preset.make_spec(act)
+        x, y = preset.data()
+        result = check_spec(spec, x, y, dtype=dtype, seed=args.seed, fd=not args.no_fd, activation=act)
+        results.append(result)
+        print(report.summary_line(result), flush=True)
+        if args.verbose:
+            print("\n".join(report.verbose_lines(result, param_count_lines(spec))))
+        if not result.passed:
+            print("\n".join(report.failure_lines(result)))
+    failed = sum(not r.passed for r in results)
+    floors = sum(1 for r in results if r.fd is not None and any(t.floor_dominates for t in r.fd.tensors))
+    print(f"{len(results)} checks: {len(results) - failed} passed, {failed} failed "
+          f"({floors} judged at the finite-difference noise floor, see --verbose) "
+          f"in {time.perf_counter() - start:.1f} s")
+    if args.json:
+        report.write_json(args.json, results)
+        print(f"report written to {args.json}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return run_checks(check_parser().parse_args(argv))
+    except (UsageError, ValueError, OSError) as err:
+        print(f"crosscheck: {err}", file=sys.stderr)
+        return 2

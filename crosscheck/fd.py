@@ -1,0 +1,165 @@
+"""Third opinion: finite differences on the NumPy loss, in float64, no torch.
+
+Method. Central differences D(h) = (L(t+h) - L(t-h)) / 2h combined by Richardson
+extrapolation, (4 D(h/2) - D(h)) / 3, which cancels the h^2 term: the truncation error is
+O(h^4) (~1e-12 at h = 1e-3) while the rounding error stays about 3 eps |L| / h.
+
+Noise floor. Each loss value is exact only to a few ulps of |L|, so the estimate carries an
+absolute error of a few eps*|L|/h whatever the gradient's size. We take
+FD_FLOOR_ULPS * eps * max(|L|, 1) / h (~1e-11 at h = 1e-3, |L| ~ 1; measured errors are
+5-10x below it) as the floor: where a tensor's largest gradient is so small that TOL_FD
+relative to it lies below this floor (deep sigmoid nets, input gradients of a loss
+averaged over many samples), the check is made against the floor instead, and the report
+says so.
+
+Kinks. ReLU-like layers report which side of their kink each input fell on. When the four
+evaluations do not all land on the same side, the difference quotient straddles a kink and
+is meaningless: the entry is retried with a 100x smaller h, and skipped (and counted) if it
+still straddles one at the smallest step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from numpy_impl import Sequential
+from numpy_impl import functional as NF
+from numpy_impl.losses import l2_penalty
+
+from .compare import TOL_FD
+
+FD_STEPS = (1e-3, 1e-5, 1e-7)  # tried in turn while a step straddles a kink
+FD_FLOOR_ULPS = 16.0
+FD_SAMPLES = 12  # entries per tensor; small tensors are checked in full
+
+
+@dataclass
+class FDTensor:
+    name: str
+    checked: int
+    kinks_skipped: int
+    max_abs: float
+    scale: float      # max |analytic gradient| over the whole tensor
+    floor: float      # absolute noise floor used
+    index: tuple
+    fd_value: float
+    analytic: float
+
+    @property
+    def rel(self) -> float:
+        return self.max_abs / self.scale if self.scale > 0 else (0.0 if self.max_abs == 0 else np.inf)
+
+    @property
+    def floor_dominates(self) -> bool:
+        return self.floor > TOL_FD * self.scale
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs <= max(TOL_FD * self.scale, self.floor)
+
+    def note(self) -> str:
+        if not self.floor_dominates:
+            return ""
+        return (f"{self.name}: gradient max {self.scale:.1e} is below what finite differences resolve; "
+                f"judged against the noise floor {self.floor:.1e} = {FD_FLOOR_ULPS:g}*eps*|L|/h "
+                f"(abs error {self.max_abs:.1e})")
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "checked": self.checked, "kinks_skipped": self.kinks_skipped,
+                "max_abs": self.max_abs, "rel": self.rel, "scale": self.scale, "floor": self.floor,
+                "floor_dominates": self.floor_dominates, "passed": self.passed,
+                "index": [int(i) for i in self.index], "fd": self.fd_value, "analytic": self.analytic}
+
+
+@dataclass
+class FDResult:
+    tensors: list[FDTensor] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(t.passed for t in self.tensors)
+
+    @property
+    def worst_rel(self) -> float:
+        """Worst relative error among tensors judged relatively (not at the noise floor)."""
+        vals = [t.rel for t in self.tensors if not t.floor_dominates]
+        return max(vals) if vals else 0.0
+
+    def notes(self) -> list[str]:
+        out = [t.note() for t in self.tensors if t.note()]
+        skipped = sum(t.kinks_skipped for t in self.tensors)
+        if skipped:
+            out.append(f"{skipped} sampled entries skipped: within h of a ReLU kink even at h={FD_STEPS[-1]:g}")
+        return out
+
+
+def loss_and_grads(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.ndarray):
+    """Total loss (data + L2) with analytic gradients for every parameter and for the input."""
+    value, dpred = NF.LOSS_FUNCS[loss](model.forward(x), target)
+    dx = model.backward(dpred)
+    penalty, dpen = l2_penalty(model.state_dict(), l2)
+    grads = {k: g + dpen[k] if k in dpen else g for k, g in model.grad_dict().items()}
+    grads["input"] = dx
+    return value + penalty, grads
+
+
+def _loss_only(model, loss, l2, x, target) -> tuple[float, np.ndarray]:
+    value, _ = NF.LOSS_FUNCS[loss](model.forward(x), target)
+    return value + l2_penalty(model.state_dict(), l2)[0], model.kink_state()
+
+
+def _tensors(model: Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Arrays to perturb in place: each layer's parameters and the input batch."""
+    out = {f"{i}.{k}": v for i, layer in enumerate(model.layers) for k, v in layer.params.items()}
+    out["input"] = x
+    return out
+
+
+def fd_check(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.ndarray,
+             seed: int = 0, samples: int = FD_SAMPLES) -> FDResult:
+    """Richardson-extrapolated central differences at sampled entries of every parameter
+    and of the input."""
+    x = np.array(x, dtype=np.float64)
+    value, analytic = loss_and_grads(model, loss, l2, x, target)
+    eps = np.finfo(np.float64).eps
+    rng = np.random.default_rng(seed)
+    result = FDResult()
+    for name, arr in _tensors(model, x).items():
+        picks = (np.arange(arr.size) if arr.size <= samples
+                 else rng.choice(arr.size, size=samples, replace=False))
+        worst, skipped, checked, h_min = (0.0, (), np.nan, np.nan), 0, 0, FD_STEPS[0]
+        for flat in picks:
+            idx = np.unravel_index(int(flat), arr.shape)
+            fd = next((d for h in FD_STEPS
+                       if (d := _derivative(model, loss, l2, x, target, arr, idx, h)) is not None), None)
+            if fd is None:
+                skipped += 1
+                continue
+            checked += 1
+            err = abs(fd[0] - analytic[name][idx])
+            if err >= worst[0]:
+                worst = (err, idx, fd[0], float(analytic[name][idx]))
+            h_min = min(h_min, fd[1])
+        floor = FD_FLOOR_ULPS * eps * max(abs(value), 1.0) / h_min
+        result.tensors.append(FDTensor(name, checked, skipped, worst[0],
+                                       float(np.max(np.abs(analytic[name]))), floor,
+                                       worst[1], worst[2], worst[3]))
+    return result
+
+
+def _derivative(model, loss, l2, x, target, arr, idx, h):
+    """(dL/d arr[idx], h) by Richardson-extrapolated central differences, or None if the
+    evaluations straddle a kink."""
+    orig = arr[idx]
+    values, kinks = {}, []
+    for step in (h, -h, h / 2, -h / 2):
+        arr[idx] = orig + step
+        values[step], kink = _loss_only(model, loss, l2, x, target)
+        kinks.append(kink)
+    arr[idx] = orig
+    if any(not np.array_equal(kinks[0], k) for k in kinks[1:]):
+        return None
+    d_h = (values[h] - values[-h]) / (2 * h)
+    d_half = (values[h / 2] - values[-h / 2]) / h
+    return (4 * d_half - d_h) / 3, h

@@ -1,0 +1,230 @@
+"""Run the NumPy and the torch model side by side and compare every layer quantity.
+
+For each layer we compare its output (forward) and, after a backward pass seeded with a
+random upstream gradient shared by both sides, dL/d(its input) and its parameter
+gradients. Each quantity is compared twice:
+  accumulated: the NumPy model run end to end vs the reference run end to end;
+  local: the NumPy layer run on the torch layer's own input and upstream gradient.
+A layer whose local error fails is wrong; one whose accumulated error fails while its local
+error passes only inherits error from elsewhere."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+import reference
+from numpy_impl import Sequential
+from numpy_impl import functional as NF
+from numpy_impl.losses import check_target
+
+from .compare import FLOAT32_NOISE_FACTOR, TOLERANCES, Comparison, compare
+from .slips import diagnose
+from .torch_side import Trace, layer_vjp, run_torch
+
+
+@dataclass
+class Row:
+    """One quantity of one layer (or of the loss)."""
+    layer: int            # -1 for the loss
+    layer_name: str
+    quantity: str         # out, grad_in, weight.grad, bias.grad, loss, dloss/dpred
+    acc: Comparison
+    local: Comparison | None
+    tol: float
+    torch_noise: float | None = None  # float32: torch's own error against float64
+    slip: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "forward" if self.quantity in ("out", "loss") else "gradient"
+
+    def _ok(self, c: Comparison | None, noise: float | None) -> bool:
+        if c is None:
+            return True
+        limit = self.tol if noise is None else max(self.tol, FLOAT32_NOISE_FACTOR * noise)
+        return not c.problem and c.max_rel <= limit
+
+    @property
+    def local_ok(self) -> bool:
+        return self._ok(self.local, None)
+
+    @property
+    def acc_ok(self) -> bool:
+        return self._ok(self.acc, self.torch_noise)
+
+    @property
+    def status(self) -> str:
+        if not self.local_ok:
+            return "FAIL"
+        return "PASS" if self.acc_ok else "inherited"
+
+    def label(self) -> str:
+        return f"{self.layer_name} {self.quantity}"
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "layer_name": self.layer_name, "quantity": self.quantity,
+                "status": self.status, "tolerance": self.tol, "torch_float32_error": self.torch_noise,
+                "accumulated": self.acc.to_json(),
+                "local": self.local.to_json() if self.local else None, "slip": self.slip}
+
+
+@dataclass
+class CheckResult:
+    model: str
+    activation: str
+    dtype: str
+    rows: list[Row] = field(default_factory=list)
+    fd: object = None  # fd.FDResult, float64 runs only
+    notes: list[str] = field(default_factory=list)
+
+    def worst(self, kind: str) -> float:
+        vals = [r.acc.max_rel for r in self.rows if r.kind == kind]
+        return max(vals) if vals else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status == "PASS" for r in self.rows) and (self.fd is None or self.fd.passed)
+
+    def first_divergence(self) -> Row | None:
+        """The first quantity, in execution order (forward, loss, backward), that fails."""
+        return next((r for r in self.rows if r.status != "PASS"), None)
+
+    def culprit(self) -> Row | None:
+        """The first quantity whose layer is wrong on its own (local error fails)."""
+        return next((r for r in self.rows if not r.local_ok), None)
+
+
+def layer_names(model: Sequential) -> list[str]:
+    return [f"{i}:{layer.describe()}" for i, layer in enumerate(model.layers)]
+
+
+def check_finite(name: str, arr: np.ndarray) -> None:
+    if not np.all(np.isfinite(arr)):
+        bad = np.unravel_index(int(np.argmax(~np.isfinite(arr))), arr.shape)
+        raise ValueError(f"{name}: contains NaN or Inf (first at {list(bad)})")
+
+
+def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.ndarray,
+               target: np.ndarray, loss: str, *, dtype: str = "float64", seed: int = 0,
+               truth_model: torch.nn.Sequential | None = None, name: str = "model",
+               activation: str = "") -> CheckResult:
+    """Compare two built models (same parameters) on one batch.
+
+    In float32, `truth_model` is the torch model in float64 holding the same (float32-rounded)
+    parameters; both sides are judged against it."""
+    if len(np_model) != len(torch_model):
+        raise ValueError(f"models: NumPy side has {len(np_model)} layers, torch side {len(torch_model)}")
+    x = np.asarray(x, dtype=dtype)
+    check_finite("input", x)
+    for key, value in np_model.state_dict().items():
+        check_finite(f"parameter {key}", value)
+    rng = np.random.default_rng(seed)
+    try:
+        out_np = np_model.forward(x)
+    except ValueError as err:
+        raise ValueError(f"input of shape {x.shape} does not fit the model: {err}") from None
+    upstream = rng.standard_normal(out_np.shape).astype(dtype)
+    np_model.backward(upstream)
+    np_trace = Trace(list(np_model.outputs), list(np_model.grad_inputs), dict(np_model.grad_dict()))
+    ref = run_torch(torch_model, x, upstream)
+    truth, noise_of = ref, None
+    if dtype == "float32":
+        truth = run_torch(truth_model, x.astype(np.float64), upstream.astype(np.float64))
+        noise_of = ref
+    result = CheckResult(name, activation, dtype)
+    names = layer_names(np_model)
+    tol = TOLERANCES[dtype]
+
+    def row(i, label, qty, actual, expected, local_actual, local_expected, noisy):
+        acc = compare(qty, actual, expected, dtype)
+        loc = None if local_actual is None else compare(qty, local_actual, local_expected, dtype)
+        noise = compare(qty, noisy, expected).max_rel if noisy is not None else None
+        return Row(i, label, qty, acc, loc, tol, noise)
+
+    local = _local_runs(np_model, torch_model, truth_model if dtype == "float32" else None, ref, x, upstream)
+    for i in range(len(np_model)):
+        result.rows.append(row(i, names[i], "out", np_trace.outputs[i], truth.outputs[i],
+                               local[i]["out"], local[i]["ref_out"],
+                               noise_of.outputs[i] if noise_of else None))
+    result.rows.extend(_loss_rows(loss, np_trace.outputs[-1], ref.outputs[-1], truth.outputs[-1],
+                                  target, tol, dtype, noise_of is not None))
+    for i in reversed(range(len(np_model))):
+        for key in np_model[i].params:
+            pk = f"{i}.{key}"
+            r = row(i, names[i], f"{key}.grad", np_trace.grads.get(pk), truth.grads[pk],
+                    local[i]["grads"].get(key), local[i]["ref_grads"][key],
+                    noise_of.grads[pk] if noise_of else None)
+            result.rows.append(r)
+        result.rows.append(row(i, names[i], "grad_in", np_trace.grad_inputs[i], truth.grad_inputs[i],
+                               local[i]["dx"], local[i]["ref_dx"],
+                               noise_of.grad_inputs[i] if noise_of else None))
+    for r in result.rows:
+        if r.kind == "gradient" and not r.local_ok and r.layer >= 0:
+            ctx = local[r.layer]
+            r.slip = diagnose(r.quantity, ctx["raw"].get(r.quantity), ctx["ref_raw"][r.quantity], ctx)
+    return result
+
+
+def _local_runs(np_model, torch_model, truth_model, ref: Trace, x, upstream) -> list[dict]:
+    """Each NumPy layer run alone on the torch run's input and upstream gradient."""
+    runs = []
+    n = len(np_model)
+    for i, layer in enumerate(np_model.layers):
+        inp = x if i == 0 else ref.outputs[i - 1]
+        dout = upstream if i == n - 1 else ref.grad_inputs[i + 1]
+        if truth_model is None:  # float64: torch's own run is the local reference
+            ref_out, ref_dx = ref.outputs[i], ref.grad_inputs[i]
+            ref_grads = {k.split(".", 1)[1]: v for k, v in ref.grads.items() if k.split(".")[0] == str(i)}
+        else:
+            ref_out, ref_dx, ref_grads = layer_vjp(truth_model[i], inp.astype(np.float64),
+                                                   dout.astype(np.float64))
+        out = dx = None
+        grads: dict = {}
+        try:
+            out = layer.forward(inp)
+            layer.grads = {}
+            dx = layer.backward(dout)
+            grads = dict(layer.grads)
+        except Exception as err:  # a user's layer may break on its own; report, don't crash
+            out = out if out is not None else np.full(ref_out.shape, np.nan)
+            dx = np.full(ref_dx.shape, np.nan)
+            grads = {}
+            print(f"warning: {np_model[i].name} raised {type(err).__name__}: {err}")
+        raw = {"grad_in": dx, **{f"{k}.grad": v for k, v in grads.items()}}
+        ref_raw = {"grad_in": ref_dx, **{f"{k}.grad": v for k, v in ref_grads.items()}}
+        runs.append({"out": out, "ref_out": ref_out, "dx": dx, "ref_dx": ref_dx, "grads": grads,
+                     "ref_grads": ref_grads, "raw": raw, "ref_raw": ref_raw,
+                     "input": inp, "dout": dout, "layer": layer})
+    return runs
+
+
+def _torch_loss(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Loss value (shape (1,)) and dL/dpred by torch autograd, in pred's dtype."""
+    t = torch.tensor(pred, requires_grad=True)
+    tgt = torch.as_tensor(target) if loss == "softmax_ce" else torch.as_tensor(target, dtype=t.dtype)
+    value = reference.loss_value(loss, t, tgt)
+    value.backward()
+    return value.detach().numpy().reshape(1), t.grad.numpy()
+
+
+def _loss_rows(loss: str, out_np, out_ref, out_truth, target, tol: float, dtype: str,
+               float32: bool) -> list[Row]:
+    """Loss value and dL/dpred: accumulated (each side on its own output) and local
+    (NumPy's loss on torch's output, against torch's loss in float64 on that output)."""
+    check_target(loss, out_np, target)
+    tgt = target if loss == "softmax_ce" else target.astype(out_np.dtype)
+    v_np, g_np = NF.LOSS_FUNCS[loss](out_np, tgt)
+    v_loc, g_loc = NF.LOSS_FUNCS[loss](out_ref, tgt)
+    truth = _torch_loss(loss, out_truth, target)
+    local_truth = _torch_loss(loss, out_ref.astype(np.float64), target)
+    noise = _torch_loss(loss, out_ref, target) if float32 else None
+    rows = []
+    for k, qty, mine, here in ((0, "loss", np.asarray([v_np], dtype), np.asarray([v_loc], dtype)),
+                               (1, "dloss/dpred", g_np, g_loc)):
+        acc = compare(qty, mine, truth[k], dtype)
+        loc = compare(qty, here, local_truth[k], dtype)
+        rows.append(Row(-1, f"loss:{loss}", qty, acc, loc, tol,
+                        compare(qty, noise[k], truth[k]).max_rel if float32 else None))
+    return rows

@@ -1,0 +1,125 @@
+"""Named models from the studies, each with the data it is checked on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+from numpy_impl.spec import Activation, Init, Linear, ModelSpec, mlp
+
+ACTS5 = ("relu", "sigmoid", "tanh", "leaky_relu", "softplus")
+ACTS3 = ("tanh", "sigmoid", "relu")
+REGRESSION_SIZES = {
+    "A": [3, 4, 1],
+    "B": [3, 6, 6, 1],
+    "C": [3, 8, 8, 8, 8, 1],
+    "D": [3] + [8] * 8 + [1],
+}
+DATA_SEED = 0
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    activations: tuple[str, ...]
+    make_spec: Callable[[str], ModelSpec]
+    data: Callable[[], tuple[np.ndarray, np.ndarray]]
+    about: str
+
+
+@lru_cache(maxsize=None)
+def regression_data(n: int = 400, seed: int = DATA_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """y = sin(x0) + 0.5 x1^2 - 0.8 x2 with x ~ U(-2, 2)^3; x (n, 3), y (n, 1)."""
+    x = np.random.default_rng(seed).uniform(-2, 2, size=(n, 3))
+    y = np.sin(x[:, 0]) + 0.5 * x[:, 1] ** 2 - 0.8 * x[:, 2]
+    return x, y[:, None]
+
+
+@lru_cache(maxsize=None)
+def moons_data(kind: str = "moons", n: int = 200, seed: int = DATA_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's two moons (noise 0.2) or circles (noise 0.1, factor 0.5); labels int."""
+    from sklearn import datasets  # imported on demand: it costs a second at start-up
+    if kind == "moons":
+        x, y = datasets.make_moons(n, noise=0.2, random_state=seed)
+    else:
+        x, y = datasets.make_circles(n, noise=0.1, factor=0.5, random_state=seed)
+    return x.astype(np.float64), y.astype(np.int64)
+
+
+@lru_cache(maxsize=None)
+def digits_data() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits, features standardised; target 1.0 for digits < 5, (N, 1)."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = digits.data.astype(np.float64)
+    std = x.std(axis=0)
+    x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)  # constant (always-blank) pixels stay 0
+    return x, (digits.target < 5).astype(np.float64)[:, None]
+
+
+def regression_spec(name: str, act: str) -> ModelSpec:
+    return mlp(name, REGRESSION_SIZES[name], act, init=Init("uniform", a=0.5))
+
+
+def stress_spec(hidden: int, act: str = "relu", width: int = 12, a: float = 1 / 7) -> ModelSpec:
+    return mlp(f"stress{hidden}", [3] + [width] * hidden + [1], act, init=Init("uniform", a=a))
+
+
+def chain_spec(act: str) -> ModelSpec:
+    """Three scalar weights of 0.5, zero biases, the activation after every layer."""
+    return mlp("chain", [1, 1, 1, 1], act, loss="half_sse", act_on_output=True,
+               init=Init("constant", value=0.5, bias=0.0))
+
+
+def chain_data() -> tuple[np.ndarray, np.ndarray]:
+    return np.ones((1, 1)), np.ones((1, 1))
+
+
+MOONS_L2 = 1e-3
+MOONS_WIDTH = 16
+
+
+def moons_spec(act: str, hidden_layers: int = 1, name: str = "moons") -> ModelSpec:
+    sizes = [2] + [MOONS_WIDTH] * hidden_layers + [2]
+    return mlp(name, sizes, act, loss="softmax_ce", l2=MOONS_L2, init=Init("xavier"))
+
+
+def digits_spec(kind: str) -> ModelSpec:
+    """digits: 64 -> 32 relu -> 1 sigmoid; logistic: [Linear, Sigmoid];
+    linear2: [Linear, Linear, Sigmoid]; linear4: four Linear layers then Sigmoid."""
+    widths = {"digits": None, "digits_logistic": [1], "digits_linear2": [32, 1],
+              "digits_linear4": [32, 16, 8, 1]}[kind]
+    if widths is None:
+        return mlp(kind, [64, 32, 1], "relu", head="sigmoid", loss="bce")
+    layers = tuple(Linear(w) for w in widths) + (Activation("sigmoid"),)
+    return ModelSpec(kind, (64,), layers, loss="bce")
+
+
+def _presets() -> dict[str, Preset]:
+    out = {}
+    reg = regression_data
+    for name, sizes in REGRESSION_SIZES.items():
+        out[name] = Preset(name, ACTS5, lambda act, n=name: regression_spec(n, act), reg,
+                           f"regression MLP {sizes}, MSE, U(-0.5, 0.5)")
+    out["stress5"] = Preset("stress5", ("relu",), lambda act: stress_spec(5, act), reg,
+                            "3 -> 5 hidden x 12 -> 1, U(-1/7, 1/7)")
+    out["stress8"] = Preset("stress8", ("relu",), lambda act: stress_spec(8, act), reg,
+                            "stress5 with three more hidden layers")
+    out["chain"] = Preset("chain", ACTS5, chain_spec, chain_data,
+                          "scalar chain, weights 0.5, activation after every layer, 0.5(y - yhat)^2")
+    out["moons"] = Preset("moons", ACTS3, moons_spec, lambda: moons_data("moons"),
+                          f"two moons 2 -> {MOONS_WIDTH} -> 2, softmax CE + L2")
+    out["circles"] = Preset("circles", ACTS3, lambda act: moons_spec(act, name="circles"),
+                            lambda: moons_data("circles"), "circles, same net as moons")
+    out["moons_deep"] = Preset("moons_deep", ACTS3, lambda act: moons_spec(act, 4, "moons_deep"),
+                               lambda: moons_data("moons"), "two moons with 4 hidden layers")
+    for kind in ("digits", "digits_logistic", "digits_linear2", "digits_linear4"):
+        act = "relu" if kind == "digits" else "none"
+        out[kind] = Preset(kind, (act,), lambda a, k=kind: digits_spec(k), digits_data,
+                           digits_spec.__doc__.split(";")[0] if kind == "digits" else kind)
+    return out
+
+
+PRESETS = _presets()

@@ -1,0 +1,90 @@
+"""Print check results as tables, and write the full report as JSON (atomically)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from .harness import CheckResult
+
+
+def _fmt(v: float) -> str:
+    return f"{v:9.1e}" if v == v else "      nan"
+
+
+def summary_header() -> str:
+    return f"{'model':<15} {'act':<11} {'dtype':<8} {'forward':>9} {'gradient':>9} {'fin-diff':>9}  result"
+
+
+def summary_line(r: CheckResult) -> str:
+    fd = _fmt(r.fd.worst_rel) if r.fd is not None else f"{'-':>9}"
+    return (f"{r.model:<15} {r.activation:<11} {r.dtype:<8} {_fmt(r.worst('forward'))} "
+            f"{_fmt(r.worst('gradient'))} {fd}  {'PASS' if r.passed else 'FAIL'}")
+
+
+def failure_lines(r: CheckResult) -> list[str]:
+    """Where it went wrong: first divergent quantity, the layer to blame, slip, FD failures."""
+    lines = []
+    first, culprit = r.first_divergence(), r.culprit()
+    if first is not None:
+        lines.append(f"    first divergence: {first.label()}: {first.acc.describe()}")
+    if culprit is not None:
+        slip = f" (looks like: {culprit.slip})" if culprit.slip else ""
+        lines.append(f"    wrong layer: {culprit.label()} fails on torch's own input: "
+                     f"{culprit.local.describe()}{slip}")
+    elif first is not None:
+        lines.append("    every layer passes on torch's own input: the error is accumulated, not local")
+    if r.fd is not None:
+        for t in r.fd.tensors:
+            if not t.passed:
+                lines.append(f"    finite differences: {t.name}: abs error {t.max_abs:.2e} at {list(t.index)} "
+                             f"(fd {t.fd_value:.10g} vs analytic {t.analytic:.10g})")
+    return lines
+
+
+def verbose_lines(r: CheckResult, param_lines: list[str] = ()) -> list[str]:
+    """Every quantity of every layer: accumulated and local error, worst element, status."""
+    lines = [f"  {line}" for line in param_lines]
+    lines.append(f"  {'layer':<22} {'quantity':<12} {'accum rel':>9} {'local rel':>9}  "
+                 f"{'worst at':<12} {'numpy':>14} {'reference':>14}  status")
+    for row in r.rows:
+        loc = _fmt(row.local.max_rel) if row.local else f"{'-':>9}"
+        idx = str(list(row.acc.index)) if not row.acc.problem else row.acc.problem[:12]
+        lines.append(f"  {row.layer_name:<22} {row.quantity:<12} {_fmt(row.acc.max_rel)} {loc}  "
+                     f"{idx:<12} {row.acc.actual:>14.7g} {row.acc.expected:>14.7g}  {row.status}"
+                     + (f"  <- {row.slip}" if row.slip else ""))
+    if r.fd is not None:
+        for t in r.fd.tensors:
+            lines.append(f"  fd {t.name:<19} rel {t.rel:.1e} (abs {t.max_abs:.1e}, |grad| max {t.scale:.1e}, "
+                         f"{t.checked} entries) {'PASS' if t.passed else 'FAIL'}")
+    lines += [f"  note: {n}" for n in r.notes]
+    return lines
+
+
+def to_json(results: list[CheckResult]) -> dict:
+    return {"passed": all(r.passed for r in results),
+            "checks": [{"model": r.model, "activation": r.activation, "dtype": r.dtype,
+                        "passed": r.passed, "worst_forward": r.worst("forward"),
+                        "worst_gradient": r.worst("gradient"),
+                        "first_divergence": r.first_divergence().label() if r.first_divergence() else None,
+                        "culprit": r.culprit().label() if r.culprit() else None,
+                        "rows": [row.to_json() for row in r.rows],
+                        "finite_differences": [t.to_json() for t in r.fd.tensors] if r.fd else None,
+                        "notes": r.notes} for r in results]}
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename over it: never a half file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(path: str, results: list[CheckResult]) -> None:
+    write_atomic(path, json.dumps(to_json(results), indent=1, default=float))

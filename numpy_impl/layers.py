@@ -1,0 +1,188 @@
+"""Layer classes: they hold parameters, gradients and the last cache; the maths lives in
+`functional`. Parameter names and shapes follow torch (`weight` (out, in), `bias`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+
+Array = np.ndarray
+
+
+class Layer:
+    """Base layer: forward(x) -> y, backward(dy) -> dx; parameter gradients land in .grads."""
+
+    kind = "layer"
+
+    def __init__(self) -> None:
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.name = self.kind  # set to e.g. "2 relu" by Sequential
+        self.training = False
+        self._cache = None
+
+    def forward(self, x: Array) -> Array:
+        raise NotImplementedError
+
+    def backward(self, dy: Array) -> Array:
+        raise NotImplementedError
+
+    def _take_cache(self):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        return self._cache
+
+    def kink_state(self) -> Array | None:
+        """Which side of every non-differentiable point the last input fell on, or None."""
+        return None
+
+    def describe(self) -> str:
+        return self.kind
+
+
+class Linear(Layer):
+    kind = "linear"
+
+    def __init__(self, in_features: int, out_features: int, dtype=np.float64) -> None:
+        super().__init__()
+        self.params = {"weight": np.zeros((out_features, in_features), dtype),
+                       "bias": np.zeros(out_features, dtype)}
+
+    def forward(self, x: Array) -> Array:
+        w, b = self.params["weight"], self.params["bias"]
+        if x.ndim != 2 or x.shape[1] != w.shape[1]:
+            raise ValueError(f"{self.name}: expected input (N, {w.shape[1]}), got shape {x.shape}")
+        y, self._cache = F.linear_forward(x, w, b)
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        dx, self.grads["weight"], self.grads["bias"] = F.linear_backward(dy, self._take_cache())
+        return dx
+
+    def describe(self) -> str:
+        out, inp = self.params["weight"].shape
+        return f"linear({inp}->{out})"
+
+
+class Activation(Layer):
+    """Element-wise activation by name (relu, sigmoid, tanh, leaky_relu, softplus,
+    identity) or softmax over the last axis."""
+
+    def __init__(self, name: str, alpha: float = 0.01) -> None:
+        if name != "softmax":
+            F.activation_funcs(name, alpha)  # raises ValueError on an unknown name
+        self.kind = name
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Array) -> Array:
+        y, self._cache = F.activation_forward(x, self.kind, self.alpha)
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        return F.activation_backward(dy, self._take_cache())
+
+    def kink_state(self) -> Array | None:
+        if self.kind in ("relu", "leaky_relu") and self._cache is not None:
+            return self._cache[0] > 0
+        return None
+
+
+def ReLU() -> Activation:
+    return Activation("relu")
+
+
+def Sigmoid() -> Activation:
+    return Activation("sigmoid")
+
+
+def Tanh() -> Activation:
+    return Activation("tanh")
+
+
+def LeakyReLU(alpha: float = 0.01) -> Activation:
+    return Activation("leaky_relu", alpha)
+
+
+def Softplus() -> Activation:
+    return Activation("softplus")
+
+
+def Identity() -> Activation:
+    return Activation("identity")
+
+
+def Softmax() -> Activation:
+    return Activation("softmax")
+
+
+class Sequential:
+    """Layers in order; state dict keys are torch's ('0.weight'), so transfer is a copy by key.
+
+    After forward/backward, `outputs[i]` is layer i's output and `grad_inputs[i]` is
+    dL/d(input of layer i) (grad_inputs[0] is dL/dX)."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            layer.name = f"layer {i} ({layer.kind})"
+        self.outputs: list[Array] = []
+        self.grad_inputs: list[Array] = []
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Layer:
+        return self.layers[i]
+
+    def train(self, mode: bool = True) -> "Sequential":
+        for layer in self.layers:
+            layer.training = mode
+        return self
+
+    def eval(self) -> "Sequential":
+        return self.train(False)
+
+    def forward(self, x: Array) -> Array:
+        self.outputs = []
+        for layer in self.layers:
+            x = layer.forward(x)
+            self.outputs.append(x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dy: Array) -> Array:
+        if len(self.outputs) != len(self.layers):
+            raise RuntimeError("Sequential: backward called before forward")
+        grads = [None] * len(self.layers)
+        for i in reversed(range(len(self.layers))):
+            dy = self.layers[i].backward(dy)
+            grads[i] = dy
+        self.grad_inputs = grads
+        return dy
+
+    def state_dict(self) -> dict[str, Array]:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    def grad_dict(self) -> dict[str, Array]:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    def load_state_dict(self, state: dict[str, Array]) -> None:
+        """Copy parameters by key, casting to each layer's dtype; keys and shapes must match."""
+        own = self.state_dict()
+        missing, extra = own.keys() - state.keys(), state.keys() - own.keys()
+        if missing or extra:
+            raise ValueError(f"state dict: missing keys {sorted(missing)}, unexpected keys {sorted(extra)}")
+        for key, value in state.items():
+            value = np.asarray(value)
+            if value.shape != own[key].shape:
+                raise ValueError(f"state dict: {key} has shape {value.shape}, model expects {own[key].shape}")
+            i, name = key.split(".", 1)
+            layer = self.layers[int(i)]
+            layer.params[name] = value.astype(layer.params[name].dtype, copy=True)
+
+    def kink_state(self) -> Array:
+        """Concatenated kink masks of all piecewise layers (empty when there are none)."""
+        parts = [s.ravel() for s in (layer.kink_state() for layer in self.layers) if s is not None]
+        return np.concatenate(parts) if parts else np.zeros(0, bool)

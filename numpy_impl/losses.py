@@ -1,0 +1,57 @@
+"""Loss objects: forward(pred, target) -> float, backward() -> dL/dpred; plus the L2 penalty."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from .spec import LOSSES
+
+
+class Loss:
+    """One of mse, half_sse, bce, softmax_ce; averaged over the batch."""
+
+    def __init__(self, name: str) -> None:
+        if name not in LOSSES:
+            raise ValueError(f"loss: unknown {name!r}; choose from {', '.join(LOSSES)}")
+        self.name = name
+        self._grad = None
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        check_target(self.name, pred, target)
+        value, self._grad = F.LOSS_FUNCS[self.name](pred, target)
+        return value
+
+    __call__ = forward
+
+    def backward(self) -> np.ndarray:
+        if self._grad is None:
+            raise RuntimeError(f"loss {self.name}: backward called before forward")
+        return self._grad
+
+
+def check_target(loss: str, pred: np.ndarray, target: np.ndarray) -> None:
+    """Raise ValueError naming `target` when it does not fit the loss."""
+    if loss == "softmax_ce":
+        if target.shape != pred.shape[:1]:
+            raise ValueError(f"target: softmax_ce needs labels of shape ({pred.shape[0]},), got {target.shape}")
+        if not np.issubdtype(target.dtype, np.integer):
+            raise ValueError(f"target: softmax_ce needs integer class labels, got dtype {target.dtype}")
+        if target.size and (target.min() < 0 or target.max() >= pred.shape[1]):
+            raise ValueError(f"target: labels must lie in [0, {pred.shape[1]}), "
+                             f"got range [{target.min()}, {target.max()}]")
+        return
+    if target.shape != pred.shape:
+        raise ValueError(f"target: {loss} needs shape {pred.shape} like the model output, got {target.shape}")
+    if not np.all(np.isfinite(target)):
+        raise ValueError("target: contains NaN or Inf")
+    if loss == "bce" and (target.min() < 0 or target.max() > 1):
+        raise ValueError(f"target: bce needs targets in [0, 1], got range [{target.min()}, {target.max()}]")
+    if loss == "bce" and (pred.min() < 0 or pred.max() > 1):
+        raise ValueError("pred: bce needs probabilities in [0, 1]; end the model with a sigmoid")
+
+
+def l2_penalty(state: dict[str, np.ndarray], l2: float) -> tuple[float, dict[str, np.ndarray]]:
+    """l2/2 * sum ||W||^2 over weights (not biases) and its gradient, keyed like `state`."""
+    weights = {k: v for k, v in state.items() if k.endswith("weight")}
+    value = 0.5 * l2 * sum(float(np.sum(w * w)) for w in weights.values())
+    return value, {k: l2 * w for k, w in weights.items()}

@@ -1,0 +1,69 @@
+"""Build the same ModelSpec as torch.nn modules, and move parameters between the sides."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from numpy_impl import spec as S
+from numpy_impl.init import init_state
+
+TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def activation_module(name: str, alpha: float = 0.01) -> nn.Module:
+    modules = {
+        "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softplus": nn.Softplus,
+        "identity": nn.Identity,
+    }
+    if name == "leaky_relu":
+        return nn.LeakyReLU(alpha)
+    if name == "softmax":
+        return nn.Softmax(dim=-1)
+    return modules[name]()
+
+
+def build_layer(layer: S.LayerSpec, in_shape: tuple[int, ...]) -> nn.Module:
+    if isinstance(layer, S.Linear):
+        return nn.Linear(in_shape[0], layer.out_features)
+    if isinstance(layer, S.Activation):
+        return activation_module(layer.name, layer.alpha)
+    if isinstance(layer, S.Conv2d):
+        return nn.Conv2d(in_shape[0], layer.out_channels, layer.kernel_size,
+                         stride=layer.stride, padding=S.conv_padding(layer))
+    if isinstance(layer, S.MaxPool2d):
+        return nn.MaxPool2d(layer.kernel_size, layer.stride)
+    if isinstance(layer, S.Flatten):
+        return nn.Flatten()
+    if isinstance(layer, S.Dropout):
+        return nn.Dropout(layer.p)
+    raise TypeError(f"no torch module for layer spec {layer!r}")
+
+
+def build(spec: S.ModelSpec, seed: int | None = 0) -> nn.Sequential:
+    """nn.Sequential for `spec` in spec.dtype; with a seed, the very numbers numpy_impl.build uses."""
+    shapes = S.infer_shapes(spec)
+    model = nn.Sequential(*[build_layer(layer, ins) for layer, (ins, _) in zip(spec.layers, shapes)])
+    model = model.to(TORCH_DTYPES[spec.dtype])
+    if seed is not None:
+        load_numpy_state(model, init_state(spec, seed))
+    return model
+
+
+def load_numpy_state(model: nn.Module, state: dict[str, np.ndarray]) -> None:
+    """Copy NumPy arrays into the module's parameters by key, keeping the module's dtype."""
+    own = model.state_dict()
+    missing, extra = own.keys() - state.keys(), state.keys() - own.keys()
+    if missing or extra:
+        raise ValueError(f"state dict: missing keys {sorted(missing)}, unexpected keys {sorted(extra)}")
+    with torch.no_grad():
+        for key, value in state.items():
+            target = own[key]
+            if tuple(np.shape(value)) != tuple(target.shape):
+                raise ValueError(f"state dict: {key} has shape {np.shape(value)}, model expects {tuple(target.shape)}")
+            target.copy_(torch.as_tensor(np.asarray(value)).to(target.dtype))
+
+
+def numpy_state(model: nn.Module) -> dict[str, np.ndarray]:
+    """The module's parameters as NumPy arrays (copies), keyed like its state dict."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv and install the project with its test extras; a no-op when nothing changed.
+# Usage: scripts/setup.sh   (then use .venv/bin/python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.venv
+py=$venv/bin/python
+if [ ! -x "$py" ]; then
+    python3 -m venv "$venv"
+fi
+if ! "$py" -m uv --version >/dev/null 2>&1; then
+    "$py" -m pip install --quiet --disable-pip-version-check uv
+fi
+# Reinstall only when the dependency list changes: a warm second run costs well under a second.
+stamp="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$stamp" ]; then
+    "$py" -m uv pip install --quiet --python "$py" -e '.[test]'
+    echo "$stamp" > "$venv/.installed"
+fi
