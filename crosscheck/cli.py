@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -27,6 +28,8 @@ def check_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fd", action="store_true", help="skip the finite-difference check")
     p.add_argument("-v", "--verbose", action="store_true", help="print every layer quantity")
     p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    p.add_argument("--user", metavar="FILE.py",
+                   help="check your own network: a file defining crosscheck_model() (see crosscheck/byo.py)")
     return p
 
 
@@ -56,22 +59,47 @@ def plan(args) -> list[tuple]:
     return jobs
 
 
+def load_user_model(path: str):
+    """Import FILE.py and call its crosscheck_model()."""
+    import importlib.util
+    if not os.path.isfile(path):
+        raise UsageError(f"--user: no such file {path!r}")
+    module_spec = importlib.util.spec_from_file_location("crosscheck_user_model", path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "crosscheck_model"):
+        raise UsageError(f"--user: {path} defines no crosscheck_model() function")
+    return module.crosscheck_model()
+
+
+def _show(result, args, param_lines=()) -> None:
+    print(report.summary_line(result), flush=True)
+    if args.verbose:
+        print("\n".join(report.verbose_lines(result, param_lines)))
+    if not result.passed:
+        print("\n".join(report.failure_lines(result)))
+
+
 def run_checks(args) -> int:
     from .runner import check_spec  # imports torch; keep --help fast
-    jobs = plan(args)
     start = time.perf_counter()
     results = []
-    print(report.summary_header())
+    if args.user:
+        from . import byo
+        jobs = []
+        results.append(byo.check(load_user_model(args.user), seed=args.seed, fd=not args.no_fd))
+        print(report.summary_header())
+        _show(results[0], args)
+    else:
+        jobs = plan(args)
+        print(report.summary_header())
     for preset, act, dtype in jobs:
         spec = preset.make_spec(act)
         x, y = preset.data()
         result = check_spec(spec, x, y, dtype=dtype, seed=args.seed, fd=not args.no_fd, activation=act)
         results.append(result)
-        print(report.summary_line(result), flush=True)
-        if args.verbose:
-            print("\n".join(report.verbose_lines(result, param_count_lines(spec))))
-        if not result.passed:
-            print("\n".join(report.failure_lines(result)))
+        _show(result, args, param_count_lines(spec))
     failed = sum(not r.passed for r in results)
     floors = sum(1 for r in results if r.fd is not None and any(t.floor_dominates for t in r.fd.tensors))
     print(f"{len(results)} checks: {len(results) - failed} passed, {failed} failed "

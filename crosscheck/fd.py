@@ -139,7 +139,7 @@ def fd_check(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.
             checked += 1
             err = abs(fd[0] - analytic[name][idx])
             if err >= worst[0]:
-                worst = (err, idx, fd[0], float(analytic[name][idx]))
+                worst = (err, tuple(int(i) for i in idx), fd[0], float(analytic[name][idx]))
             h_min = min(h_min, fd[1])
         floor = FD_FLOOR_ULPS * eps * max(abs(value), 1.0) / h_min
         result.tensors.append(FDTensor(name, checked, skipped, worst[0],

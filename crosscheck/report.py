@@ -25,14 +25,14 @@ def summary_line(r: CheckResult) -> str:
 def failure_lines(r: CheckResult) -> list[str]:
     """Where it went wrong: first divergent quantity, the layer to blame, slip, FD failures."""
     lines = []
-    first, culprit = r.first_divergence(), r.culprit()
+    first, culprits = r.first_divergence(), [row for row in r.rows if not row.local_ok]
     if first is not None:
         lines.append(f"    first divergence: {first.label()}: {first.acc.describe()}")
-    if culprit is not None:
-        slip = f" (looks like: {culprit.slip})" if culprit.slip else ""
-        lines.append(f"    wrong layer: {culprit.label()} fails on torch's own input: "
-                     f"{culprit.local.describe()}{slip}")
-    elif first is not None:
+    for row in culprits:
+        slip = f" (looks like: {row.slip})" if row.slip else ""
+        lines.append(f"    wrong layer: {row.label()} fails on torch's own input: "
+                     f"{row.local.describe()}{slip}")
+    if first is not None and not culprits:
         lines.append("    every layer passes on torch's own input: the error is accumulated, not local")
     if r.fd is not None:
         for t in r.fd.tensors:

@@ -67,3 +67,18 @@ def load_numpy_state(model: nn.Module, state: dict[str, np.ndarray]) -> None:
 def numpy_state(model: nn.Module) -> dict[str, np.ndarray]:
     """The module's parameters as NumPy arrays (copies), keyed like its state dict."""
     return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+class LinearAct(nn.Module):
+    """Linear then activation as one module, for models whose layers fuse the two
+    (column-major user code); parameters keep torch's names 'weight' and 'bias'."""
+
+    def __init__(self, in_features: int, out_features: int, activation: str, alpha: float = 0.01) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.weight, self.bias = self.linear.weight, self.linear.bias
+        del self.linear  # keep the parameters at the top level: keys 'weight', 'bias'
+        self.act = activation_module(activation, alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(torch.nn.functional.linear(x, self.weight, self.bias))
