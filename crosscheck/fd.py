@@ -45,6 +45,7 @@ class FDTensor:
     index: tuple
     fd_value: float
     analytic: float
+    problem: str = ""  # the analytic gradient is missing or misshapen
 
     @property
     def rel(self) -> float:
@@ -56,9 +57,11 @@ class FDTensor:
 
     @property
     def passed(self) -> bool:
-        return self.max_abs <= max(TOL_FD * self.scale, self.floor)
+        return not self.problem and self.max_abs <= max(TOL_FD * self.scale, self.floor)
 
     def note(self) -> str:
+        if self.problem:
+            return f"{self.name}: {self.problem}"
         if not self.floor_dominates:
             return ""
         return (f"{self.name}: gradient max {self.scale:.1e} is below what finite differences resolve; "
@@ -99,7 +102,7 @@ def loss_and_grads(model: Sequential, loss: str, l2: float, x: np.ndarray, targe
     value, dpred = NF.LOSS_FUNCS[loss](model.forward(x), target)
     dx = model.backward(dpred)
     penalty, dpen = l2_penalty(model.state_dict(), l2)
-    grads = {k: g + dpen[k] if k in dpen else g for k, g in model.grad_dict().items()}
+    grads = {k: g + dpen[k] if l2 and k in dpen else g for k, g in model.grad_dict().items()}
     grads["input"] = dx
     return value + penalty, grads
 
@@ -126,6 +129,12 @@ def fd_check(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.
     rng = np.random.default_rng(seed)
     result = FDResult()
     for name, arr in _tensors(model, x).items():
+        got = analytic.get(name)
+        if got is None or np.shape(got) != arr.shape:
+            problem = (f"analytic gradient has shape {np.shape(got)}, parameter {arr.shape}"
+                       if got is not None else "no analytic gradient")
+            result.tensors.append(FDTensor(name, 0, 0, np.inf, 0.0, 0.0, (), np.nan, np.nan, problem))
+            continue
         picks = (np.arange(arr.size) if arr.size <= samples
                  else rng.choice(arr.size, size=samples, replace=False))
         worst, skipped, checked, h_min = (0.0, (), np.nan, np.nan), 0, 0, FD_STEPS[0]

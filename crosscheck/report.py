@@ -36,7 +36,9 @@ def failure_lines(r: CheckResult) -> list[str]:
         lines.append("    every layer passes on torch's own input: the error is accumulated, not local")
     if r.fd is not None:
         for t in r.fd.tensors:
-            if not t.passed:
+            if t.problem:
+                lines.append(f"    finite differences: {t.note()}")
+            elif not t.passed:
                 lines.append(f"    finite differences: {t.name}: abs error {t.max_abs:.2e} at {list(t.index)} "
                              f"(fd {t.fd_value:.10g} vs analytic {t.analytic:.10g})")
     return lines

@@ -109,7 +109,9 @@ def half_sse(pred: Array, target: Array) -> tuple[float, Array]:
 
 
 BCE_LOG_CLAMP = -100.0  # torch.nn.BCELoss clamps log(p) at -100 so p = 0 or 1 stays finite
-BCE_GRAD_EPS = 1e-12    # and divides by max(p(1-p), 1e-12) in backward
+# ... and divides by max(p(1-p), 1e-12) in backward, where ATen's 1e-12 is a C float:
+# float32(1e-12) = 9.99999996e-13, which we copy so saturated probabilities agree exactly.
+BCE_GRAD_EPS = float(np.float32(1e-12))
 
 
 def bce(prob: Array, target: Array) -> tuple[float, Array]:

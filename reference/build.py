@@ -9,13 +9,15 @@ from numpy_impl import spec as S
 from numpy_impl.init import init_state
 
 TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+SOFTPLUS_EXACT_THRESHOLD = 40.0
 
 
 def activation_module(name: str, alpha: float = 0.01) -> nn.Module:
-    modules = {
-        "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softplus": nn.Softplus,
-        "identity": nn.Identity,
-    }
+    modules = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "identity": nn.Identity}
+    if name == "softplus":
+        # torch returns x itself above `threshold` (default 20), off by up to e^-20 ~ 2e-9;
+        # above 40, x + log1p(e^-x) rounds to x in float64, so threshold 40 is exact.
+        return nn.Softplus(beta=1.0, threshold=SOFTPLUS_EXACT_THRESHOLD)
     if name == "leaky_relu":
         return nn.LeakyReLU(alpha)
     if name == "softmax":

@@ -1,0 +1,69 @@
+"""`python -m crosscheck` as a user runs it."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "crosscheck", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_default_run_checks_everything_and_passes():
+    proc = run()
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["model", "act", "dtype"]
+    assert "80 checks: 80 passed, 0 failed" in lines[-1]
+    assert any(line.startswith("D ") and "sigmoid" in line and "float32" in line for line in lines)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--model", "Z"], "unknown model 'Z'; choose from: A, B, C, D"),
+    (["--dtype", "float16"], "unknown dtype 'float16'; choose from: float64, float32"),
+    (["--act", "gelu"], "unknown activation 'gelu'; choose from:"),
+    (["--user", "no_such_file.py"], "--user: no such file"),
+], ids=["model", "dtype", "act", "user-file"])
+def test_bad_choices_give_one_line(args, needle):
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_selection_verbose_and_json(tmp_path):
+    out = tmp_path / "report.json"
+    proc = run("--model", "A", "--act", "relu", "--dtype", "float64", "-v", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "layer 0 linear: 4x3 + 4 = 16" in proc.stdout
+    assert "1 checks: 1 passed" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["passed"] is True
+    rows = report["checks"][0]["rows"]
+    assert {r["quantity"] for r in rows} >= {"out", "grad_in", "weight.grad", "bias.grad", "loss"}
+    assert all(r["accumulated"]["max_rel"] <= 1e-10 for r in rows)
+
+
+def test_user_model_with_a_wrong_derivative_fails_at_its_layer(tmp_path):
+    source = (ROOT / "examples" / "byo_rowmajor.py").read_text()
+    broken = source.replace("return dy * (1 - np.tanh(x) ** 2)", "return dy * (1 - x ** 2)")
+    assert broken != source
+    path = tmp_path / "mine.py"
+    path.write_text(broken)
+    proc = run("--user", str(path))
+    assert proc.returncode == 1
+    assert "FAIL" in proc.stdout
+    assert "wrong layer: 3:Tanh=tanh grad_in" in proc.stdout
+    assert "wrong layer: 1:Tanh=tanh grad_in" in proc.stdout
+    assert "derivative written in terms of the output but fed the input" in proc.stdout
+
+
+def test_user_examples_pass():
+    for example in ("byo_rowmajor.py", "byo_colmajor.py"):
+        proc = run("--user", str(ROOT / "examples" / example))
+        assert proc.returncode == 0, proc.stdout

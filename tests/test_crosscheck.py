@@ -1,0 +1,163 @@
+"""The harness: every preset passes, broken layers are pinned, errors are named."""
+import numpy as np
+import pytest
+
+import numpy_impl as ni
+import reference
+from crosscheck import TOL_FLOAT32, TOL_FLOAT64, compare
+from crosscheck.harness import check_pair
+from crosscheck.presets import PRESETS, chain_spec, chain_data
+from crosscheck.runner import build_pair, check_spec
+from numpy_impl import functional as F
+from numpy_impl.layers import Activation, Linear
+
+CASES = [(name, act, dtype) for name, p in PRESETS.items() for act in p.activations
+         for dtype in ("float64", "float32")]
+
+
+@pytest.mark.parametrize("name,act,dtype", CASES, ids=["-".join(c) for c in CASES])
+def test_preset_sides_agree(name, act, dtype):
+    preset = PRESETS[name]
+    x, y = preset.data()
+    result = check_spec(preset.make_spec(act), x, y, dtype=dtype, activation=act)
+    assert result.passed, result.first_divergence() and result.first_divergence().acc.describe()
+    tol = TOL_FLOAT64 if dtype == "float64" else TOL_FLOAT32
+    assert max(result.worst("forward"), result.worst("gradient")) <= tol
+    if dtype == "float64":
+        assert result.fd.passed and result.fd.worst_rel <= 1e-6
+
+
+@pytest.mark.parametrize("act,expected", [
+    ("sigmoid", (-0.060540, -0.007967, -0.001504)),
+    ("relu", (-0.218750, -0.218750, -0.218750)),
+])
+def test_scalar_chain_gradients(act, expected):
+    """dL/dw3, dL/dw2, dL/dw1 of the three-weight chain, from the study."""
+    spec = chain_spec(act)
+    x, y = chain_data()
+    model = ni.build(spec)
+    loss = ni.Loss(spec.loss)
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    got = [model[i].grads["weight"].item() for i in (4, 2, 0)]
+    assert got == pytest.approx(expected, abs=5e-7)
+    t_model = reference.build(spec)
+    import torch
+    out = t_model(torch.tensor(x))
+    reference.loss_value(spec.loss, out, torch.tensor(y)).backward()
+    assert [t_model[i].weight.grad.item() for i in (4, 2, 0)] == pytest.approx(expected, abs=5e-7)
+
+
+def test_compare_zero_reference_is_never_nan():
+    same = compare("q", np.zeros(3), np.zeros(3))
+    assert same.max_rel == 0.0
+    off = compare("q", np.array([0.0, 1e-3, 0.0]), np.zeros(3))
+    assert np.isfinite(off.max_abs) and off.max_rel > 1e100 and off.index == (1,)
+
+
+def test_compare_names_worst_element_and_shape_problems():
+    c = compare("dW", np.array([[1.0, 2.0], [3.0, 4.5]]), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert c.index == (1, 1) and c.actual == 4.5 and c.expected == 4.0
+    assert c.max_rel == pytest.approx(0.125)
+    assert "dW" in c.describe() and "[1, 1]" in c.describe()
+    assert "shape (2, 3)" in compare("dW", np.ones((2, 3)), np.ones((3, 2))).problem
+    assert "dtype float32" in compare("dW", np.ones(2, np.float32), np.ones(2), "float64").problem
+
+
+# --- deliberately broken layers -----------------------------------------------
+
+class WrongTanh(Activation):
+    """tanh with its derivative taken at the output: 1 - tanh(y)^2."""
+    def __init__(self):
+        super().__init__("tanh")
+
+    def backward(self, dy):
+        x, y, *_ = self._take_cache()
+        return dy * (1 - np.tanh(y) ** 2)
+
+
+class LinearExtraMean(Linear):
+    """dW divided by N although dy already carries the loss's 1/N."""
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["weight"] = self.grads["weight"] / dy.shape[0]
+        return dx
+
+
+class LinearMissingMean(Linear):
+    """db summed with a loss whose derivative lacked its 1/N: N times too large."""
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["bias"] = self.grads["bias"] * dy.shape[0]
+        return dx
+
+
+class LinearTransposed(Linear):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["weight"] = self.grads["weight"].T
+        return dx
+
+
+def _broken_pair(index, broken):
+    spec = ni.mlp("C", [3, 8, 8, 8, 1], "tanh", init=ni.Init("uniform", a=0.5))
+    np_model, t_model = build_pair(spec, ni.init_state(spec, 0), "float64")
+    old = np_model.layers[index]
+    if isinstance(broken, Linear):
+        broken.params = old.params
+    np_model.layers[index] = broken
+    np_model = ni.Sequential(np_model.layers)
+    return spec, np_model, t_model
+
+
+@pytest.mark.parametrize("index,broken,slip", [
+    (3, WrongTanh(), "derivative taken at the output"),
+    (2, LinearExtraMean(8, 8), "extra 1/N"),
+    (0, LinearMissingMean(3, 8), "missing 1/N"),
+    (4, LinearTransposed(8, 8), "weight.grad transposed"),
+], ids=["wrong-activation-derivative", "extra-1/N", "missing-1/N", "transposed-weight-grad"])
+def test_broken_layer_is_pinned(index, broken, slip):
+    x, y = PRESETS["C"].data()
+    spec, np_model, t_model = _broken_pair(index, broken)
+    result = check_pair(np_model, t_model, x, y, spec.loss)
+    assert not result.passed
+    culprits = {r.layer for r in result.rows if not r.local_ok}
+    assert culprits == {index}
+    assert slip in result.culprit().slip
+    # a wrong dL/dx flows into the layers before it: they inherit the error, unblamed
+    inherited = [r for r in result.rows if r.status == "inherited"]
+    assert all(r.layer < index for r in inherited)
+    assert bool(inherited) == (result.culprit().quantity == "grad_in")
+
+
+def test_float32_judged_against_float64():
+    preset = PRESETS["D"]
+    x, y = preset.data()
+    result = check_spec(preset.make_spec("sigmoid"), x, y, dtype="float32")
+    assert all(r.torch_noise is not None and r.torch_noise > 0 for r in result.rows if r.layer >= 0)
+    assert result.passed
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda x, y, m: (x[:, :2], y, m), "input of shape"),
+    (lambda x, y, m: (np.where(np.arange(x.size).reshape(x.shape) == 5, np.nan, x), y, m), "input: contains NaN"),
+    (lambda x, y, m: (x, y, m.layers[0].params["weight"].__setitem__((0, 0), np.inf) or m), "parameter 0.weight"),
+], ids=["shape", "nan-input", "inf-parameter"])
+def test_bad_input_is_named(mutate, message):
+    spec = ni.mlp("A", [3, 4, 1], "relu")
+    np_model, t_model = build_pair(spec, ni.init_state(spec), "float64")
+    x, y = PRESETS["A"].data()
+    x, y, np_model = mutate(x.copy(), y, np_model)
+    with pytest.raises(ValueError, match=message):
+        check_pair(np_model, t_model, x, y, spec.loss)
+
+
+def test_labels_out_of_range_are_named():
+    preset = PRESETS["moons"]
+    x, y = preset.data()
+    with pytest.raises(ValueError, match=r"target: labels must lie in \[0, 2\)"):
+        check_spec(preset.make_spec("tanh"), x, y + 1)
+
+
+def test_sigmoid_is_stable_inside_a_model():
+    assert np.isfinite(F.sigmoid(np.array([-1e4, 1e4]))).all()

@@ -1,0 +1,70 @@
+"""Finite differences as a third opinion, without torch."""
+import numpy as np
+import pytest
+
+import numpy_impl as ni
+from crosscheck.fd import fd_check
+from crosscheck.presets import PRESETS
+from numpy_impl.layers import Activation
+
+
+def _model(name="C", act="tanh"):
+    spec = PRESETS[name].make_spec(act)
+    return spec, ni.build(spec, seed=0)
+
+
+@pytest.mark.parametrize("name,act", [("C", "tanh"), ("moons", "relu"), ("digits", "relu"), ("chain", "sigmoid")])
+def test_fd_agrees_with_analytic(name, act):
+    spec, model = _model(name, act)
+    x, y = PRESETS[name].data()
+    result = fd_check(model, spec.loss, spec.l2, x, y)
+    assert result.passed
+    assert result.worst_rel <= 1e-6
+    names = {t.name for t in result.tensors}
+    assert "input" in names and "0.weight" in names
+
+
+def test_fd_catches_a_wrong_derivative():
+    class WrongTanh(Activation):
+        def __init__(self):
+            super().__init__("tanh")
+
+        def backward(self, dy):
+            return dy * (1 - self._take_cache()[0] ** 2)  # 1 - x^2 instead of 1 - tanh(x)^2
+
+    spec, model = _model("C", "tanh")
+    model.layers[1] = WrongTanh()
+    x, y = PRESETS["C"].data()
+    result = fd_check(model, spec.loss, spec.l2, x, y)
+    assert not result.passed
+    failing = {t.name for t in result.tensors if not t.passed}
+    assert "0.weight" in failing and "6.weight" not in failing  # only layers below the bad one
+
+
+def test_fd_states_the_noise_floor_for_vanishing_gradients():
+    spec, model = _model("D", "sigmoid")
+    x, y = PRESETS["D"].data()
+    result = fd_check(model, spec.loss, spec.l2, x, y)
+    assert result.passed
+    floored = [t for t in result.tensors if t.floor_dominates]
+    assert floored and any("0.weight" in n for n in result.notes())
+    assert all("noise floor" in t.note() for t in floored)
+
+
+def test_fd_skips_entries_sitting_on_a_relu_kink():
+    spec = ni.mlp("kink", [1, 1, 1], "relu", init=ni.Init("constant", value=1.0, bias=0.0))
+    model = ni.build(spec)
+    x = np.zeros((1, 1))  # pre-activation w*0 + b = 0: every step in b straddles the kink
+    y = np.ones((1, 1))
+    result = fd_check(model, spec.loss, spec.l2, x, y)
+    b0 = next(t for t in result.tensors if t.name == "0.bias")
+    assert b0.kinks_skipped == 1 and b0.checked == 0
+    assert any("ReLU kink" in n for n in result.notes())
+
+
+def test_fd_near_a_kink_retries_with_a_smaller_step():
+    spec = ni.mlp("kink", [1, 1, 1], "relu", init=ni.Init("constant", value=1.0, bias=0.0))
+    model = ni.build(spec)
+    x = np.full((1, 1), 1e-4)  # 1e-3 steps cross the kink, 1e-5 steps do not
+    result = fd_check(model, spec.loss, spec.l2, x, np.ones((1, 1)))
+    assert result.passed and all(t.kinks_skipped == 0 for t in result.tensors)
