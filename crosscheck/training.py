@@ -1,0 +1,216 @@
+"""Train the NumPy and the torch model side by side from the same start, on the same batches."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+import numpy_impl
+import reference
+from numpy_impl import functional as NF
+from numpy_impl import optim as npopt
+from numpy_impl.init import init_state
+from numpy_impl.losses import l2_penalty
+from numpy_impl.spec import ModelSpec
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class TrainConfig:
+    """Optimizer, schedule and batching, shared by both sides."""
+    opt: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    amsgrad: bool = False
+    decay: float = 1.0            # exponential lr decay per epoch (1: constant)
+    step_size: int = 0            # if > 0: step decay by `decay` every step_size epochs instead
+    batch_size: int | None = None  # None: full batch
+    seed: int = 0                 # parameters and the shuffled order
+
+    def __post_init__(self) -> None:
+        if self.opt not in OPTIMIZERS:
+            raise ValueError(f"opt: unknown optimizer {self.opt!r}; choose from {', '.join(OPTIMIZERS)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if not 0 < self.decay <= 1:
+            raise ValueError(f"decay: must lie in (0, 1], got {self.decay}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
+
+
+def numpy_optimizer(cfg: TrainConfig, params: dict):
+    if cfg.opt == "adam":
+        opt = npopt.Adam(params, cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay, cfg.amsgrad)
+    else:
+        opt = npopt.SGD(params, cfg.lr, cfg.momentum, 0.0, cfg.nesterov, cfg.weight_decay)
+    sched = npopt.StepLR(opt, cfg.step_size, cfg.decay) if cfg.step_size else npopt.ExponentialLR(opt, cfg.decay)
+    return opt, sched
+
+
+def torch_optimizer(cfg: TrainConfig, params):
+    if cfg.opt == "adam":
+        opt = torch.optim.Adam(params, cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay, cfg.amsgrad)
+    else:
+        opt = torch.optim.SGD(params, cfg.lr, cfg.momentum, 0.0, cfg.weight_decay, cfg.nesterov)
+    sched = (torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.decay) if cfg.step_size
+             else torch.optim.lr_scheduler.ExponentialLR(opt, cfg.decay))
+    return opt, sched
+
+
+class NumpySide:
+    """numpy_impl model + optimizer: step(x, y) -> loss before the update."""
+    name = "numpy"
+
+    def __init__(self, spec: ModelSpec, state: dict, cfg: TrainConfig) -> None:
+        self.spec = spec
+        self.model = numpy_impl.build(spec, seed=None)
+        self.model.load_state_dict(state)
+        self.opt, self.sched = numpy_optimizer(cfg, self.model.state_dict())
+        self.grads: dict = {}
+
+    def loss_and_grads(self, x, y) -> float:
+        value, dpred = NF.LOSS_FUNCS[self.spec.loss](self.model.forward(x), y)
+        self.model.backward(dpred)
+        penalty, dpen = l2_penalty(self.model.state_dict(), self.spec.l2)
+        self.grads = {k: g + dpen[k] if self.spec.l2 and k in dpen else g
+                      for k, g in self.model.grad_dict().items()}
+        return value + penalty
+
+    def step(self, x, y) -> float:
+        value = self.loss_and_grads(x, y)
+        self.opt.step(self.grads)
+        return value
+
+    def epoch_end(self) -> None:
+        self.sched.step()
+
+    @property
+    def lr(self) -> float:
+        return self.opt.lr
+
+    def predict(self, x) -> np.ndarray:
+        return self.model.forward(x)
+
+    def activations(self, x) -> list[np.ndarray]:
+        """Every layer's output on x (forward only)."""
+        self.model.forward(x)
+        return list(self.model.outputs)
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.model.state_dict().items()}
+
+
+class TorchSide:
+    """reference model + torch.optim: the same interface as NumpySide."""
+    name = "torch"
+
+    def __init__(self, spec: ModelSpec, state: dict, cfg: TrainConfig) -> None:
+        self.spec = spec
+        self.model = reference.build(spec, seed=None)
+        reference.load_numpy_state(self.model, state)
+        self.opt, self.sched = torch_optimizer(cfg, self.model.parameters())
+        self.dtype = reference.TORCH_DTYPES[spec.dtype]
+        self.grads: dict = {}
+
+    def _t(self, a, target=False):
+        if target and self.spec.loss == "softmax_ce":
+            return torch.as_tensor(a)
+        return torch.as_tensor(a, dtype=self.dtype)
+
+    def loss_and_grads(self, x, y) -> float:
+        self.opt.zero_grad(set_to_none=True)
+        out = self.model(self._t(x))
+        loss = reference.total_loss(self.spec.loss, self.spec.l2, self.model, out, self._t(y, True))
+        loss.backward()
+        self.grads = {k: p.grad.detach().numpy().copy() for k, p in self.model.named_parameters()}
+        return loss.item()
+
+    def step(self, x, y) -> float:
+        value = self.loss_and_grads(x, y)
+        self.opt.step()
+        return value
+
+    def epoch_end(self) -> None:
+        self.sched.step()
+
+    @property
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def predict(self, x) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(self._t(x)).numpy()
+
+    def activations(self, x) -> list[np.ndarray]:
+        outs, h = [], self._t(x)
+        with torch.no_grad():
+            for module in self.model:
+                h = module(h)
+                outs.append(h.numpy().copy())
+        return outs
+
+    def params(self) -> dict[str, np.ndarray]:
+        return reference.numpy_state(self.model)
+
+
+def make_sides(spec: ModelSpec, cfg: TrainConfig, state: dict | None = None) -> tuple[NumpySide, TorchSide]:
+    """Both sides of `spec` from the same parameters (fresh from cfg.seed unless given)."""
+    state = init_state(spec, cfg.seed) if state is None else state
+    return NumpySide(spec, state, cfg), TorchSide(spec, state, cfg)
+
+
+def batches(n: int, batch_size: int | None, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of index batches: full batch in order, or a fresh shuffled order."""
+    if batch_size is None or batch_size >= n:
+        return [np.arange(n)]
+    order = rng.permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def evaluate(side, spec: ModelSpec, x, y) -> tuple[float, float | None]:
+    """(loss without penalty, accuracy or None for regression) of a side on (x, y)."""
+    pred = side.predict(x)
+    value, _ = NF.LOSS_FUNCS[spec.loss](pred, y)
+    if spec.loss == "softmax_ce":
+        return value, float(np.mean(pred.argmax(axis=1) == y))
+    if spec.loss == "bce":
+        return value, float(np.mean((pred > 0.5) == (y > 0.5)))
+    return value, None
+
+
+@dataclass
+class Trajectory:
+    losses: dict[str, list[float]] = field(default_factory=lambda: {"numpy": [], "torch": []})
+    final: dict[str, dict] = field(default_factory=dict)
+
+
+def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None,
+               sides=None) -> Trajectory:
+    """Train both sides for `steps` optimizer steps on identical batches; record each step's
+    loss (before its update). on_step(step, epoch, sides, batch) is called after every step."""
+    sides = sides or make_sides(spec, cfg)
+    rng = np.random.default_rng(cfg.seed + 1)
+    traj = Trajectory()
+    step, epoch = 0, 0
+    while step < steps:
+        for idx in batches(len(x), cfg.batch_size, rng):
+            xb, yb = x[idx], y[idx]
+            for side in sides:
+                traj.losses[side.name].append(side.step(xb, yb))
+            step += 1
+            if on_step:
+                on_step(step, epoch, sides, idx)
+            if step == steps:
+                break
+        else:
+            epoch += 1
+            for side in sides:
+                side.epoch_end()
+    traj.final = {side.name: side.params() for side in sides}
+    return traj

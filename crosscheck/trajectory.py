@@ -1,0 +1,78 @@
+"""Do whole training runs agree? Loss at every step and all parameters at the end."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpy_impl.spec import ModelSpec
+
+from .compare import Comparison, compare
+from .training import TrainConfig, train_pair
+
+# float64: each step adds a few ulps of difference (summation order in matmuls), and the
+# optimizer carries them forward; over 500 steps they stay below 1e-12 on the presets.
+# The bars leave three orders of headroom and still catch any wrong update rule at step 1.
+TRAJ_TOL = {"float64": {"loss": 1e-9, "params": 1e-8},
+            # float32: ~1e-7 per step, amplified along the way (Adam divides by sqrt(v))
+            "float32": {"loss": 1e-3, "params": 1e-2}}
+
+
+@dataclass
+class TrajectoryResult:
+    steps: int
+    loss_rel: np.ndarray            # per step |numpy - torch| / |torch|
+    params: list[Comparison]
+    tol: dict
+    losses: dict
+
+    @property
+    def first_divergent_step(self) -> int | None:
+        bad = np.nonzero(self.loss_rel > self.tol["loss"])[0]
+        return int(bad[0]) + 1 if bad.size else None
+
+    @property
+    def worst_param(self) -> Comparison:
+        return max(self.params, key=lambda c: c.max_rel)
+
+    def divergence_kind(self) -> str:
+        """A sudden jump points at one wrong step; smooth exponential growth from rounding
+        level points at unstable training amplifying harmless rounding differences."""
+        k = self.first_divergent_step
+        before = self.loss_rel[max(k - 11, 0):k - 1]
+        if k == 1 or before.size == 0 or before.max() < self.tol["loss"] * 1e-3:
+            return "a jump at this step: the update or the gradient differs here, not rounding"
+        grow = self.loss_rel[k - 1] / max(before[0], np.finfo(np.float64).tiny)
+        return (f"grew smoothly by {grow:.0e} over the {before.size} steps before: rounding differences "
+                f"amplified by unstable training (try a smaller lr), not a wrong step")
+
+    @property
+    def passed(self) -> bool:
+        return self.first_divergent_step is None and all(c.passed(self.tol["params"]) for c in self.params)
+
+    def summary(self) -> str:
+        worst = self.worst_param
+        lines = [f"{self.steps} steps: final loss numpy {self.losses['numpy'][-1]:.10g}, "
+                 f"torch {self.losses['torch'][-1]:.10g}",
+                 f"loss: worst relative difference {self.loss_rel.max():.2e} at step "
+                 f"{int(self.loss_rel.argmax()) + 1} (bar {self.tol['loss']:g})",
+                 f"parameters at the end: worst {worst.describe()} (bar {self.tol['params']:g})"]
+        if self.first_divergent_step is not None:
+            k = self.first_divergent_step
+            lines.append(f"DIVERGED at step {k}: loss numpy {self.losses['numpy'][k - 1]:.10g} vs torch "
+                         f"{self.losses['torch'][k - 1]:.10g} (relative {self.loss_rel[k - 1]:.2e})")
+            lines.append(f"  {self.divergence_kind()}")
+        lines.append("PASS" if self.passed else "FAIL")
+        return "\n".join(lines)
+
+
+def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int) -> TrajectoryResult:
+    if steps < 1:
+        raise ValueError(f"steps: must be >= 1, got {steps}")
+    x = np.asarray(x, dtype=spec.dtype)
+    y = y if spec.loss == "softmax_ce" else np.asarray(y, dtype=spec.dtype)
+    traj = train_pair(spec, x, y, cfg, steps)
+    a, b = np.array(traj.losses["numpy"]), np.array(traj.losses["torch"])
+    rel = np.abs(a - b) / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
+    params = [compare(k, traj.final["numpy"][k], v) for k, v in traj.final["torch"].items()]
+    return TrajectoryResult(steps, rel, params, TRAJ_TOL[spec.dtype], traj.losses)

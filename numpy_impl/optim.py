@@ -1,0 +1,123 @@
+"""Optimizers and learning-rate schedules that match torch.optim step for step.
+
+An optimizer updates arrays in place from a dict of gradients with the same keys, and keeps
+its state explicitly in `self.state` (one dict per parameter key), like torch's."""
+from __future__ import annotations
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def _check_lr(lr: float) -> float:
+    if not lr > 0:
+        raise ValueError(f"lr: must be > 0, got {lr}")
+    return float(lr)
+
+
+class Optimizer:
+    def __init__(self, params: dict[str, Array], lr: float) -> None:
+        self.params = params
+        self.lr = _check_lr(lr)
+        self.state: dict[str, dict] = {k: {} for k in params}
+
+    def step(self, grads: dict[str, Array]) -> None:
+        for key, p in self.params.items():
+            self._update(key, p, grads[key])
+
+    def _update(self, key: str, p: Array, g: Array) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: momentum, dampening, nesterov, weight decay."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if momentum < 0:
+            raise ValueError(f"momentum: must be >= 0, got {momentum}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov: needs momentum > 0 and dampening 0")
+        self.momentum, self.dampening, self.nesterov, self.weight_decay = momentum, dampening, nesterov, weight_decay
+
+    def _update(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            st = self.state[key]
+            if "momentum_buffer" not in st:
+                buf = st["momentum_buffer"] = g.copy()
+            else:
+                buf = st["momentum_buffer"]
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g
+
+
+def _lerp(start: Array, end: Array, weight: float) -> Array:
+    """ATen's lerp, whose two branches keep the result exact at both ends."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam: betas, eps, (L2-style) weight decay, amsgrad."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        super().__init__(params, lr)
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas: each must lie in [0, 1), got {betas}")
+        self.betas, self.eps, self.weight_decay, self.amsgrad = betas, eps, weight_decay, amsgrad
+
+    def _update(self, key, p, g):
+        b1, b2 = self.betas
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        st = self.state[key]
+        if not st:
+            st.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+            if self.amsgrad:
+                st["max_exp_avg_sq"] = np.zeros_like(p)
+        st["step"] += 1
+        st["exp_avg"] = _lerp(st["exp_avg"], g, 1 - b1)
+        st["exp_avg_sq"] = st["exp_avg_sq"] * b2 + (1 - b2) * g * g
+        bc1 = 1 - b1 ** st["step"]
+        bc2_sqrt = np.sqrt(1 - b2 ** st["step"])
+        v = st["exp_avg_sq"]
+        if self.amsgrad:
+            v = st["max_exp_avg_sq"] = np.maximum(st["max_exp_avg_sq"], v)
+        denom = np.sqrt(v) / bc2_sqrt + self.eps
+        p -= (self.lr / bc1) * (st["exp_avg"] / denom)
+
+
+class ExponentialLR:
+    """lr_t = lr_0 * gamma^t, stepped once per epoch (or per step) like torch's."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        if not 0 < gamma <= 1:
+            raise ValueError(f"decay: must lie in (0, 1], got {gamma}")
+        self.optimizer, self.gamma, self.base_lr, self.last_epoch = optimizer, gamma, optimizer.lr, 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self.optimizer.lr = self.optimizer.lr * self.gamma  # torch multiplies the running lr
+
+
+class StepLR:
+    """lr multiplied by gamma every step_size epochs, like torch's StepLR."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if step_size < 1:
+            raise ValueError(f"step_size: must be >= 1, got {step_size}")
+        if not 0 < gamma <= 1:
+            raise ValueError(f"decay: must lie in (0, 1], got {gamma}")
+        self.optimizer, self.step_size, self.gamma, self.last_epoch = optimizer, step_size, gamma, 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        if self.last_epoch % self.step_size == 0:
+            self.optimizer.lr = self.optimizer.lr * self.gamma
