@@ -191,9 +191,10 @@ class Trajectory:
 
 
 def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None,
-               sides=None) -> Trajectory:
+               sides=None, on_epoch=None) -> Trajectory:
     """Train both sides for `steps` optimizer steps on identical batches; record each step's
-    loss (before its update). on_step(step, epoch, sides, batch) is called after every step."""
+    loss (before its update). on_step(step, epoch, sides, batch, losses) follows every step,
+    on_epoch(epoch, sides) every completed epoch (before the schedule steps)."""
     sides = sides or make_sides(spec, cfg)
     rng = np.random.default_rng(cfg.seed + 1)
     traj = Trajectory()
@@ -201,15 +202,18 @@ def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None
     while step < steps:
         for idx in batches(len(x), cfg.batch_size, rng):
             xb, yb = x[idx], y[idx]
-            for side in sides:
-                traj.losses[side.name].append(side.step(xb, yb))
+            losses = {side.name: side.step(xb, yb) for side in sides}
+            for name, value in losses.items():
+                traj.losses[name].append(value)
             step += 1
             if on_step:
-                on_step(step, epoch, sides, idx)
+                on_step(step, epoch, sides, idx, losses)
             if step == steps:
                 break
         else:
             epoch += 1
+            if on_epoch:
+                on_epoch(epoch, sides)
             for side in sides:
                 side.epoch_end()
     traj.final = {side.name: side.params() for side in sides}
