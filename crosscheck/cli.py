@@ -1,7 +1,6 @@
 """`python -m crosscheck`: check every preset (or the chosen ones) and print a table."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -9,18 +8,13 @@ import time
 from numpy_impl.spec import DTYPES, param_count_lines
 
 from . import report
+from .commands import Parser, UsageError, run_study, run_train
 from .presets import PRESETS
 
-MODES = ("check",)
-
-
-class UsageError(Exception):
-    """A bad command-line value; printed as one line, exit status 2."""
-
-
-def check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m crosscheck",
-                                description="Prove NumPy and PyTorch models equal, layer by layer.")
+def check_parser() -> Parser:
+    p = Parser(prog="python -m crosscheck",
+               description="Prove NumPy and PyTorch models equal, layer by layer. "
+                           "Subcommands: train, study (see python -m crosscheck train --help).")
     p.add_argument("--model", nargs="+", metavar="NAME", help=f"presets to check (default: all): {', '.join(PRESETS)}")
     p.add_argument("--act", nargs="+", metavar="ACT", help="activations to check (default: each preset's own)")
     p.add_argument("--dtype", nargs="+", metavar="DTYPE", default=list(DTYPES), help="float64 and/or float32")
@@ -114,6 +108,10 @@ def run_checks(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:1] == ["train"]:
+            return run_train(argv[1:])
+        if argv[:1] == ["study"]:
+            return run_study(argv[1:])
         return run_checks(check_parser().parse_args(argv))
     except (UsageError, ValueError, OSError) as err:
         print(f"crosscheck: {err}", file=sys.stderr)

@@ -200,7 +200,8 @@ def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None
     traj = Trajectory()
     step, epoch = 0, 0
     while step < steps:
-        for idx in batches(len(x), cfg.batch_size, rng):
+        epoch_batches = batches(len(x), cfg.batch_size, rng)
+        for idx in epoch_batches[: steps - step]:
             xb, yb = x[idx], y[idx]
             losses = {side.name: side.step(xb, yb) for side in sides}
             for name, value in losses.items():
@@ -208,9 +209,7 @@ def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None
             step += 1
             if on_step:
                 on_step(step, epoch, sides, idx, losses)
-            if step == steps:
-                break
-        else:
+        if step % len(epoch_batches) == 0:  # a whole epoch done, not one cut short by `steps`
             epoch += 1
             if on_epoch:
                 on_epoch(epoch, sides)

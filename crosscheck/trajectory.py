@@ -66,12 +66,22 @@ class TrajectoryResult:
         return "\n".join(lines)
 
 
-def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int) -> TrajectoryResult:
+def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int,
+                     logdir: str | None = None) -> TrajectoryResult:
+    """Train both sides `steps` steps; with logdir, also write a TensorBoard run of each."""
     if steps < 1:
         raise ValueError(f"steps: must be >= 1, got {steps}")
     x = np.asarray(x, dtype=spec.dtype)
     y = y if spec.loss == "softmax_ce" else np.asarray(y, dtype=spec.dtype)
-    traj = train_pair(spec, x, y, cfg, steps)
+    logger = None
+    if logdir:
+        from .commands import unique_run
+        from .tblog import SideBySideLogger
+        logger = SideBySideLogger(logdir, unique_run(logdir, f"train-{spec.name}-{cfg.opt}"), spec, x[:64])
+        print(f"TensorBoard: {logger.dir}/numpy and {logger.dir}/torch")
+    traj = train_pair(spec, x, y, cfg, steps, logger.on_step if logger else None)
+    if logger:
+        logger.close()
     a, b = np.array(traj.losses["numpy"]), np.array(traj.losses["torch"])
     rel = np.abs(a - b) / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
     params = [compare(k, traj.final["numpy"][k], v) for k, v in traj.final["torch"].items()]
