@@ -1,0 +1,141 @@
+"""Whole training runs agree step by step; the studies' seed-independent findings hold."""
+import numpy as np
+import pytest
+
+from crosscheck import studies as S
+from crosscheck.cli import main
+from crosscheck.descent import descend, f
+from crosscheck.presets import PRESETS
+from crosscheck.training import TrainConfig
+from crosscheck.trajectory import check_trajectory
+
+OPTS = {
+    "sgd": TrainConfig("sgd", 0.01),
+    "momentum": TrainConfig("sgd", 0.005, momentum=0.9),
+    "adam": TrainConfig("adam", 0.001),
+}
+MODELS = [("A", "relu"), ("B", "relu"), ("C", "relu"), ("D", "relu"), ("A", "sigmoid"), ("D", "sigmoid"),
+          ("B", "tanh"), ("moons", "tanh"), ("moons", "relu")]
+FULL = [(m, a, o) for m, a in MODELS for o in OPTS]
+
+
+@pytest.mark.parametrize("model,act,opt", FULL, ids=["-".join(c) for c in FULL])
+def test_full_batch_trajectories_agree(model, act, opt):
+    preset = PRESETS[model]
+    x, y = preset.data()
+    result = check_trajectory(preset.make_spec(act), x, y, OPTS[opt], 500)
+    assert result.loss_rel.max() <= 1e-9, result.summary()
+    assert result.worst_param.max_rel <= 1e-8, result.summary()
+
+
+MINI = [("A", "relu"), ("D", "relu"), ("C", "tanh"), ("moons", "tanh")]
+
+
+@pytest.mark.parametrize("opt", OPTS)
+@pytest.mark.parametrize("model,act", MINI, ids=["-".join(c) for c in MINI])
+def test_minibatch_trajectories_agree(model, act, opt):
+    preset = PRESETS[model]
+    x, y = preset.data()
+    cfg = TrainConfig(**{**OPTS[opt].__dict__, "batch_size": 32, "decay": 0.99})
+    result = check_trajectory(preset.make_spec(act), x, y, cfg, 500)
+    assert result.passed, result.summary()
+
+
+def test_divergence_is_located_and_explained():
+    """A wrong update rule on one side is found at step 1 and called a jump."""
+    preset = PRESETS["A"]
+    x, y = preset.data()
+    from crosscheck import training
+    original = training.NumpySide.step
+
+    def bad_step(self, xb, yb):
+        value = self.loss_and_grads(xb, yb)
+        self.opt.step({k: 1.01 * g for k, g in self.grads.items()})
+        return value
+
+    training.NumpySide.step = bad_step
+    try:
+        result = check_trajectory(preset.make_spec("relu"), x, y, TrainConfig("sgd", 0.01), 50)
+    finally:
+        training.NumpySide.step = original
+    assert not result.passed and result.first_divergent_step == 2
+    assert "a jump at this step" in result.summary()
+
+
+SEEDS = range(5)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_depth_study_first_layer_gradient_falls_with_depth(seed):
+    res = S.depth_study(seed, epochs=1)
+    first = {k: [rec[s].init_norms[next(iter(rec[s].init_norms))] for s in S.SIDES] for k, rec in res.items()}
+    for k, (np_val, t_val) in first.items():
+        assert np_val == pytest.approx(t_val, rel=1e-10)
+    a, c, d, ds = (first[k][0] for k in [("A", "relu"), ("C", "relu"), ("D", "relu"), ("D", "sigmoid")])
+    assert a > c > d
+    assert ds == min(v[0] for v in first.values())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_stress_study_gri_falls_after_deepening(seed):
+    cfg, runs = S.stress_study("102303346", seed)
+    for run in runs.values():
+        np.testing.assert_allclose(run["numpy"].losses, run["torch"].losses, rtol=1e-9)
+        assert run["numpy"].mean_gri == pytest.approx(run["torch"].mean_gri, rel=1e-6)
+    assert runs["after"]["numpy"].mean_gri < runs["before"]["numpy"].mean_gri
+
+
+def test_stress_config_from_roll():
+    cfg = S.parse_roll("102303346")
+    assert (cfg.width, cfg.hidden, cfg.lr, cfg.activation, cfg.init_bound) == (12, 5, 0.008, "relu", 1 / 7)
+    assert S.parse_roll("101").activation == "tanh"
+    with pytest.raises(ValueError, match="roll: needs an identifier of at least three digits"):
+        S.parse_roll("12")
+
+
+def test_conv_arithmetic():
+    assert S.conv_output_size(32, 5, 0, 1) == 28
+    assert S.conv_output_size(227, 11, 0, 4) == 55
+    with pytest.raises(ValueError, match="not an integer"):
+        S.conv_output_size(28, 3, 1, 2)
+
+
+def test_descent_reaches_global_minimum_region():
+    res = descend()
+    assert res.final[2] < -2
+    assert res.grad_error <= 1e-12
+    assert np.abs(res.path_numpy - res.path_torch).max() <= 1e-12
+    stuck = descend(eta0=0.1)  # too small a step stalls in the local minimum
+    assert f(*stuck.path_numpy[-1]) == pytest.approx(1.2427, abs=1e-3)
+
+
+def test_classifier_study_sides_agree():
+    spec, run, sides, _ = S.classifier_study("moons", epochs=3)
+    assert len(run["numpy"].epochs) == 3
+    for a, b in zip(run["numpy"].epochs, run["torch"].epochs):
+        assert a["test_acc"] == b["test_acc"]
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-10)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--lr", "0"], "lr: must be > 0"),
+    (["train", "--lr", "-1"], "lr: must be > 0"),
+    (["train", "--decay", "1.5"], "decay: must lie in (0, 1]"),
+    (["train", "--decay", "0"], "decay: must be > 0"),
+    (["train", "--opt", "rmsprop"], "unknown optimizer 'rmsprop'; choose from: sgd, adam"),
+    (["study", "width"], "unknown study 'width'; choose from: depth, stress"),
+    (["study", "stress", "--roll", "12"], "roll: needs an identifier of at least three digits"),
+    (["study", "descent", "--decay", "2"], "decay: must lie in (0, 1]"),
+], ids=["lr-zero", "lr-negative", "decay-high", "decay-zero", "optimizer", "study", "roll", "descent-decay"])
+def test_bad_training_input_gives_one_line(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_study_command_writes_plots(tmp_path, capsys):
+    assert main(["study", "descent", "--plots", str(tmp_path), "--no-tb"]) == 0
+    out = capsys.readouterr().out
+    assert "reached the global minimum region (f < -2)" in out
+    png = tmp_path / "descent_path.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
