@@ -1,0 +1,7 @@
+"""The classic MNIST CNN: conv-pool-conv-pool-fc-dropout-fc, trained with Adam or SGD.
+
+Importing the package imports no torch: `mnist_cnn.spec` is the torch-free model
+description that numpy_impl builds too."""
+from .spec import INITS, LAYER_NAMES, cnn_spec
+
+__all__ = ["INITS", "LAYER_NAMES", "cnn_spec"]

@@ -1,0 +1,96 @@
+"""MNIST through torchvision, checked first so that bad files give one clear message."""
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_ENV = "MNIST_DATA_DIR"  # overrides the default --data-dir
+DEFAULT_DATA_DIR = "./data"
+FILES = {  # name -> (IDX magic, number of dimensions)
+    "train-images-idx3-ubyte": (2051, 3),
+    "train-labels-idx1-ubyte": (2049, 1),
+    "t10k-images-idx3-ubyte": (2051, 3),
+    "t10k-labels-idx1-ubyte": (2049, 1),
+}
+MEAN, STD = 0.1307, 0.3081  # of the MNIST training pixels in [0, 1]
+
+
+class DataError(Exception):
+    """MNIST is missing or broken; the message says what to do."""
+
+
+def default_data_dir() -> str:
+    return os.environ.get(DATA_ENV, DEFAULT_DATA_DIR)
+
+
+def check_idx(path: Path) -> int:
+    """Validate an uncompressed IDX file's header and length; return its item count."""
+    magic_expected, ndim = FILES[path.name]
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4 + 4 * ndim)
+    if len(header) < 4 + 4 * ndim:
+        raise DataError(f"MNIST: {path} is truncated: {size} bytes, too short for its header")
+    magic, *dims = struct.unpack(f">{1 + ndim}I", header)
+    if magic != magic_expected:
+        raise DataError(f"MNIST: {path} is not an uncompressed IDX file (magic {magic:#x}, "
+                        f"expected {magic_expected:#x}); gunzip it if it is compressed")
+    expected = 4 + 4 * ndim + int(np.prod(dims))
+    if size != expected:
+        raise DataError(f"MNIST: {path} is corrupt or truncated: {size} bytes, its header promises {expected}")
+    return dims[0]
+
+
+def _raw_dir(data_dir: str) -> Path:
+    return Path(data_dir) / "MNIST" / "raw"
+
+
+def load_mnist(data_dir: str | None = None, download: bool = True):
+    """(train_x, train_y, test_x, test_y): images as float32 (N, 1, 28, 28), normalised;
+    labels int64. Files are read by torchvision.datasets.MNIST from <data_dir>/MNIST/raw."""
+    from torchvision.datasets import MNIST
+    data_dir = data_dir or default_data_dir()
+    raw = _raw_dir(data_dir)
+    present = [name for name in FILES if (raw / name).exists()]
+    if len(present) < len(FILES) and not download:
+        raise DataError(_missing_message(raw))
+    for name in present:
+        check_idx(raw / name)
+    try:
+        train = MNIST(data_dir, train=True, download=download)
+        test = MNIST(data_dir, train=False, download=download)
+    except DataError:
+        raise
+    except Exception as err:  # no network, a refused download, a broken file
+        if len(present) < len(FILES):
+            raise DataError(_missing_message(raw, err)) from None
+        raise DataError(f"MNIST: could not read the files in {raw}: {err}") from None
+    for name in FILES:
+        check_idx(raw / name)  # a download may have just put them there
+    if len(train.data) != len(train.targets) or len(test.data) != len(test.targets):
+        raise DataError(f"MNIST: image and label counts differ in {raw}")
+    return (_images(train.data), train.targets.long(), _images(test.data), test.targets.long())
+
+
+def _images(data: torch.Tensor) -> torch.Tensor:
+    return ((data.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
+
+
+def _missing_message(raw: Path, err: Exception | None = None) -> str:
+    why = f" ({type(err).__name__}: {str(err).splitlines()[0][:120]})" if err else ""
+    return (f"MNIST: files not found in {raw} and could not be downloaded{why}. Put the four "
+            f"uncompressed IDX files ({', '.join(FILES)}) there, or point --data-dir or "
+            f"${DATA_ENV} at a folder that has MNIST/raw/ inside")
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (for tests and tiny synthetic data sets)."""
+    magic = 2051 if array.ndim == 3 else 2049
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack(f">{1 + array.ndim}I", magic, *array.shape))
+        f.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
