@@ -250,12 +250,13 @@ def restore(run: Run, state: dict) -> None:
         torch.cuda.set_rng_state(state["rng_cuda"], run.device)
 
 
-def fresh_run_dir(logdir: str, name: str) -> str:
-    """logdir/name, or name-2, name-3, ...: an existing run is never overwritten."""
-    path, k = os.path.join(logdir, name), 2
-    while os.path.exists(path):
-        path, k = os.path.join(logdir, f"{name}-{k}"), k + 1
-    return path
+def fresh_run_dir(cfg: Config) -> str:
+    """logdir/<run-name>, or <run-name>-2, -3, ... where that name already has logs or a
+    checkpoint: an existing run is never overwritten."""
+    name, k = cfg.run_name, 2
+    while os.path.exists(os.path.join(cfg.logdir, name)) or os.path.exists(os.path.join(cfg.checkpoint_dir, name)):
+        name, k = f"{cfg.run_name}-{k}", k + 1
+    return os.path.join(cfg.logdir, name)
 
 
 def request_stop(run: Run):
@@ -288,13 +289,13 @@ def setup(cfg: Config) -> Run:
         data = (data[0][:500], data[1][:500], data[2][:500], data[3][:500])
     per_rank = cfg.batch_size // world
     steps_per_epoch = math.ceil(math.ceil(len(data[0]) / world) / per_rank)
-    total = steps_per_epoch * cfg.epochs
-    total = min(total, cfg.steps or total, DRY_RUN_STEPS if cfg.dry_run else total)
+    planned = steps_per_epoch * cfg.epochs  # the lr schedule spans all epochs ...
+    total = min(planned, cfg.steps or planned, DRY_RUN_STEPS if cfg.dry_run else planned)  # ... --steps may stop sooner
     net = build_model(cfg, device)
     model = net
     if world > 1:
         model = nn.parallel.DistributedDataParallel(net, device_ids=[local_rank] if device.type == "cuda" else None)
-    opt, sched = build_optimizer(cfg, net, total)
+    opt, sched = build_optimizer(cfg, net, planned)
     run = Run(cfg, model, net, opt, sched, device, data, total, rank, world)
     run.probe = to_device(run, data[2][:PROBE_SIZE])
     if state is not None:
@@ -305,7 +306,7 @@ def setup(cfg: Config) -> Run:
         elif state is not None:
             run.run_dir = state["run_dir"]
         else:
-            run.run_dir = fresh_run_dir(cfg.logdir, cfg.run_name)
+            run.run_dir = fresh_run_dir(cfg)
         name = os.path.basename(run.run_dir)
         run.ckpt_path = None if cfg.dry_run else Path(cfg.checkpoint_dir) / name / checkpoint.LATEST
         if cfg.summaries:

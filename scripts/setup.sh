@@ -11,8 +11,9 @@ fi
 if ! "$py" -m uv --version >/dev/null 2>&1; then
     "$py" -m pip install --quiet --disable-pip-version-check uv
 fi
-# Reinstall only when the dependency list changes: a warm second run costs well under a second.
-stamp="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+# Reinstall only when the dependencies or the set of packages change (the editable install
+# maps the packages that exist when it runs): a warm second run costs well under a second.
+stamp="$({ cat pyproject.toml; ls -d ./*/__init__.py; } 2>/dev/null | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$stamp" ]; then
     "$py" -m uv pip install --quiet --python "$py" -e '.[test]'
     echo "$stamp" > "$venv/.installed"

@@ -1,0 +1,127 @@
+"""The MNIST trainer end to end on tiny IDX data: summaries, checkpoints, resume, errors."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mnist_cnn import train
+from mnist_helpers import write_tiny_mnist
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return str(write_tiny_mnist(tmp_path_factory.mktemp("mnist")))
+
+
+def _args(tiny, tmp_path, *extra):
+    return ["--data-dir", tiny, "--logdir", str(tmp_path / "runs"), "--checkpoint-dir",
+            str(tmp_path / "ckpt"), "--batch-size", "10", "--run-name", "t", *extra]
+
+
+def _events(path):
+    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+    acc.Reload()
+    return acc
+
+
+@pytest.fixture(scope="module")
+def trained(tiny, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    code = train.main(_args(tiny, tmp, "--steps", "8", "--summary-every", "2", "--hist-every", "4",
+                            "--eval-every", "4", "--seed", "1"))
+    assert code == 0
+    return tmp
+
+
+def test_summaries_have_every_tag(trained):
+    run = trained / "runs" / "t"
+    assert [p.name for p in run.iterdir() if p.is_dir()] == []  # hparams went into the run itself
+    acc = _events(run)
+    scalars = set(acc.Tags()["scalars"])
+    for tag in ["train/loss", "train/accuracy", "train/lr", "test/loss", "test/accuracy",
+                "hparam/test_accuracy"]:
+        assert tag in scalars, tag
+    for layer in ["conv1", "conv1_act", "pool1", "conv2", "conv2_act", "pool2", "fc1", "fc1_act",
+                  "dropout", "logits"]:
+        for stat in ["mean", "std", "min", "max"]:
+            assert f"activations/{layer}/{stat}" in scalars
+    for key in ["conv1.weight", "conv1.bias", "conv2.weight", "fc1.weight", "logits.bias"]:
+        assert f"params/{key}/std" in scalars and f"grads/{key}/max" in scalars
+        assert f"health/update_ratio/{key}" in scalars
+    for layer in ["conv1_act", "conv2_act", "fc1_act"]:
+        assert f"health/dead_fraction/{layer}" in scalars
+    assert {"params/conv1.weight", "grads/fc1.weight", "activations/logits"} <= set(acc.Tags()["histograms"])
+    assert {"filters/conv1", "eval/confusion_matrix", "eval/worst_digits"} <= set(acc.Tags()["images"])
+    assert [e.step for e in acc.Scalars("train/loss")] == [2, 4, 6, 8]
+    assert [e.step for e in acc.Scalars("test/accuracy")] == [4, 8]
+    ratios = [e.value for e in acc.Scalars("health/update_ratio/fc1.weight")]
+    assert all(0 < r < 1 for r in ratios)
+    dead = [e.value for e in acc.Scalars("health/dead_fraction/conv1_act")]
+    assert all(0 <= d <= 1 for d in dead)
+    lr = [e.value for e in acc.Scalars("train/lr")]
+    assert lr == sorted(lr, reverse=True) and lr[0] < 1e-3  # cosine annealing
+
+
+def test_tanh_run_logs_saturation(tiny, tmp_path):
+    assert train.main(_args(tiny, tmp_path, "--steps", "2", "--summary-every", "2", "--act", "tanh",
+                            "--opt", "sgd", "--init", "tf")) == 0
+    scalars = _events(tmp_path / "runs" / "t").Tags()["scalars"]
+    assert "health/saturated_fraction/fc1_act" in scalars
+
+
+def test_resume_matches_an_uninterrupted_run(tiny, tmp_path):
+    """Stopped after 7 steps (mid-epoch) and resumed to 25 == 25 steps in one go."""
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert train.main(_args(tiny, whole, "--steps", "25", "--summary-every", "5")) == 0
+    assert train.main(_args(tiny, part, "--steps", "7", "--summary-every", "5")) == 0
+    ckpt_dir = part / "ckpt" / "t"
+    assert train.main(_args(tiny, part, "--steps", "25", "--summary-every", "5",
+                            "--resume", str(ckpt_dir))) == 0
+    a = torch.load(whole / "ckpt" / "t" / "latest.pt", weights_only=True)
+    b = torch.load(ckpt_dir / "latest.pt", weights_only=True)
+    assert a["step"] == b["step"] == 25 and a["epoch"] == b["epoch"] == 1
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    steps = [e.step for e in _events(part / "runs" / "t").Scalars("train/loss")]
+    assert steps == sorted(set(steps)) == [5, 10, 15, 20, 25]  # continued, not duplicated
+
+
+def test_non_finite_loss_stops_without_checkpoint(tiny, tmp_path, capsys):
+    code = train.main(_args(tiny, tmp_path, "--steps", "15", "--opt", "sgd", "--lr", "1e12"))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "at step" in err and "stopping" in err
+    assert not (tmp_path / "ckpt" / "t" / "latest.pt").exists()
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--opt", "rmsprop"], "argument --opt: invalid choice: 'rmsprop'"),
+    (["--lr", "0"], "argument --lr: must be > 0"),
+    (["--lr", "-0.1"], "argument --lr: must be > 0"),
+    (["--batch-size", "0"], "argument --batch-size: must be > 0"),
+    (["--resume", "nowhere"], "argument --resume: no checkpoint at nowhere"),
+], ids=["optimizer", "lr-zero", "lr-negative", "batch-size", "resume"])
+def test_bad_flags_give_one_line(tiny, tmp_path, flags, needle):
+    proc = subprocess.run([sys.executable, "-m", "mnist_cnn.train", *_args(tiny, tmp_path, *flags)],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.returncode == 2
+    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_data_is_one_message(tmp_path, capsys, monkeypatch):
+    import torchvision.datasets
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda self: (_ for _ in ()).throw(
+        RuntimeError("no network")))
+    assert train.main(_args(str(tmp_path / "none"), tmp_path, "--steps", "1")) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mnist_cnn: MNIST: files not found") and "\n" not in err
+
+
+def test_run_names_never_overwrite(tiny, tmp_path):
+    for _ in range(2):
+        assert train.main(_args(tiny, tmp_path, "--steps", "1", "--no-summaries")) == 0
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["t", "t-2"]
