@@ -1,6 +1,6 @@
 """Trainer throughput against a plain PyTorch loop, in the same run, on the CPU.
 
-    .venv/bin/python benchmarks/bench_mnist_trainer.py [--steps 300] [--data-dir ../shared/data]
+    .venv/bin/python benchmarks/bench_mnist_trainer.py [--rounds 5] [--data-dir ../shared/data]
 
 Baseline: the same network and optimizer in the default memory format, looping over
 preloaded, normalised tensors, no DataLoader, no summaries. Trainer: mnist_cnn.train's own
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -37,58 +38,70 @@ def matmul_flops(n: int = 1024, reps: int = 20) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
-def baseline(x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
-    """images/s of the plain loop."""
+def baseline_stepper(x: torch.Tensor, y: torch.Tensor):
+    """A function running n steps of the plain loop."""
     net = reference.build(cnn_spec("relu", "xavier"), seed=0)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(x), generator=g)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    state = {"i": 0}
 
-    def step(i):
-        idx = perm[i * BATCH:(i + 1) * BATCH]
-        opt.zero_grad()
-        F.cross_entropy(net(x[idx]), y[idx]).backward()
-        opt.step()
-    for i in range(5):
-        step(i)
-    t = time.perf_counter()
-    for i in range(steps):
-        step(i % (len(x) // BATCH))
-    return steps * BATCH / (time.perf_counter() - t)
+    def run(n: int) -> None:
+        for _ in range(n):
+            i = state["i"] % (len(x) // BATCH)
+            idx = perm[i * BATCH:(i + 1) * BATCH]
+            opt.zero_grad()
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+            state["i"] += 1
+    return run
 
 
-def trainer(data_dir: str, steps: int, summaries: bool) -> float:
-    """images/s of mnist_cnn.train's epoch loop (data already loaded)."""
+def trainer_stepper(data_dir: str, summaries: bool):
+    """A function running n steps of mnist_cnn.train's own epoch loop."""
     tmp = tempfile.mkdtemp()
-    flags = ["--data-dir", data_dir, "--steps", str(steps + 5), "--logdir", tmp, "--checkpoint-dir", tmp,
-             "--summary-every", "100", "--hist-every", "100000"]
+    flags = ["--data-dir", data_dir, "--logdir", tmp, "--checkpoint-dir", tmp,
+             "--summary-every", "100"]  # histograms at their default cadence, every 500 steps
     run = train.setup(parse_args(flags + ([] if summaries else ["--no-summaries"])))
     bar = train.tqdm(disable=True)
-    run.total_steps = 5
-    train.train_one_epoch(run, bar)  # warm-up
-    run.total_steps = steps + 5
+
+    def go(n: int) -> None:
+        run.total_steps = run.progress.step + n
+        train.train_one_epoch(run, bar)
+    return go
+
+
+def timed(fn, n: int) -> float:
     t = time.perf_counter()
-    train.train_one_epoch(run, bar)
-    return steps * BATCH / (time.perf_counter() - t)
+    fn(n)
+    return n * BATCH / (time.perf_counter() - t)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds of 100 steps each")
     p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "../shared/data"))
     args = p.parse_args()
     from mnist_cnn.data import load_mnist
     x, y, _, _ = load_mnist(args.data_dir, download=False)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {args.steps} steps each")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
+          f"{args.rounds} alternating rounds of 100 steps (medians; the machine's speed drifts)")
     flops = matmul_flops()
-    base = baseline(x, y, args.steps)
-    plain = trainer(args.data_dir, args.steps, summaries=False)
-    full = trainer(args.data_dir, args.steps, summaries=True)
+    runners = {"baseline (plain loop)": baseline_stepper(x, y),
+               "trainer, no summaries": trainer_stepper(args.data_dir, False),
+               "trainer, summaries every 100": trainer_stepper(args.data_dir, True)}
+    for fn in runners.values():
+        fn(5)  # warm-up
+    rates = {name: [] for name in runners}
+    for _ in range(args.rounds):
+        for name, fn in runners.items():
+            rates[name].append(timed(fn, 100))
+    med = {name: statistics.median(r) for name, r in rates.items()}
+    base = med["baseline (plain loop)"]
     print(f"matmul (1024x1024 float32):       {flops / 1e9:8.1f} GFLOP/s")
-    for name, rate in (("baseline (plain loop)", base), ("trainer, no summaries", plain),
-                       ("trainer, summaries every 100", full)):
+    for name, rate in med.items():
         print(f"{name:<33} {rate:8.0f} images/s  = {rate * FLOP_PER_IMAGE / 1e9:6.1f} GFLOP/s "
               f"({rate * FLOP_PER_IMAGE / flops:.0%} of matmul)  ratio to baseline {rate / base:.2f}x")
+    plain, full = med["trainer, no summaries"], med["trainer, summaries every 100"]
     print(f"summary cost: {(plain / full - 1):.1%} of training time")
 
 
