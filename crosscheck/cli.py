@@ -9,7 +9,7 @@ from numpy_impl.spec import DTYPES, param_count_lines
 
 from . import report
 from .commands import Parser, UsageError, run_study, run_train
-from .presets import PRESETS
+from .presets import DATA_NOTES, MNIST_DATA_DIR, PRESETS
 
 def check_parser() -> Parser:
     p = Parser(prog="python -m crosscheck",
@@ -22,6 +22,7 @@ def check_parser() -> Parser:
     p.add_argument("--no-fd", action="store_true", help="skip the finite-difference check")
     p.add_argument("-v", "--verbose", action="store_true", help="print every layer quantity")
     p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    p.add_argument("--data-dir", help="MNIST folder for the mnist_cnn check (default $MNIST_DATA_DIR or ./data)")
     p.add_argument("--user", metavar="FILE.py",
                    help="check your own network: a file defining crosscheck_model() (see crosscheck/byo.py)")
     return p
@@ -37,7 +38,7 @@ def _choose(kind: str, asked: list[str] | None, valid, default) -> list[str]:
 
 
 def plan(args) -> list[tuple]:
-    """(preset, activation, dtype) triples to check."""
+    """(preset, activation, dtype, mode) to check."""
     models = _choose("model", args.model, list(PRESETS), PRESETS)
     dtypes = _choose("dtype", args.dtype, DTYPES, DTYPES)
     all_acts = sorted({a for p in PRESETS.values() for a in p.activations})
@@ -47,7 +48,7 @@ def plan(args) -> list[tuple]:
         preset = PRESETS[name]
         for act in preset.activations:
             if acts is None or act in acts:
-                jobs.extend((preset, act, dt) for dt in dtypes)
+                jobs.extend((preset, act, dt, mode) for mode in preset.modes for dt in dtypes)
     if not jobs:
         raise UsageError(f"no preset among {', '.join(models)} uses activation {', '.join(args.act)}")
     return jobs
@@ -87,11 +88,16 @@ def run_checks(args) -> int:
         _show(results[0], args)
     else:
         jobs = plan(args)
+        if args.data_dir:
+            MNIST_DATA_DIR[:] = [args.data_dir]
         print(report.summary_header())
-    for preset, act, dtype in jobs:
+    for preset, act, dtype, mode in jobs:
         spec = preset.make_spec(act)
         x, y = preset.data()
-        result = check_spec(spec, x, y, dtype=dtype, seed=args.seed, fd=not args.no_fd, activation=act)
+        if preset.name in DATA_NOTES:
+            print(f"note: {DATA_NOTES.pop(preset.name)}")
+        result = check_spec(spec, x, y, dtype=dtype, seed=args.seed, fd=not args.no_fd, activation=act,
+                            mode=mode, fd_samples=preset.fd_samples, label=preset.name)
         results.append(result)
         _show(result, args, param_count_lines(spec))
     failed = sum(not r.passed for r in results)

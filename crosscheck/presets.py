@@ -27,6 +27,13 @@ class Preset:
     make_spec: Callable[[str], ModelSpec]
     data: Callable[[], tuple[np.ndarray, np.ndarray]]
     about: str
+    modes: tuple[str, ...] = ("eval",)  # "train" checks dropout with shared masks
+    fd_samples: int = 12                # finite-difference entries per tensor
+
+
+DATA_NOTES: dict[str, str] = {}  # where a preset's batch came from, when worth saying
+MNIST_BATCH = 8
+MNIST_DATA_DIR: list[str] = []   # set by the CLI's --data-dir
 
 
 @lru_cache(maxsize=None)
@@ -97,6 +104,26 @@ def digits_spec(kind: str) -> ModelSpec:
     return ModelSpec(kind, (64,), layers, loss="bce")
 
 
+@lru_cache(maxsize=None)
+def mnist_batch() -> tuple[np.ndarray, np.ndarray]:
+    """The first MNIST_BATCH real test images, or random images if MNIST is not there."""
+    from mnist_cnn.data import default_data_dir, load_test_batch
+    data_dir = MNIST_DATA_DIR[0] if MNIST_DATA_DIR else default_data_dir()
+    batch = load_test_batch(data_dir, MNIST_BATCH)
+    if batch is None:
+        DATA_NOTES["mnist_cnn"] = (f"mnist_cnn: no MNIST test files in {data_dir}/MNIST/raw, so the batch "
+                                   f"is {MNIST_BATCH} synthetic images (set --data-dir or $MNIST_DATA_DIR)")
+        rng = np.random.default_rng(DATA_SEED)
+        return rng.normal(size=(MNIST_BATCH, 1, 28, 28)), rng.integers(0, 10, MNIST_BATCH)
+    DATA_NOTES["mnist_cnn"] = f"mnist_cnn: {MNIST_BATCH} real MNIST test images from {data_dir}"
+    return batch
+
+
+def cnn_spec_for(act: str) -> ModelSpec:
+    from mnist_cnn.spec import cnn_spec
+    return cnn_spec(act, "xavier", dtype="float64")
+
+
 def _presets() -> dict[str, Preset]:
     out = {}
     reg = regression_data
@@ -119,6 +146,9 @@ def _presets() -> dict[str, Preset]:
         act = "relu" if kind == "digits" else "none"
         out[kind] = Preset(kind, (act,), lambda a, k=kind: digits_spec(k), digits_data,
                            digits_spec.__doc__.split(";")[0] if kind == "digits" else kind)
+    out["mnist_cnn"] = Preset("mnist_cnn", ("relu", "tanh"), cnn_spec_for, mnist_batch,
+                              "the MNIST CNN (conv-pool-conv-pool-fc-dropout-fc)", ("eval", "train"),
+                              fd_samples=4)  # each loss costs a full CNN forward
     return out
 
 

@@ -13,13 +13,14 @@ def _fmt(v: float) -> str:
 
 
 def summary_header() -> str:
-    return f"{'model':<15} {'act':<11} {'dtype':<8} {'forward':>9} {'gradient':>9} {'fin-diff':>9}  result"
+    return f"{'model':<16} {'act':<11} {'dtype':<8} {'forward':>9} {'gradient':>9} {'fin-diff':>9}  result"
 
 
 def summary_line(r: CheckResult) -> str:
     fd = _fmt(r.fd.worst_rel) if r.fd is not None else f"{'-':>9}"
-    return (f"{r.model:<15} {r.activation:<11} {r.dtype:<8} {_fmt(r.worst('forward'))} "
-            f"{_fmt(r.worst('gradient'))} {fd}  {'PASS' if r.passed else 'FAIL'}")
+    return (f"{r.model:<16} {r.activation:<11} {r.dtype:<8} {_fmt(r.worst('forward'))} "
+            f"{_fmt(r.worst('gradient'))} {fd}  {'PASS' if r.passed else 'FAIL'}"
+            + ("  (max-pool near-ties: see -v)" if any(row.routing for row in r.rows) else ""))
 
 
 def failure_lines(r: CheckResult) -> list[str]:
@@ -54,7 +55,8 @@ def verbose_lines(r: CheckResult, param_lines: list[str] = ()) -> list[str]:
         idx = str(list(row.acc.index)) if not row.acc.problem else row.acc.problem[:12]
         lines.append(f"  {row.layer_name:<22} {row.quantity:<12} {_fmt(row.acc.max_rel)} {loc}  "
                      f"{idx:<12} {row.acc.actual:>14.7g} {row.acc.expected:>14.7g}  {row.status}"
-                     + (f"  <- {row.slip}" if row.slip else ""))
+                     + (f"  <- {row.slip}" if row.slip else "")
+                     + (f"  (accumulated not judged: {row.routing})" if row.routing else ""))
     if r.fd is not None:
         for t in r.fd.tensors:
             lines.append(f"  fd {t.name:<19} rel {t.rel:.1e} (abs {t.max_abs:.1e}, |grad| max {t.scale:.1e}, "

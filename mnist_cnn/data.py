@@ -94,3 +94,17 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         f.write(struct.pack(f">{1 + array.ndim}I", magic, *array.shape))
         f.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def load_test_batch(data_dir: str | None, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first n normalised test images (float64, (n, 1, 28, 28)) and labels, read by
+    torchvision without downloading; None when the files are not there."""
+    from torchvision.datasets import MNIST
+    data_dir = data_dir or default_data_dir()
+    raw = _raw_dir(data_dir)
+    if not all((raw / name).exists() for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")):
+        return None
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        check_idx(raw / name)
+    test = MNIST(data_dir, train=False, download=False)
+    return _images(test.data[:n]).double().numpy(), test.targets[:n].long().numpy()

@@ -52,6 +52,8 @@ def check_target(loss: str, pred: np.ndarray, target: np.ndarray) -> None:
 
 def l2_penalty(state: dict[str, np.ndarray], l2: float) -> tuple[float, dict[str, np.ndarray]]:
     """l2/2 * sum ||W||^2 over weights (not biases) and its gradient, keyed like `state`."""
+    if not l2:
+        return 0.0, {}
     weights = {k: v for k, v in state.items() if k.endswith("weight")}
     value = 0.5 * l2 * sum(float(np.sum(w * w)) for w in weights.values())
     return value, {k: l2 * w for k, w in weights.items()}

@@ -84,3 +84,27 @@ class LinearAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(torch.nn.functional.linear(x, self.weight, self.bias))
+
+
+class FixedMaskDropout(nn.Module):
+    """Dropout with a given keep-mask (True keeps), scaled by 1/(1-p) like nn.Dropout, so
+    that two implementations can drop exactly the same units. Identity in eval mode."""
+
+    def __init__(self, p: float, mask: np.ndarray) -> None:
+        super().__init__()
+        self.p = p
+        self.register_buffer("mask", torch.as_tensor(np.asarray(mask, dtype=bool)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if tuple(self.mask.shape) != tuple(x.shape):
+            raise ValueError(f"dropout: mask shape {tuple(self.mask.shape)} does not match input {tuple(x.shape)}")
+        return x * self.mask.to(x.dtype) / (1 - self.p)
+
+
+def set_dropout_masks(model: nn.Sequential, masks: dict[int, np.ndarray]) -> None:
+    """Replace the Dropout at each index with one that uses the given mask."""
+    for i, mask in masks.items():
+        p = model[i].p
+        model[i] = FixedMaskDropout(p, mask)
