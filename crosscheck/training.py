@@ -12,7 +12,8 @@ from numpy_impl import functional as NF
 from numpy_impl import optim as npopt
 from numpy_impl.init import init_state
 from numpy_impl.losses import l2_penalty
-from numpy_impl.spec import ModelSpec
+from numpy_impl.conv import draw_dropout_masks, set_dropout_masks
+from numpy_impl.spec import Dropout, ModelSpec
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -76,16 +77,21 @@ class NumpySide:
 
     def loss_and_grads(self, x, y) -> float:
         value, dpred = NF.LOSS_FUNCS[self.spec.loss](self.model.forward(x), y)
-        self.model.backward(dpred)
+        self.model.backward(dpred.astype(self.model[0].params.get("weight", dpred).dtype, copy=False),
+                            input_grad=False)
         penalty, dpen = l2_penalty(self.model.state_dict(), self.spec.l2)
         self.grads = {k: g + dpen[k] if self.spec.l2 and k in dpen else g
                       for k, g in self.model.grad_dict().items()}
         return value + penalty
 
     def step(self, x, y) -> float:
+        self.model.train()
         value = self.loss_and_grads(x, y)
         self.opt.step(self.grads)
         return value
+
+    def set_masks(self, masks: dict) -> None:
+        set_dropout_masks(self.model, masks)
 
     def epoch_end(self) -> None:
         self.sched.step()
@@ -94,11 +100,14 @@ class NumpySide:
     def lr(self) -> float:
         return self.opt.lr
 
-    def predict(self, x) -> np.ndarray:
-        return self.model.forward(x)
+    def predict(self, x, chunk: int = 500) -> np.ndarray:
+        """Eval-mode outputs, in chunks so a CNN's im2col buffers stay small."""
+        self.model.eval()
+        return np.concatenate([self.model.forward(x[i:i + chunk]) for i in range(0, len(x), chunk)])
 
     def activations(self, x) -> list[np.ndarray]:
-        """Every layer's output on x (forward only)."""
+        """Every layer's output on x (forward only, eval mode)."""
+        self.model.eval()
         self.model.forward(x)
         return list(self.model.outputs)
 
@@ -132,9 +141,13 @@ class TorchSide:
         return loss.item()
 
     def step(self, x, y) -> float:
+        self.model.train()
         value = self.loss_and_grads(x, y)
         self.opt.step()
         return value
+
+    def set_masks(self, masks: dict) -> None:
+        reference.set_dropout_masks(self.model, masks)
 
     def epoch_end(self) -> None:
         self.sched.step()
@@ -143,11 +156,13 @@ class TorchSide:
     def lr(self) -> float:
         return self.opt.param_groups[0]["lr"]
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x, chunk: int = 500) -> np.ndarray:
+        self.model.eval()
         with torch.no_grad():
-            return self.model(self._t(x)).numpy()
+            return np.concatenate([self.model(self._t(x[i:i + chunk])).numpy() for i in range(0, len(x), chunk)])
 
     def activations(self, x) -> list[np.ndarray]:
+        self.model.eval()
         outs, h = [], self._t(x)
         with torch.no_grad():
             for module in self.model:
@@ -197,12 +212,18 @@ def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None
     on_epoch(epoch, sides) every completed epoch (before the schedule steps)."""
     sides = sides or make_sides(spec, cfg)
     rng = np.random.default_rng(cfg.seed + 1)
+    mask_rng = np.random.default_rng(cfg.seed + 2)
+    has_dropout = any(isinstance(layer, Dropout) for layer in spec.layers)
     traj = Trajectory()
     step, epoch = 0, 0
     while step < steps:
         epoch_batches = batches(len(x), cfg.batch_size, rng)
         for idx in epoch_batches[: steps - step]:
             xb, yb = x[idx], y[idx]
+            if has_dropout:  # one set of masks per step, shared by both sides
+                masks = draw_dropout_masks(spec, len(idx), mask_rng)
+                for side in sides:
+                    side.set_masks(masks)
             losses = {side.name: side.step(xb, yb) for side in sides}
             for name, value in losses.items():
                 traj.losses[name].append(value)

@@ -32,8 +32,9 @@ class Conv2d(Layer):
                                            self.stride, self.padding)
         return y
 
-    def backward(self, dy: Array) -> Array:
-        dx, self.grads["weight"], self.grads["bias"] = CF.conv2d_backward(dy, self._take_cache())
+    def backward(self, dy: Array) -> Array | None:
+        dx, self.grads["weight"], self.grads["bias"] = CF.conv2d_backward(dy, self._take_cache(),
+                                                                          self.need_input_grad)
         return dx
 
     def describe(self) -> str:

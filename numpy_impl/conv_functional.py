@@ -41,8 +41,8 @@ def conv2d_forward(x: Array, w: Array, b: Array, stride: int = 1, pad: int = 0) 
     return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2), (cols, x.shape, w, stride, pad)
 
 
-def conv2d_backward(dy: Array, cache: tuple) -> tuple[Array, Array, Array]:
-    """dy (N, O, Ho, Wo) -> dx (N, C, H, W), dw (O, C, kh, kw), db (O,)."""
+def conv2d_backward(dy: Array, cache: tuple, input_grad: bool = True) -> tuple[Array | None, Array, Array]:
+    """dy (N, O, Ho, Wo) -> dx (N, C, H, W) (None unless input_grad), dw (O, C, kh, kw), db (O,)."""
     cols, x_shape, w, stride, pad = cache
     n, c, h, wd = x_shape
     o, _, kh, kw = w.shape
@@ -50,24 +50,44 @@ def conv2d_backward(dy: Array, cache: tuple) -> tuple[Array, Array, Array]:
     dy_mat = dy.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
     dw = (dy_mat.T @ cols).reshape(w.shape)
     db = dy_mat.sum(axis=0)
-    dcols = (dy_mat @ w.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-    dxp = _scatter_taps(dcols, (n, c, h + 2 * pad, wd + 2 * pad), kh, kw, stride)
-    dx = dxp[:, :, pad:pad + h, pad:pad + wd] if pad else dxp
-    return dx, dw, db
+    if not input_grad:
+        return None, dw, db
+    # Window gradients laid out tap-major, (kh, kw, C, N, Ho, Wo), so that each tap's block
+    # is contiguous; they are summed into a (C, N, H, W) buffer and transposed at the end.
+    w_taps = w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+    dtaps = (w_taps @ dy_mat.T).reshape(kh, kw, c, n, ho, wo)
+    dxp = np.zeros((c, n, h + 2 * pad, wd + 2 * pad), dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride] += dtaps[i, j]
+    return dxp[:, :, pad:pad + h, pad:pad + wd].transpose(1, 0, 2, 3), dw, db
+
+
+def _tap(x: Array, i: int, j: int, stride: int, ho: int, wo: int) -> Array:
+    """The (i, j) element of every window: a strided view (N, C, Ho, Wo)."""
+    return x[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
 
 
 def maxpool2d_forward(x: Array, k: int, stride: int) -> tuple[Array, tuple]:
-    """Max over k x k windows. Ties go to the first maximum in row-major window order,
-    the element torch's CPU kernel picks, so gradients are routed identically."""
-    win = _windows(x, k, k, stride)
-    flat = win.reshape(*win.shape[:4], k * k)
-    arg = flat.argmax(axis=-1)  # argmax returns the first of equal maxima
-    y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+    """Max over k x k windows, scanning the k*k taps in row-major order. A tap replaces the
+    running maximum only when strictly greater, so ties go to the first maximum in window
+    order: the element torch's CPU kernel picks, and gradients are routed identically."""
+    n, c, h, w = x.shape
+    ho, wo = out_size(h, k, stride, 0), out_size(w, k, stride, 0)
+    y = _tap(x, 0, 0, stride, ho, wo).copy()
+    arg = np.zeros(y.shape, dtype=np.int8 if k * k < 128 else np.int32)
+    for t in range(1, k * k):
+        v = _tap(x, t // k, t % k, stride, ho, wo)
+        better = v > y
+        np.copyto(y, v, where=better)
+        arg[better] = t
     return y, (arg, x.shape, k, stride)
 
 
 def maxpool2d_backward(dy: Array, cache: tuple) -> Array:
     arg, x_shape, k, stride = cache
-    onehot = arg[..., None] == np.arange(k * k)
-    dwin = (onehot * dy[..., None]).reshape(*dy.shape, k, k)
-    return _scatter_taps(dwin.astype(dy.dtype), x_shape, k, k, stride)
+    ho, wo = dy.shape[2], dy.shape[3]
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    for t in range(k * k):
+        _tap(dx, t // k, t % k, stride, ho, wo)[...] += np.where(arg == t, dy, 0)
+    return dx

@@ -13,6 +13,7 @@ class Layer:
     """Base layer: forward(x) -> y, backward(dy) -> dx; parameter gradients land in .grads."""
 
     kind = "layer"
+    need_input_grad = True  # Sequential turns it off for its first layer when asked
 
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}
@@ -152,13 +153,19 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        """Backpropagate dL/d(output); input_grad=False lets the first layer skip dL/dX
+        (training needs only parameter gradients: the first convolution's dX is wasted)."""
         if len(self.outputs) != len(self.layers):
             raise RuntimeError("Sequential: backward called before forward")
         grads = [None] * len(self.layers)
-        for i in reversed(range(len(self.layers))):
-            dy = self.layers[i].backward(dy)
-            grads[i] = dy
+        self.layers[0].need_input_grad = input_grad
+        try:
+            for i in reversed(range(len(self.layers))):
+                dy = self.layers[i].backward(dy)
+                grads[i] = dy
+        finally:
+            self.layers[0].need_input_grad = True
         self.grad_inputs = grads
         return dy
 

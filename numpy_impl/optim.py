@@ -56,13 +56,6 @@ class SGD(Optimizer):
         p -= self.lr * g
 
 
-def _lerp(start: Array, end: Array, weight: float) -> Array:
-    """ATen's lerp, whose two branches keep the result exact at both ends."""
-    if weight < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * (1 - weight)
-
-
 class Adam(Optimizer):
     """torch.optim.Adam: betas, eps, (L2-style) weight decay, amsgrad."""
 
@@ -83,15 +76,37 @@ class Adam(Optimizer):
             if self.amsgrad:
                 st["max_exp_avg_sq"] = np.zeros_like(p)
         st["step"] += 1
-        st["exp_avg"] = _lerp(st["exp_avg"], g, 1 - b1)
-        st["exp_avg_sq"] = st["exp_avg_sq"] * b2 + (1 - b2) * g * g
+        m, v = st["exp_avg"], st["exp_avg_sq"]
+        # In place, in torch's order of operations; one scratch buffer instead of ~8
+        # temporaries (the CNN's fc1 alone has 3.2M weights).
+        tmp = np.subtract(g, m)
+        _lerp_into(m, tmp, 1 - b1, g)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        v *= b2
+        v += tmp
         bc1 = 1 - b1 ** st["step"]
         bc2_sqrt = np.sqrt(1 - b2 ** st["step"])
-        v = st["exp_avg_sq"]
         if self.amsgrad:
-            v = st["max_exp_avg_sq"] = np.maximum(st["max_exp_avg_sq"], v)
-        denom = np.sqrt(v) / bc2_sqrt + self.eps
-        p -= (self.lr / bc1) * (st["exp_avg"] / denom)
+            np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
+            v = st["max_exp_avg_sq"]
+        np.sqrt(v, out=tmp)
+        tmp /= bc2_sqrt
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / bc1
+        p -= tmp
+
+
+def _lerp_into(start: Array, diff: Array, weight: float, end: Array) -> None:
+    """start <- lerp(start, end, weight) in place, as ATen computes it; diff = end - start
+    (overwritten)."""
+    if weight < 0.5:
+        diff *= weight
+        start += diff
+    else:
+        diff *= 1 - weight
+        np.subtract(end, diff, out=start)
 
 
 class ExponentialLR:

@@ -1,0 +1,98 @@
+"""NumPy CNN against torch on the CPU: one training step (forward, backward, Adam) on a
+batch of 50 in float32, and the second convolution's forward and backward alone.
+
+    .venv/bin/python benchmarks/bench_numpy_cnn.py [--rounds 7]
+
+Both sides run in the same process, alternating, and the medians are compared (the target
+is a NumPy step within 3x of torch's)."""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy_impl  # noqa: E402
+import reference  # noqa: E402
+from crosscheck.training import NumpySide, TorchSide, TrainConfig  # noqa: E402
+from mnist_cnn.spec import cnn_spec  # noqa: E402
+from numpy_impl import conv_functional as CF  # noqa: E402
+from numpy_impl.init import init_state  # noqa: E402
+
+BATCH = 50
+
+
+def timer(fn, reps: int) -> float:
+    """Seconds per call."""
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t) / reps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=7)
+    args = p.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, BATCH)
+    spec = cnn_spec("relu", "xavier", dtype="float32")
+    state = init_state(spec, 0)
+    cfg = TrainConfig("adam", 1e-3)
+    sides = {"numpy": NumpySide(spec, state, cfg), "torch": TorchSide(spec, state, cfg)}
+    # conv2 alone: input (50, 32, 14, 14), weights (64, 32, 5, 5), 'same' padding
+    cx = rng.normal(size=(BATCH, 32, 14, 14)).astype(np.float32)
+    cw = (rng.normal(size=(64, 32, 5, 5)) * 0.05).astype(np.float32)
+    cb = np.zeros(64, np.float32)
+    cdy = rng.normal(size=(BATCH, 64, 14, 14)).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (cx, cw, cb))
+    np_cache = CF.conv2d_forward(cx, cw, cb, 1, 2)[1]
+
+    def torch_fwd():
+        with torch.no_grad():
+            F.conv2d(tx, tw, tb, padding=2)
+
+    def torch_bwd():
+        out = F.conv2d(tx, tw, tb, padding=2)
+        torch.autograd.grad(out, (tx, tw, tb), torch.from_numpy(cdy))
+
+    cases = {
+        "training step": (lambda: sides["numpy"].step(x, y), lambda: sides["torch"].step(x, y)),
+        "conv2 forward": (lambda: CF.conv2d_forward(cx, cw, cb, 1, 2), torch_fwd),
+        "conv2 forward+backward": (lambda: (CF.conv2d_forward(cx, cw, cb, 1, 2),
+                                            CF.conv2d_backward(cdy, np_cache)), torch_bwd),
+    }
+    times = {name: ([], []) for name in cases}
+    for fns in cases.values():
+        for fn in fns:
+            fn()  # warm-up
+    for _ in range(args.rounds):
+        for name, (np_fn, t_fn) in cases.items():
+            times[name][0].append(timer(np_fn, 3))
+            times[name][1].append(timer(t_fn, 3))
+    print(f"numpy {np.__version__} ({numpy_blas()}), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, float32, batch {BATCH}, medians of {args.rounds} rounds")
+    for name, (a, b) in times.items():
+        na, tb_ = statistics.median(a), statistics.median(b)
+        print(f"{name:<24} numpy {na * 1e3:7.1f} ms   torch {tb_ * 1e3:7.1f} ms   numpy/torch {na / tb_:5.2f}x")
+
+
+def numpy_blas() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+        info = [i for i in threadpool_info() if i["user_api"] == "blas"]
+        return f"{info[0]['internal_api']} {info[0].get('architecture', '')}" if info else "blas"
+    except ImportError:
+        return "blas"
+
+
+if __name__ == "__main__":
+    main()
