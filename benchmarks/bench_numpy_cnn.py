@@ -19,9 +19,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy_impl  # noqa: E402
 import reference  # noqa: E402
-from crosscheck.training import NumpySide, TorchSide, TrainConfig  # noqa: E402
+from crosscheck.training import NumpySide, TrainConfig  # noqa: E402
 from mnist_cnn.spec import cnn_spec  # noqa: E402
 from numpy_impl import conv_functional as CF  # noqa: E402
 from numpy_impl.init import init_state  # noqa: E402
@@ -30,7 +29,9 @@ BATCH = 50
 
 
 def timer(fn, reps: int) -> float:
-    """Seconds per call."""
+    """Seconds per call. One untimed call first: OpenBLAS's threads keep spinning for a while
+    after a NumPy matmul and would slow the first torch call that follows."""
+    fn()
     t = time.perf_counter()
     for _ in range(reps):
         fn()
@@ -46,8 +47,18 @@ def main() -> None:
     y = rng.integers(0, 10, BATCH)
     spec = cnn_spec("relu", "xavier", dtype="float32")
     state = init_state(spec, 0)
-    cfg = TrainConfig("adam", 1e-3)
-    sides = {"numpy": NumpySide(spec, state, cfg), "torch": TorchSide(spec, state, cfg)}
+    np_side = NumpySide(spec, state, TrainConfig("adam", 1e-3))
+    # torch: the plain step (no copies of gradients into NumPy, as TorchSide makes for checks)
+    net = reference.build(spec, seed=None)
+    reference.load_numpy_state(net, state)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    tx_b, ty_b = torch.from_numpy(x), torch.from_numpy(y)
+
+    def torch_step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(tx_b), ty_b).backward()
+        opt.step()
     # conv2 alone: input (50, 32, 14, 14), weights (64, 32, 5, 5), 'same' padding
     cx = rng.normal(size=(BATCH, 32, 14, 14)).astype(np.float32)
     cw = (rng.normal(size=(64, 32, 5, 5)) * 0.05).astype(np.float32)
@@ -65,7 +76,7 @@ def main() -> None:
         torch.autograd.grad(out, (tx, tw, tb), torch.from_numpy(cdy))
 
     cases = {
-        "training step": (lambda: sides["numpy"].step(x, y), lambda: sides["torch"].step(x, y)),
+        "training step": (lambda: np_side.step(x, y), torch_step),
         "conv2 forward": (lambda: CF.conv2d_forward(cx, cw, cb, 1, 2), torch_fwd),
         "conv2 forward+backward": (lambda: (CF.conv2d_forward(cx, cw, cb, 1, 2),
                                             CF.conv2d_backward(cdy, np_cache)), torch_bwd),
@@ -76,8 +87,8 @@ def main() -> None:
             fn()  # warm-up
     for _ in range(args.rounds):
         for name, (np_fn, t_fn) in cases.items():
-            times[name][0].append(timer(np_fn, 3))
-            times[name][1].append(timer(t_fn, 3))
+            times[name][0].append(timer(np_fn, 5))
+            times[name][1].append(timer(t_fn, 5))
     print(f"numpy {np.__version__} ({numpy_blas()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, float32, batch {BATCH}, medians of {args.rounds} rounds")
     for name, (a, b) in times.items():

@@ -76,11 +76,12 @@ def maxpool2d_forward(x: Array, k: int, stride: int) -> tuple[Array, tuple]:
     ho, wo = out_size(h, k, stride, 0), out_size(w, k, stride, 0)
     y = _tap(x, 0, 0, stride, ho, wo).copy()
     arg = np.zeros(y.shape, dtype=np.int8 if k * k < 128 else np.int32)
+    better = np.empty(y.shape, dtype=bool)
     for t in range(1, k * k):
         v = _tap(x, t // k, t % k, stride, ho, wo)
-        better = v > y
+        np.greater(v, y, out=better)
         np.copyto(y, v, where=better)
-        arg[better] = t
+        np.copyto(arg, t, where=better)
     return y, (arg, x.shape, k, stride)
 
 
@@ -88,6 +89,12 @@ def maxpool2d_backward(dy: Array, cache: tuple) -> Array:
     arg, x_shape, k, stride = cache
     ho, wo = dy.shape[2], dy.shape[3]
     dx = np.zeros(x_shape, dtype=dy.dtype)
+    overlapping = stride < k
     for t in range(k * k):
-        _tap(dx, t // k, t % k, stride, ho, wo)[...] += np.where(arg == t, dy, 0)
+        routed = np.where(arg == t, dy, 0)
+        tap = _tap(dx, t // k, t % k, stride, ho, wo)
+        if overlapping:
+            tap += routed
+        else:  # each input belongs to one window: plain assignment
+            tap[...] = routed
     return dx
