@@ -119,6 +119,13 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     parameters; both sides are judged against it."""
     if len(np_model) != len(torch_model):
         raise ValueError(f"models: NumPy side has {len(np_model)} layers, torch side {len(torch_model)}")
+    training = any(layer.training for layer in np_model.layers)
+    for model in (torch_model, truth_model):
+        if model is not None:
+            model.train(training)  # torch modules start in training mode, NumPy ones in eval
+            if training and any(type(m) is torch.nn.Dropout for m in model):
+                raise ValueError("dropout in training mode: give both sides the same masks "
+                                 "(numpy_impl.conv.set_dropout_masks, reference.set_dropout_masks)")
     x = np.asarray(x, dtype=dtype)
     check_finite("input", x)
     for key, value in np_model.state_dict().items():
