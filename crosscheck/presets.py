@@ -29,6 +29,7 @@ class Preset:
     about: str
     modes: tuple[str, ...] = ("eval",)  # "train" checks dropout with shared masks
     fd_samples: int = 12                # finite-difference entries per tensor
+    quick_acts: tuple[str, ...] = ()    # the default run checks only these (all when empty)
 
 
 DATA_NOTES: dict[str, str] = {}  # where a preset's batch came from, when worth saying
@@ -148,7 +149,8 @@ def _presets() -> dict[str, Preset]:
                            digits_spec.__doc__.split(";")[0] if kind == "digits" else kind)
     out["mnist_cnn"] = Preset("mnist_cnn", ("relu", "tanh"), cnn_spec_for, mnist_batch,
                               "the MNIST CNN (conv-pool-conv-pool-fc-dropout-fc)", ("eval", "train"),
-                              fd_samples=4)  # each loss costs a full CNN forward
+                              fd_samples=3,  # each loss costs a full CNN forward
+                              quick_acts=("relu",))  # tanh too with --model mnist_cnn
     return out
 
 

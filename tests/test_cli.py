@@ -19,7 +19,7 @@ def test_default_run_checks_everything_and_passes():
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:3] == ["model", "act", "dtype"]
-    assert "88 checks: 88 passed, 0 failed" in lines[-1]
+    assert "84 checks: 84 passed, 0 failed" in lines[-1]
     assert any(line.startswith("D ") and "sigmoid" in line and "float32" in line for line in lines)
     assert any(line.startswith("mnist_cnn[train] ") and "float32" in line for line in lines)
     assert any(line.startswith("note: mnist_cnn: ") for line in lines)  # real or synthetic, it says which

@@ -62,3 +62,19 @@ def test_fifty_adam_steps_agree():
                               TrainConfig("adam", 1e-3, batch_size=8), 50)
     assert result.loss_rel.max() <= 1e-8, result.summary()
     assert result.passed
+
+
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists(),
+                    reason="the real MNIST files are not in ../shared/data")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cnn_on_real_mnist_images(dtype):
+    from mnist_cnn.data import load_test_batch
+    x, y = load_test_batch(str(SHARED), 8)
+    assert y.tolist() == [7, 2, 1, 0, 4, 1, 4, 9]  # the first test labels
+    result = check_spec(cnn_spec("relu", "xavier", dtype="float64"), x, y, dtype=dtype, mode="train",
+                        fd=False)
+    assert result.passed
+    assert max(result.worst("forward"), result.worst("gradient")) <= (1e-10 if dtype == "float64" else 1e-4)
