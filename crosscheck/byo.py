@@ -90,7 +90,24 @@ class _UserLayer(Layer):
         return x
 
 
-class RowMajorLinear(_UserLayer):
+class _RowMajor(_UserLayer):
+    """A user's layer object with forward(x) and backward(dy) or backward(x, dy)."""
+
+    def __init__(self, obj, index: int, batch_means: bool) -> None:
+        super().__init__(obj, index, batch_means)
+        self._with_input = _backward_takes_input(obj)
+
+    def forward(self, x):
+        self._x = x
+        return self.obj.forward(x)
+
+    def backward(self, dy):
+        if self._x is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        return self.obj.backward(self._x, dy) if self._with_input else self.obj.backward(dy)
+
+
+class RowMajorLinear(_RowMajor):
     kind = "linear"
     activation = None
 
@@ -102,16 +119,9 @@ class RowMajorLinear(_UserLayer):
                              f"got W {w.shape}, b {b.shape}")
         # Views into the user's arrays: the finite-difference check perturbs them in place.
         self.params = {"weight": obj.W.T, "bias": obj.b.reshape(-1)}
-        self._with_input = _backward_takes_input(obj)
-
-    def forward(self, x):
-        self._x = x
-        return self.obj.forward(x)
 
     def backward(self, dy):
-        if self._x is None:
-            raise RuntimeError(f"{self.name}: backward called before forward")
-        dx = self.obj.backward(self._x, dy) if self._with_input else self.obj.backward(dy)
+        dx = super().backward(dy)
         scale = dy.shape[0] if self.batch_means else 1
         self.grads = {"weight": np.asarray(self.obj.dW).T * scale,
                       "bias": np.asarray(self.obj.db).reshape(-1) * scale}
@@ -121,21 +131,11 @@ class RowMajorLinear(_UserLayer):
         return f"{type(self.obj).__name__}({self.obj.W.shape[0]}->{self.obj.W.shape[1]})"
 
 
-class RowMajorActivation(_UserLayer):
+class RowMajorActivation(_RowMajor):
     def __init__(self, obj, index: int, activation: str, alpha: float) -> None:
         super().__init__(obj, index, False)
         self.kind = self.activation = activation
         self.alpha = alpha
-        self._with_input = _backward_takes_input(obj)
-
-    def forward(self, x):
-        self._x = x
-        return self.obj.forward(x)
-
-    def backward(self, dy):
-        if self._x is None:
-            raise RuntimeError(f"{self.name}: backward called before forward")
-        return self.obj.backward(self._x, dy) if self._with_input else self.obj.backward(dy)
 
     def describe(self) -> str:
         return f"{type(self.obj).__name__}={self.activation}"
