@@ -22,7 +22,7 @@ import reference
 
 from . import checkpoint, distributed
 from .config import Config, parse_args, parser
-from .data import DataError, load_mnist
+from .data import MEAN, STD, DataError, load_mnist
 from .spec import cnn_spec
 from .summaries import Summaries
 
@@ -214,7 +214,7 @@ def evaluate(run: Run, batch: int = 1000):
     confusion = distributed.all_reduce_tensor(confusion.to(run.device)).cpu()
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.amp):
         worst_pred = run.net(to_device(run, x[worst_idx])).float().argmax(1).cpu()
-    worst = [(x[i] * 0.3081 + 0.1307, int(y[i]), int(pr), float(lo))
+    worst = [(x[i] * STD + MEAN, int(y[i]), int(pr), float(lo))  # back to [0, 1] pixels
              for i, pr, lo in zip(worst_idx.tolist(), worst_pred, worst_loss)]
     return loss_sum / len(x), correct / len(x), confusion, worst
 
