@@ -125,3 +125,25 @@ def test_run_names_never_overwrite(tiny, tmp_path):
     for _ in range(2):
         assert train.main(_args(tiny, tmp_path, "--steps", "1", "--no-summaries")) == 0
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["t", "t-2"]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_stops(tiny, tmp_path):
+    """The first SIGINT finishes the step, writes the checkpoint and ends the run cleanly."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_cnn.train",
+                             *_args(tiny, tmp_path, "--steps", "2000", "--no-summaries")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    seen, deadline = b"", time.time() + 120
+    while b"step/s" not in seen and time.time() < deadline:  # the progress bar is running
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (seen + err).decode()[-2000:]
+    assert "stopped early" in out.decode()
+    state = torch.load(tmp_path / "ckpt" / "t" / "latest.pt", weights_only=True)
+    assert 0 < state["step"] < 2000
