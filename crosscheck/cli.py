@@ -11,6 +11,7 @@ from . import report
 from .commands import Parser, UsageError, run_study, run_train
 from .presets import DATA_NOTES, MNIST_DATA_DIR, PRESETS
 
+
 def check_parser() -> Parser:
     p = Parser(prog="python -m crosscheck",
                description="Prove NumPy and PyTorch models equal, layer by layer. "
