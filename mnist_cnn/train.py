@@ -334,6 +334,8 @@ def train(run: Run) -> tuple[float, float]:
                 if not cfg.eval_every:
                     evaluate_and_log(run)
             save_checkpoint(run)
+        if run.stop_requested:  # Ctrl-C before the first step: still leave a checkpoint
+            save_checkpoint(run)
     finally:
         bar.close()
     return evaluate(run)[:2]
