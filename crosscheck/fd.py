@@ -25,7 +25,7 @@ import numpy as np
 
 from numpy_impl import Sequential
 from numpy_impl import functional as NF
-from numpy_impl.losses import l2_penalty
+from numpy_impl.losses import l2_penalty, total_loss_and_grads
 
 from .compare import TOL_FD
 
@@ -97,16 +97,6 @@ class FDResult:
         return out
 
 
-def loss_and_grads(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.ndarray):
-    """Total loss (data + L2) with analytic gradients for every parameter and for the input."""
-    value, dpred = NF.LOSS_FUNCS[loss](model.forward(x), target)
-    dx = model.backward(dpred)
-    penalty, dpen = l2_penalty(model.state_dict(), l2)
-    grads = {k: g + dpen[k] if l2 and k in dpen else g for k, g in model.grad_dict().items()}
-    grads["input"] = dx
-    return value + penalty, grads
-
-
 def _loss_only(model, loss, l2, x, target) -> tuple[float, np.ndarray]:
     value, _ = NF.LOSS_FUNCS[loss](model.forward(x), target)
     return value + l2_penalty(model.state_dict(), l2)[0], model.kink_state()
@@ -124,7 +114,7 @@ def fd_check(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.
     """Richardson-extrapolated central differences at sampled entries of every parameter
     and of the input."""
     x = np.array(x, dtype=np.float64)
-    value, analytic = loss_and_grads(model, loss, l2, x, target)
+    value, analytic = total_loss_and_grads(model, loss, l2, x, target)
     eps = np.finfo(np.float64).eps
     rng = np.random.default_rng(seed)
     result = FDResult()

@@ -11,7 +11,7 @@ import reference
 from numpy_impl import functional as NF
 from numpy_impl import optim as npopt
 from numpy_impl.init import init_state
-from numpy_impl.losses import l2_penalty
+from numpy_impl.losses import total_loss_and_grads
 from numpy_impl.conv import draw_dropout_masks, set_dropout_masks
 from numpy_impl.spec import Dropout, ModelSpec
 
@@ -76,13 +76,9 @@ class NumpySide:
         self.grads: dict = {}
 
     def loss_and_grads(self, x, y) -> float:
-        value, dpred = NF.LOSS_FUNCS[self.spec.loss](self.model.forward(x), y)
-        self.model.backward(dpred.astype(self.model[0].params.get("weight", dpred).dtype, copy=False),
-                            input_grad=False)
-        penalty, dpen = l2_penalty(self.model.state_dict(), self.spec.l2)
-        self.grads = {k: g + dpen[k] if self.spec.l2 and k in dpen else g
-                      for k, g in self.model.grad_dict().items()}
-        return value + penalty
+        value, self.grads = total_loss_and_grads(self.model, self.spec.loss, self.spec.l2, x, y,
+                                                 input_grad=False)
+        return value
 
     def step(self, x, y) -> float:
         self.model.train()

@@ -57,3 +57,17 @@ def l2_penalty(state: dict[str, np.ndarray], l2: float) -> tuple[float, dict[str
     weights = {k: v for k, v in state.items() if k.endswith("weight")}
     value = 0.5 * l2 * sum(float(np.sum(w * w)) for w in weights.values())
     return value, {k: l2 * w for k, w in weights.items()}
+
+
+def total_loss_and_grads(model, loss: str, l2: float, x: np.ndarray, target: np.ndarray,
+                         input_grad: bool = True) -> tuple[float, dict[str, np.ndarray]]:
+    """Loss (data term + L2 penalty) of a Sequential on (x, target), with the gradient of
+    every parameter keyed like its state dict, and of the input as 'input' if input_grad."""
+    pred = model.forward(x)
+    value, dpred = F.LOSS_FUNCS[loss](pred, target)
+    dx = model.backward(dpred.astype(pred.dtype, copy=False), input_grad=input_grad)  # float64 targets
+    penalty, dpen = l2_penalty(model.state_dict(), l2)
+    grads = {k: g + dpen[k] if k in dpen else g for k, g in model.grad_dict().items()}
+    if input_grad:
+        grads["input"] = dx
+    return value + penalty, grads
