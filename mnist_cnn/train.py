@@ -196,7 +196,8 @@ def evaluate(run: Run, batch: int = 1000):
     share = torch.arange(run.rank, len(x), run.world)
     loss_sum, correct = 0.0, 0
     confusion = torch.zeros(10, 10, dtype=torch.int64)
-    worst_loss, worst_idx = torch.empty(0), torch.empty(0, dtype=torch.long)
+    worst_loss = torch.empty(0)
+    worst_idx = worst_pred = torch.empty(0, dtype=torch.long)
     for i in range(0, len(share), batch):
         idx = share[i:i + batch]
         xb, yb = to_device(run, x[idx]), y[idx].to(run.device)
@@ -208,14 +209,13 @@ def evaluate(run: Run, batch: int = 1000):
         correct += (pred == y[idx]).sum().item()
         confusion += torch.bincount(y[idx] * 10 + pred, minlength=100).reshape(10, 10)
         worst_loss, order = torch.cat([worst_loss, losses]).sort(descending=True)
-        worst_idx = torch.cat([worst_idx, idx])[order][:WORST_SHOWN]
+        order = order[:WORST_SHOWN]
+        worst_idx, worst_pred = torch.cat([worst_idx, idx])[order], torch.cat([worst_pred, pred])[order]
         worst_loss = worst_loss[:WORST_SHOWN]
     loss_sum, correct = distributed.all_reduce_sum([loss_sum, correct], run.device)
     confusion = distributed.all_reduce_tensor(confusion.to(run.device)).cpu()
-    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.amp):
-        worst_pred = run.net(to_device(run, x[worst_idx])).float().argmax(1).cpu()
     worst = [(x[i] * STD + MEAN, int(y[i]), int(pr), float(lo))  # back to [0, 1] pixels
-             for i, pr, lo in zip(worst_idx.tolist(), worst_pred, worst_loss)]
+             for i, pr, lo in zip(worst_idx.tolist(), worst_pred.tolist(), worst_loss)]
     return loss_sum / len(x), correct / len(x), confusion, worst
 
 
