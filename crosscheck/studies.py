@@ -56,6 +56,11 @@ def run_both(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, logger=None, s
     return records, sides
 
 
+def loss_at(rec: dict[str, RunRecord], epoch: int) -> dict[str, float]:
+    """Each side's loss at a 1-based epoch (the last one if the run was shorter)."""
+    return {s: rec[s].losses[min(epoch, len(rec[s].losses)) - 1] for s in SIDES}
+
+
 def pair(values: dict[str, float], fmt: str = "{:.6g}") -> str:
     return " | ".join(fmt.format(values[s]) for s in SIDES)
 
@@ -82,10 +87,10 @@ def depth_table(results) -> list[str]:
     lines = [f"{'model':<6}{'act':<9}{'loss@200 (numpy | torch)':<28}{'final loss':<28}"
              f"{'|dW first| at init':<28}{'|dW last hidden| at init':<28}"]
     for (name, act), rec in results.items():
-        at = lambda k: {s: rec[s].losses[min(k, len(rec[s].losses)) - 1] for s in SIDES}
         first = {s: list(rec[s].init_norms.values())[0] for s in SIDES}
         last = {s: list(rec[s].init_norms.values())[-2] for s in SIDES}
-        lines.append(f"{name:<6}{act:<9}{pair(at(200)):<28}{pair(at(len(rec['numpy'].losses))):<28}"
+        final = loss_at(rec, len(rec["numpy"].losses))
+        lines.append(f"{name:<6}{act:<9}{pair(loss_at(rec, 200)):<28}{pair(final):<28}"
                      f"{pair(first, '{:.4e}'):<28}{pair(last, '{:.4e}'):<28}")
     return lines
 
@@ -185,12 +190,12 @@ def stress_table(cfg: StressConfig, runs) -> list[str]:
              f"{'GRI at start':<24}{'GRI at end':<24}{'GRI geo-mean':<24}flags"]
     for name, rec in runs.items():
         label = f"{cfg.hidden} hidden" if name == "before" else f"{cfg.hidden + 3} hidden (+3)"
-        at = lambda k: {s: rec[s].losses[min(k, len(rec[s].losses)) - 1] for s in SIDES}
         gri0 = {s: rec[s].init_gri for s in SIDES}
         gri1 = {s: rec[s].final_gri for s in SIDES}
         mean = {s: rec[s].mean_gri for s in SIDES}
         flag = ",".join(flags(mean["numpy"], rec["numpy"].init_norms)) or "-"
-        lines.append(f"{label:<22}{pair(at(1)):<28}{pair(at(100)):<28}{pair(at(400)):<28}"
+        losses = "".join(f"{pair(loss_at(rec, e)):<28}" for e in (1, 100, 400))
+        lines.append(f"{label:<22}{losses}"
                      f"{pair(gri0, '{:.3e}'):<24}{pair(gri1, '{:.3e}'):<24}{pair(mean, '{:.3e}'):<24}{flag}")
     return lines
 
