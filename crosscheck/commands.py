@@ -20,22 +20,21 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def positive(name: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: not a number: {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{name}: must be > 0, got {text}")
-        return value
-    return parse
+def positive(text: str) -> float:
+    """argparse type: a number > 0 (argparse prefixes the message with the flag's name)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
 
 
 def decay_value(text: str) -> float:
-    value = positive("decay")(text)
+    value = positive(text)
     if value > 1:
-        raise argparse.ArgumentTypeError(f"decay: must lie in (0, 1], got {text}")
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {text}")
     return value
 
 
@@ -60,7 +59,7 @@ def train_parser() -> Parser:
     p.add_argument("--data-dir", help="MNIST folder for mnist_cnn (default $MNIST_DATA_DIR or ./data)")
     p.add_argument("--act", help="activation (default: the preset's first)")
     p.add_argument("--opt", help="sgd or adam (default sgd; adam for mnist_cnn)")
-    p.add_argument("--lr", type=positive("lr"), help="default 0.01 (mnist_cnn: 0.001)")
+    p.add_argument("--lr", type=positive, help="default 0.01 (mnist_cnn: 0.001)")
     p.add_argument("--momentum", type=float, default=0.0)
     p.add_argument("--nesterov", action="store_true")
     p.add_argument("--weight-decay", type=float, default=0.0)
@@ -147,7 +146,7 @@ def study_parser() -> Parser:
     p.add_argument("--keep-weights", action="store_true",
                    help="stress: carry trained layers over when deepening (default: fresh init)")
     p.add_argument("--epochs", type=int, help="override the study's epochs")
-    p.add_argument("--lr", type=positive("lr"), help="descent: eta0 (default 0.2)")
+    p.add_argument("--lr", type=positive, help="descent: eta0 (default 0.2)")
     p.add_argument("--decay", type=decay_value, help="descent: eta_t = eta0 * decay^t (default 0.99)")
     p.add_argument("--steps", type=int, help="descent: steps (default 200)")
     p.add_argument("--logdir", default="runs", help="TensorBoard folder")

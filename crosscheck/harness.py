@@ -106,7 +106,7 @@ def layer_names(model: Sequential) -> list[str]:
 def check_finite(name: str, arr: np.ndarray) -> None:
     if not np.all(np.isfinite(arr)):
         bad = np.unravel_index(int(np.argmax(~np.isfinite(arr))), arr.shape)
-        raise ValueError(f"{name}: contains NaN or Inf (first at {list(bad)})")
+        raise ValueError(f"{name}: contains NaN or Inf (first at {[int(i) for i in bad]})")
 
 
 def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.ndarray,
