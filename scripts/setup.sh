@@ -15,6 +15,8 @@ fi
 # maps the packages that exist when it runs): a warm second run costs well under a second.
 stamp="$({ cat pyproject.toml; ls -d ./*/__init__.py; } 2>/dev/null | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$stamp" ]; then
-    "$py" -m uv pip install --quiet --python "$py" -e '.[test]'
+    # --compile-bytecode: this environment never writes .pyc files (PYTHONDONTWRITEBYTECODE=1),
+    # so without it every run would compile torch, numpy and scikit-learn from source again.
+    "$py" -m uv pip install --quiet --compile-bytecode --python "$py" -e '.[test]'
     echo "$stamp" > "$venv/.installed"
 fi
