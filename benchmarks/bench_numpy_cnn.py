@@ -20,7 +20,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import reference  # noqa: E402
-from crosscheck.training import NumpySide, TrainConfig  # noqa: E402
+from crosscheck.train.lockstep import NumpySide, TrainConfig  # noqa: E402
 from mnist_cnn.spec import cnn_spec  # noqa: E402
 from numpy_impl import conv_functional as CF  # noqa: E402
 from numpy_impl.init import init_state  # noqa: E402

@@ -1,4 +1,15 @@
-"""Compare NumPy and PyTorch models layer by layer, and against finite differences."""
-from .compare import TOL_FD, TOL_FLOAT32, TOL_FLOAT64, TOLERANCES, Comparison, compare
+"""Compare NumPy and PyTorch models layer by layer, and against finite differences.
 
-__all__ = ["TOL_FD", "TOL_FLOAT32", "TOL_FLOAT64", "TOLERANCES", "Comparison", "compare"]
+Subpackages by workflow: check/ (one model), train/ (two models trained in lockstep),
+studies/. `crosscheck.byo` (bring your own network) is loaded on first use: it imports torch."""
+from .check.compare import Comparison, compare
+from .check.verdict import TOL_FD, TOL_FLOAT32, TOL_FLOAT64, TOLERANCES
+
+__all__ = ["TOL_FD", "TOL_FLOAT32", "TOL_FLOAT64", "TOLERANCES", "Comparison", "byo", "compare"]
+
+
+def __getattr__(name: str):
+    if name == "byo":  # `from crosscheck import byo` without torch in every `import crosscheck`
+        from .check import byo
+        return byo
+    raise AttributeError(f"module 'crosscheck' has no attribute {name!r}")

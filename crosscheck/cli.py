@@ -1,49 +1,112 @@
-"""`python -m crosscheck`: check every preset (or the chosen ones) and print a table."""
+"""`python -m crosscheck [check|train|study] ...`: the one command line of the project's checks.
+
+  check (the default): check presets (or your own network) layer by layer and print a table;
+  train: train the NumPy and the torch model side by side and compare every step;
+  study: run a study (depth, stress, descent, moons, digits, all) with both implementations.
+
+Only this module reads arguments and prints; the workflows it calls are libraries. Modules
+that import torch, matplotlib or scikit-learn are imported inside the command that needs
+them, so `--help` and a mistyped flag answer at once."""
 from __future__ import annotations
 
-import os
+import argparse
 import sys
 import time
 
+from common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
+                    nonnegative_int, positive, positive_int, unit_interval)
 from numpy_impl.spec import DTYPES, param_count_lines
 
-from . import report
-from .commands import Parser, UsageError, run_study, run_train
-from .presets import DATA_NOTES, MNIST_DATA_DIR, PRESETS
+from .check.user_code import UserCodeError, load_user_file
+from .presets import PRESETS
+
+COMMANDS = ("check", "train", "study")
+STUDIES = ("depth", "stress", "descent", "moons", "digits", "all")
+EXIT_STATUSES = ("exit status: 0 everything agrees; 1 a check failed; 2 a bad flag, file or input "
+                 "(one line says which); 3 your own code (--user) raised, the line names where")
 
 
-def check_parser() -> Parser:
-    p = Parser(prog="python -m crosscheck",
-               description="Prove NumPy and PyTorch models equal, layer by layer. "
-                           "Subcommands: train, study (see python -m crosscheck train --help).")
+def parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m crosscheck", epilog=EXIT_STATUSES,
+                      description="Prove NumPy and PyTorch models equal, layer by layer. Without a "
+                                  "command, `check` runs (python -m crosscheck check --help).")
+    sub = p.add_subparsers(dest="command", metavar="{check,train,study}", parser_class=OneLineParser)
+    _check_options(sub.add_parser("check", help="check presets or your network layer by layer (default)",
+                                  epilog=EXIT_STATUSES))
+    _train_options(sub.add_parser("train", help="train NumPy and torch side by side, compare every step",
+                                  epilog=EXIT_STATUSES))
+    _study_options(sub.add_parser("study", help="run a study with both implementations"))
+    return p
+
+
+def _check_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", nargs="+", metavar="NAME", help=f"presets to check (default: all): {', '.join(PRESETS)}")
     p.add_argument("--act", nargs="+", metavar="ACT", help="activations to check (default: each preset's own)")
     p.add_argument("--dtype", nargs="+", metavar="DTYPE", default=list(DTYPES), help="float64 and/or float32")
-    p.add_argument("--seed", type=int, default=0, help="seed for parameters, upstream gradient and FD sampling")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed for parameters, upstream gradient and FD sampling")
     p.add_argument("--no-fd", action="store_true", help="skip the finite-difference check")
     p.add_argument("-v", "--verbose", action="store_true", help="print every layer quantity")
     p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     p.add_argument("--data-dir", help="MNIST folder for the mnist_cnn check (default $MNIST_DATA_DIR or ./data)")
     p.add_argument("--user", metavar="FILE.py",
-                   help="check your own network: a file defining crosscheck_model() (see crosscheck/byo.py)")
-    return p
+                   help="check your own network: a file defining crosscheck_model() (see examples/)")
 
 
-def _choose(kind: str, asked: list[str] | None, valid, default) -> list[str]:
-    if not asked:
-        return list(default)
-    bad = [a for a in asked if a not in valid]
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="A", help=f"preset: {', '.join(PRESETS)}")
+    p.add_argument("--impl", default="both",
+                   help="both: train NumPy and torch side by side and compare every step (default); "
+                        "numpy or torch: train that one alone on its full data set (mnist_cnn: MNIST)")
+    p.add_argument("--epochs", type=positive_int, help="with --impl numpy|torch (default 1)")
+    p.add_argument("--data-dir", help="MNIST folder for mnist_cnn (default $MNIST_DATA_DIR or ./data)")
+    p.add_argument("--act", help="activation (default: the preset's first)")
+    p.add_argument("--opt", help="sgd or adam (default sgd; adam for mnist_cnn)")
+    p.add_argument("--lr", type=positive, help="default 0.01 (mnist_cnn: 0.001)")
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--nesterov", action="store_true")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--amsgrad", action="store_true")
+    p.add_argument("--decay", type=unit_interval, default=1.0, help="lr factor per epoch (exponential)")
+    p.add_argument("--step-size", type=nonnegative_int, default=0,
+                   help="step decay: apply --decay every N epochs")
+    p.add_argument("--batch-size", type=positive_int, help="minibatch size (default: full batch; mnist_cnn: 50)")
+    p.add_argument("--steps", type=positive_int, help="default 500 (mnist_cnn side by side: 50)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--dtype", default="float64", help="float64 or float32")
+    p.add_argument("--logdir", help="write TensorBoard runs under this folder (e.g. runs)")
+
+
+def _study_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", help=" | ".join(STUDIES))
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--roll", default="102303346", help="identifier for the stress test (>= 3 digits)")
+    p.add_argument("--keep-weights", action="store_true",
+                   help="stress: carry trained layers over when deepening (default: fresh init)")
+    p.add_argument("--epochs", type=positive_int, help="override the study's epochs")
+    p.add_argument("--lr", type=positive, help="descent: eta0 (default 0.2)")
+    p.add_argument("--decay", type=unit_interval, help="descent: eta_t = eta0 * decay^t (default 0.99)")
+    p.add_argument("--steps", type=positive_int, help="descent: steps (default 200)")
+    p.add_argument("--logdir", default="runs", help="TensorBoard folder")
+    p.add_argument("--no-tb", action="store_true", help="write no TensorBoard runs")
+    p.add_argument("--plots", default="plots", help="folder for PNG plots")
+
+
+def _choose(kind: str, asked: list[str] | None, valid) -> list[str]:
+    bad = [a for a in asked or () if a not in valid]
     if bad:
         raise UsageError(f"unknown {kind} {bad[0]!r}; choose from: {', '.join(valid)}")
-    return asked
+    return list(asked) if asked else list(valid)
 
+
+# --- check ---------------------------------------------------------------------------
 
 def plan(args) -> list[tuple]:
     """(preset, activation, dtype, mode) to check."""
-    models = _choose("model", args.model, list(PRESETS), PRESETS)
-    dtypes = _choose("dtype", args.dtype, DTYPES, DTYPES)
+    models = _choose("model", args.model, list(PRESETS))
+    dtypes = _choose("dtype", args.dtype, DTYPES)
     all_acts = sorted({a for p in PRESETS.values() for a in p.activations})
-    acts = _choose("activation", args.act, all_acts, all_acts) if args.act else None
+    acts = _choose("activation", args.act, all_acts) if args.act else None
     jobs = []
     for name in models:
         preset = PRESETS[name]
@@ -57,21 +120,7 @@ def plan(args) -> list[tuple]:
     return jobs
 
 
-def load_user_model(path: str):
-    """Import FILE.py and call its crosscheck_model()."""
-    import importlib.util
-    if not os.path.isfile(path):
-        raise UsageError(f"--user: no such file {path!r}")
-    module_spec = importlib.util.spec_from_file_location("crosscheck_user_model", path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "crosscheck_model"):
-        raise UsageError(f"--user: {path} defines no crosscheck_model() function")
-    return module.crosscheck_model()
-
-
-def _show(result, args, param_lines=()) -> None:
+def _show(result, args, report, param_lines=()) -> None:
     print(report.summary_line(result), flush=True)
     if args.verbose:
         print("\n".join(report.verbose_lines(result, param_lines)))
@@ -79,30 +128,30 @@ def _show(result, args, param_lines=()) -> None:
         print("\n".join(report.failure_lines(result)))
 
 
-def run_checks(args) -> int:
-    from .runner import check_spec  # imports torch; keep --help fast
+def run_check(args) -> int:
+    from .check import byo, report  # these import torch; --help stays fast
+    from .check.run import check_spec
     start = time.perf_counter()
     results = []
+    jobs = [] if args.user else plan(args)
+    print(report.summary_header())
     if args.user:
-        from . import byo
-        jobs = []
-        results.append(byo.check(load_user_model(args.user), seed=args.seed, fd=not args.no_fd))
-        print(report.summary_header())
-        _show(results[0], args)
-    else:
-        jobs = plan(args)
-        if args.data_dir:
-            MNIST_DATA_DIR[:] = [args.data_dir]
-        print(report.summary_header())
+        make_model = load_user_file(args.user)
+        results.append(byo.check(byo.call_model_factory(make_model, args.user), seed=args.seed,
+                                 fd=not args.no_fd))
+        _show(results[0], args, report)
+    noted = set()
     for preset, act, dtype, mode in jobs:
         spec = preset.make_spec(act)
-        x, y = preset.data()
-        if preset.name in DATA_NOTES:
-            print(f"note: {DATA_NOTES.pop(preset.name)}")
+        x, y = preset.batch(args.data_dir)
+        note = preset.data_note(args.data_dir)
+        if note and preset.name not in noted:
+            noted.add(preset.name)
+            print(f"note: {note}")
         result = check_spec(spec, x, y, dtype=dtype, seed=args.seed, fd=not args.no_fd, activation=act,
                             mode=mode, fd_samples=preset.fd_samples, label=preset.name)
         results.append(result)
-        _show(result, args, param_count_lines(spec))
+        _show(result, args, report, param_count_lines(spec))
     failed = sum(not r.passed for r in results)
     floors = sum(1 for r in results if r.fd is not None and any(t.floor_dominates for t in r.fd.tensors))
     print(f"{len(results)} checks: {len(results) - failed} passed, {failed} failed "
@@ -111,17 +160,92 @@ def run_checks(args) -> int:
     if args.json:
         report.write_json(args.json, results)
         print(f"report written to {args.json}")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- train ---------------------------------------------------------------------------
+
+def run_train(args) -> int:
+    from .train.lockstep import OPTIMIZERS, TrainConfig  # imports torch
+    from .train.trajectory import check_trajectory
+    preset = PRESETS[_choose("model", [args.model], list(PRESETS))[0]]
+    act = _choose(f"activation for {args.model}", [args.act or preset.activations[0]], preset.activations)[0]
+    _choose("dtype", [args.dtype], DTYPES)
+    _choose("impl", [args.impl], ("both", "numpy", "torch"))
+    cnn = args.model == "mnist_cnn"
+    opt = _choose("optimizer", [args.opt or ("adam" if cnn else "sgd")], OPTIMIZERS)[0]
+    cfg = TrainConfig(opt, args.lr or (1e-3 if cnn else 0.01), args.momentum, args.nesterov,
+                      args.weight_decay, amsgrad=args.amsgrad, decay=args.decay, step_size=args.step_size,
+                      batch_size=args.batch_size or (50 if cnn else None), seed=args.seed)
+    spec = preset.make_spec(act).with_dtype(args.dtype)
+    if args.impl != "both":
+        return _train_alone(args, preset, spec, cfg)
+    steps = args.steps or (50 if cnn else 500)
+    x, y = _train_batch(preset, args.data_dir)
+    print(f"{spec.name} {act} {args.dtype}: {cfg.opt} lr {cfg.lr:g}, "
+          f"{'full batch' if not cfg.batch_size else f'batch {cfg.batch_size}'}, {steps} steps")
+    result = check_trajectory(spec, x, y, cfg, steps, logdir=args.logdir)
+    print(result.summary())
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _train_batch(preset, data_dir):
+    """The preset's data; the CNN trains side by side on 1000 MNIST test images when present."""
+    if preset.reads_mnist:
+        from mnist_cnn.data import load_test_batch
+        batch = load_test_batch(data_dir, 1000)
+        if batch is not None:
+            return batch
+    return preset.batch(data_dir)
+
+
+def _train_alone(args, preset, spec, cfg) -> int:
+    """One implementation on its full data set, then its test accuracy."""
+    from .train.alone import train_single
+    from .train.lockstep import split_half
+    if preset.reads_mnist:
+        from mnist_cnn.data import DataError, load_mnist
+        try:
+            tx, ty, vx, vy = load_mnist(args.data_dir, download=True)
+        except DataError as err:
+            raise UsageError(str(err)) from None
+        train_data, test_data = (tx.numpy(), ty.numpy()), (vx.numpy(), vy.numpy())
+    else:
+        x, y = preset.batch()
+        tr, te = split_half(len(x), cfg.seed)
+        train_data, test_data = (x[tr], y[tr]), (x[te], y[te])
+    print(f"training {spec.name} ({args.impl}, {spec.dtype}) on {len(train_data[0])} samples: {cfg.opt} "
+          f"lr {cfg.lr:g}, batch {cfg.batch_size}, {args.epochs or 1} epoch(s)")
+    out = train_single(args.impl, spec, cfg, train_data, test_data, args.epochs or 1, args.steps)
+    acc = f"{out['test_accuracy']:.4f}" if out["test_accuracy"] is not None else "-"
+    print(f"test accuracy {acc}, test loss {out['test_loss']:.4f} after {out['steps']} steps "
+          f"({out['images_per_s']:.0f} images/s)")
+    return EXIT_OK
+
+
+# --- study ---------------------------------------------------------------------------
+
+def run_study(args) -> int:
+    _choose("study", [args.study], STUDIES)
+    from .studies import run as studies  # imports torch and matplotlib
+    from .studies.stress import parse_roll
+    if args.study in ("stress", "all"):
+        parse_roll(args.roll)  # fail before any training
+    for name in studies.STUDIES if args.study == "all" else (args.study,):
+        getattr(studies, name)(args)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["check"] + argv  # check is the default command
     try:
-        if argv[:1] == ["train"]:
-            return run_train(argv[1:])
-        if argv[:1] == ["study"]:
-            return run_study(argv[1:])
-        return run_checks(check_parser().parse_args(argv))
+        args = parser().parse_args(argv)
+        return {"check": run_check, "train": run_train, "study": run_study}[args.command](args)
+    except UserCodeError as err:
+        print(f"crosscheck: your code: {err}", file=sys.stderr)
+        return EXIT_USER_CODE
     except (UsageError, ValueError, OSError) as err:
         print(f"crosscheck: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE

@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from mnist_cnn.spec import cnn_spec
 from numpy_impl.spec import Activation, Init, Linear, ModelSpec, mlp
 
 ACTS5 = ("relu", "sigmoid", "tanh", "leaky_relu", "softplus")
@@ -30,11 +31,18 @@ class Preset:
     modes: tuple[str, ...] = ("eval",)  # "train" checks dropout with shared masks
     fd_samples: int = 12                # finite-difference entries per tensor
     quick_acts: tuple[str, ...] = ()    # the default run checks only these (all when empty)
+    reads_mnist: bool = False           # data() takes the MNIST folder
+
+    def batch(self, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The batch the preset is checked on; `data_dir` is where MNIST presets look."""
+        return self.data(data_dir) if self.reads_mnist else self.data()
+
+    def data_note(self, data_dir: str | None = None) -> str:
+        """Where the batch came from, when worth saying (MNIST: real images or synthetic)."""
+        return mnist_note(data_dir) if self.reads_mnist else ""
 
 
-DATA_NOTES: dict[str, str] = {}  # where a preset's batch came from, when worth saying
 MNIST_BATCH = 8
-MNIST_DATA_DIR: list[str] = []   # set by the CLI's --data-dir
 
 
 @lru_cache(maxsize=None)
@@ -106,22 +114,31 @@ def digits_spec(kind: str) -> ModelSpec:
 
 
 @lru_cache(maxsize=None)
-def mnist_batch() -> tuple[np.ndarray, np.ndarray]:
-    """The first MNIST_BATCH real test images, or random images if MNIST is not there."""
-    from mnist_cnn.data import default_data_dir, load_test_batch
-    data_dir = MNIST_DATA_DIR[0] if MNIST_DATA_DIR else default_data_dir()
-    batch = load_test_batch(data_dir, MNIST_BATCH)
+def _mnist_test_images(data_dir: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    # mnist_cnn.data imports torch; the MLP presets and --help never pay for it
+    from mnist_cnn.data import load_test_batch
+    return load_test_batch(data_dir, MNIST_BATCH)
+
+
+def mnist_batch(data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first MNIST_BATCH real test images under data_dir (default $MNIST_DATA_DIR or
+    ./data), or random images if MNIST is not there (mnist_note says which)."""
+    batch = _mnist_test_images(data_dir)
     if batch is None:
-        DATA_NOTES["mnist_cnn"] = (f"mnist_cnn: no MNIST test files in {data_dir}/MNIST/raw, so the batch "
-                                   f"is {MNIST_BATCH} synthetic images (set --data-dir or $MNIST_DATA_DIR)")
         rng = np.random.default_rng(DATA_SEED)
         return rng.normal(size=(MNIST_BATCH, 1, 28, 28)), rng.integers(0, 10, MNIST_BATCH)
-    DATA_NOTES["mnist_cnn"] = f"mnist_cnn: {MNIST_BATCH} real MNIST test images from {data_dir}"
     return batch
 
 
+def mnist_note(data_dir: str | None = None) -> str:
+    shown = data_dir or "$MNIST_DATA_DIR or ./data"
+    if _mnist_test_images(data_dir) is None:
+        return (f"mnist_cnn: no MNIST test files in {shown}, so the batch is {MNIST_BATCH} synthetic "
+                f"images (set --data-dir or $MNIST_DATA_DIR)")
+    return f"mnist_cnn: {MNIST_BATCH} real MNIST test images from {shown}"
+
+
 def cnn_spec_for(act: str) -> ModelSpec:
-    from mnist_cnn.spec import cnn_spec
     return cnn_spec(act, "xavier", dtype="float64")
 
 
@@ -150,7 +167,8 @@ def _presets() -> dict[str, Preset]:
     out["mnist_cnn"] = Preset("mnist_cnn", ("relu", "tanh"), cnn_spec_for, mnist_batch,
                               "the MNIST CNN (conv-pool-conv-pool-fc-dropout-fc)", ("eval", "train"),
                               fd_samples=3,  # each loss costs a full CNN forward
-                              quick_acts=("relu",))  # tanh too with --model mnist_cnn
+                              quick_acts=("relu",),  # tanh too with --model mnist_cnn
+                              reads_mnist=True)
     return out
 
 

@@ -2,11 +2,11 @@
 from .build import build
 from .conv import Conv2d, Dropout, Flatten, MaxPool2d
 from .init import init_state
-from .layers import (Activation, Identity, Layer, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
+from .layers import (Activation, CheckableLayer, Identity, Layer, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
                      Softmax, Softplus, Tanh)
 from .losses import Loss, l2_penalty
 from .spec import ModelSpec, Init, infer_shapes, mlp, param_count, param_count_lines, param_shapes
 
-__all__ = ["Conv2d", "Dropout", "Flatten", "MaxPool2d", "build", "init_state", "Activation", "Identity", "Layer", "LeakyReLU", "Linear", "ReLU",
+__all__ = ["Conv2d", "Dropout", "Flatten", "MaxPool2d", "build", "init_state", "Activation", "CheckableLayer", "Identity", "Layer", "LeakyReLU", "Linear", "ReLU",
            "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "Loss", "l2_penalty", "ModelSpec",
            "Init", "infer_shapes", "mlp", "param_count", "param_count_lines", "param_shapes"]

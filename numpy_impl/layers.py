@@ -2,11 +2,54 @@
 `functional`. Parameter names and shapes follow torch (`weight` (out, in), `bias`)."""
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 
 from . import functional as F
 
 Array = np.ndarray
+
+
+@runtime_checkable
+class CheckableLayer(Protocol):
+    """What a layer must offer to be checked: the one place this contract is written.
+
+    The harness (crosscheck.check.harness), finite differences (crosscheck.check.fd) and
+    the bring-your-own adapters (crosscheck.check.byo) rely on exactly this:
+
+    forward(x) -> y        the layer's output for a batch; it may cache what backward needs.
+    backward(dy) -> dx     dL/dx for the upstream gradient dy = dL/dy of the last forward;
+                           parameter gradients land in `grads`. dy already carries the loss's
+                           1/N (torch's convention): a layer sums over samples, never averages.
+    params                 {"weight": ..., "bias": ...}: the arrays forward uses (torch's
+                           names and layouts, weight (out, in[, kh, kw])); finite differences
+                           perturb them in place, so they must be the very arrays used.
+    grads                  {same keys: dL/d param} after backward, same shapes as params.
+    kind                   "linear", "conv2d", "maxpool2d", an activation name ("relu",
+                           "leaky_relu", ...): picks the torch twin and the slips to try.
+    name                   how the report names the layer ("2 relu"); set by Sequential.
+    training               dropout and friends behave as in training when True.
+    kink_state() -> array | None
+                           which side of every non-differentiable point (ReLU's 0, a
+                           max-pool's winner) the last input fell on; finite differences
+                           skip steps that cross one. None for smooth layers.
+    describe() -> str      a short label for tables ("linear(3->4)").
+    Activation layers also carry `alpha` (LeakyReLU's slope)."""
+
+    params: dict[str, Array]
+    grads: dict[str, Array]
+    kind: str
+    name: str
+    training: bool
+
+    def forward(self, x: Array) -> Array: ...
+
+    def backward(self, dy: Array) -> Array: ...
+
+    def kink_state(self) -> Array | None: ...
+
+    def describe(self) -> str: ...
 
 
 class Layer:
@@ -123,7 +166,7 @@ class Sequential:
     After forward/backward, `outputs[i]` is layer i's output and `grad_inputs[i]` is
     dL/d(input of layer i) (grad_inputs[0] is dL/dX)."""
 
-    def __init__(self, layers: list[Layer]) -> None:
+    def __init__(self, layers: list[CheckableLayer]) -> None:
         self.layers = list(layers)
         for i, layer in enumerate(self.layers):
             layer.name = f"layer {i} ({layer.kind})"

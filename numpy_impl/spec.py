@@ -100,8 +100,15 @@ class ModelSpec:
         return replace(self, dtype=dtype)
 
 
-def _conv_out(size: int, k: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - k) // stride + 1
+def conv_output_size(size: int, k: int, stride: int, pad: int, exact: bool = False) -> int:
+    """((size - k + 2 pad) / stride) + 1, rounded down as convolution and pooling do; with
+    `exact`, a ValueError when the kernel does not fit or the windows do not tile the input."""
+    span = size - k + 2 * pad
+    if exact and (span < 0 or stride < 1):
+        raise ValueError(f"conv: kernel {k} with padding {pad} does not fit input {size}")
+    if exact and span % stride:
+        raise ValueError(f"conv: (N - F + 2P) / S = {span}/{stride} is not an integer")
+    return span // stride + 1
 
 
 def conv_padding(layer: Conv2d) -> int:
@@ -124,7 +131,7 @@ def infer_shapes(spec: ModelSpec) -> list[tuple[tuple[int, ...], tuple[int, ...]
             if len(shape) != 3:
                 raise ValueError(f"layer {i} (conv2d): needs (C, H, W) input, got shape {shape}")
             pad = conv_padding(layer)
-            h, w = (_conv_out(s, layer.kernel_size, layer.stride, pad) for s in shape[1:])
+            h, w = (conv_output_size(s, layer.kernel_size, layer.stride, pad) for s in shape[1:])
             if h < 1 or w < 1:
                 raise ValueError(f"layer {i} (conv2d): input {shape[1:]} too small for kernel {layer.kernel_size}")
             new = (layer.out_channels, h, w)
@@ -132,7 +139,7 @@ def infer_shapes(spec: ModelSpec) -> list[tuple[tuple[int, ...], tuple[int, ...]
             if len(shape) != 3:
                 raise ValueError(f"layer {i} (maxpool2d): needs (C, H, W) input, got shape {shape}")
             stride = layer.stride or layer.kernel_size
-            h, w = (_conv_out(s, layer.kernel_size, stride, 0) for s in shape[1:])
+            h, w = (conv_output_size(s, layer.kernel_size, stride, 0) for s in shape[1:])
             if h < 1 or w < 1:
                 raise ValueError(f"layer {i} (maxpool2d): input {shape[1:]} too small for kernel {layer.kernel_size}")
             new = (shape[0], h, w)

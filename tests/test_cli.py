@@ -6,6 +6,10 @@ import sys
 
 import pytest
 
+from crosscheck import TOLERANCES
+from crosscheck.cli import parser, plan
+from crosscheck.presets import PRESETS
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -14,15 +18,27 @@ def run(*args, cwd=ROOT):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_default_run_checks_everything_and_passes():
-    proc = run()
+def test_default_run_checks_every_preset_once_and_all_pass(tmp_path):
+    """The one full preset sweep of the suite: every preset, activation and dtype of the
+    default plan, each within its dtype's bar, finite differences within theirs."""
+    report_path = tmp_path / "all.json"
+    proc = run("--json", str(report_path))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    planned = len(plan(parser().parse_args(["check"])))
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:3] == ["model", "act", "dtype"]
-    assert "84 checks: 84 passed, 0 failed" in lines[-1]
-    assert any(line.startswith("D ") and "sigmoid" in line and "float32" in line for line in lines)
+    assert f"{planned} checks: {planned} passed, 0 failed" in proc.stdout
     assert any(line.startswith("mnist_cnn[train] ") and "float32" in line for line in lines)
     assert any(line.startswith("note: mnist_cnn: ") for line in lines)  # real or synthetic, it says which
+    checks = json.loads(report_path.read_text())["checks"]
+    assert {(c["model"], c["activation"]) for c in checks} >= {
+        (name, act) for name, p in PRESETS.items() if name != "mnist_cnn" for act in p.activations}
+    for c in checks:
+        bar = TOLERANCES[c["dtype"]]
+        assert c["passed"] and max(c["worst_forward"], c["worst_gradient"]) <= bar, c["model"]
+        if c["dtype"] == "float64" and c["finite_differences"]:
+            assert all(t["passed"] for t in c["finite_differences"])
+            assert all(t["rel"] <= 1e-6 for t in c["finite_differences"] if not t["floor_dominates"])
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -5,9 +5,9 @@ import pytest
 
 from crosscheck import TOL_FLOAT32, TOL_FLOAT64
 from crosscheck.presets import PRESETS
-from crosscheck.runner import check_spec
-from crosscheck.training import TrainConfig
-from crosscheck.trajectory import check_trajectory
+from crosscheck.check.run import check_spec
+from crosscheck.train.lockstep import TrainConfig
+from crosscheck.train.trajectory import check_trajectory
 from mnist_cnn.spec import cnn_spec
 
 CASES = [(act, dtype, mode) for act in ("relu", "tanh") for dtype in ("float64", "float32")
@@ -35,8 +35,8 @@ def test_cnn_layers_agree(act, dtype, mode):
 
 def test_cnn_broken_maxpool_is_pinned():
     from numpy_impl.conv import MaxPool2d
-    from crosscheck.harness import check_pair
-    from crosscheck.runner import build_pair
+    from crosscheck.check.harness import check_pair
+    from crosscheck.check.run import build_pair
     from numpy_impl.init import init_state
 
     class LastMaxPool(MaxPool2d):  # routes ties and maxima to the wrong element

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import numpy_impl as ni
-from crosscheck.fd import fd_check
+from crosscheck.check.fd import fd_check
 from crosscheck.presets import PRESETS
 from numpy_impl.layers import Activation
 

@@ -3,8 +3,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from crosscheck.presets import PRESETS
-from crosscheck.training import TrainConfig
-from crosscheck.trajectory import check_trajectory
+from crosscheck.train.lockstep import TrainConfig
+from crosscheck.train.trajectory import check_trajectory
 
 
 def _read(path):

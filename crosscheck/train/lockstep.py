@@ -184,6 +184,11 @@ def batches(n: int, batch_size: int | None, rng: np.random.Generator) -> list[np
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def split_half(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return order[: n // 2], order[n // 2:]
+
+
 def evaluate(side, spec: ModelSpec, x, y) -> tuple[float, float | None]:
     """(loss without penalty, accuracy or None for regression) of a side on (x, y)."""
     pred = side.predict(x)

@@ -1,23 +1,22 @@
 """PNG plots for the studies (matplotlib, headless)."""
 from __future__ import annotations
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from common import atomic_write  # noqa: E402
+
 from .descent import DescentResult, f  # noqa: E402
 
 
 def _save(fig, path: str) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)  # a reader never sees half a picture
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path
 
 

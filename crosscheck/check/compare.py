@@ -1,25 +1,13 @@
-"""The one comparison helper and the tolerances it judges by."""
+"""The one comparison helper: shape, dtype, then values, and the worst element named.
+
+It measures; verdict.py judges."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# float64: both sides do the same O(depth x width) float64 operations in possibly different
-# orders (BLAS blocking, fused ops), so they differ by a few hundred ulps at most (eps 2.2e-16).
-# Measured worst on the presets is ~1e-14; 1e-10 leaves four orders of headroom while any
-# real bug (wrong derivative, transposed or mis-scaled gradient) gives 1e-3 or more.
-TOL_FLOAT64 = 1e-10
-# float32: eps is 1.2e-7, so two correct float32 runs differ by ~1e-6 relative after a few
-# layers. Each side is judged against a float64 run of the same model, and passes when it is
-# within TOL_FLOAT32 of it or no worse than FLOAT32_NOISE_FACTOR x torch's own float32 error.
-TOL_FLOAT32 = 1e-4
-FLOAT32_NOISE_FACTOR = 10.0
-# Finite differences: central differences agree with analytic gradients to ~1e-9 relative
-# in float64 when the gradient is well above the noise floor (see fd.py); 1e-6 is the bar.
-TOL_FD = 1e-6
-
-TOLERANCES = {"float64": TOL_FLOAT64, "float32": TOL_FLOAT32}
+from .verdict import agrees
 
 
 @dataclass
@@ -35,7 +23,7 @@ class Comparison:
     problem: str = ""  # shape or dtype mismatch, NaN, ...
 
     def passed(self, tol: float) -> bool:
-        return not self.problem and self.max_rel <= tol
+        return agrees(self.max_rel, tol, self.problem)
 
     def describe(self) -> str:
         if self.problem:
@@ -66,15 +54,29 @@ def compare(name: str, actual, expected, dtype: str | None = None) -> Comparison
     a64, e64 = a.astype(np.float64), e.astype(np.float64)
     if a.size == 0:
         return Comparison(name, e.shape, 0.0, 0.0, (), 0.0, 0.0)
-    bad = ~np.isfinite(a64)
-    if bad.any() and not np.array_equal(bad, ~np.isfinite(e64)):
+    bad = ~np.isfinite(a64) | ~np.isfinite(e64)
+    if bad.any():  # NaN or Inf on either side: nothing can be verified there, never a match
         idx = np.unravel_index(int(np.argmax(bad)), a.shape)
-        return Comparison(name, e.shape, np.inf, np.inf, idx, float(a64[idx]), float(e64[idx]),
-                          f"non-finite value {a64[idx]} at {list(idx)} where {e64[idx]:.6g} was expected")
-    diff = np.abs(np.where(bad, 0.0, a64 - e64))
+        where = "in both" if not (np.isfinite(a64[idx]) or np.isfinite(e64[idx])) else "on one side"
+        return Comparison(name, e.shape, np.inf, np.inf, tuple(int(i) for i in idx), float(a64[idx]),
+                          float(e64[idx]), f"non-finite value {where}: {a64[idx]:.6g} vs {e64[idx]:.6g} "
+                          f"at {[int(i) for i in idx]} ({int(bad.sum())} such entries)")
+    diff = np.abs(a64 - e64)
     flat = int(np.argmax(diff))
     idx = np.unravel_index(flat, a.shape)
-    scale = max(float(np.max(np.abs(np.where(bad, 0.0, e64)))), np.finfo(np.float64).tiny)
     max_abs = float(diff.flat[flat])
-    return Comparison(name, e.shape, max_abs, max_abs / scale, tuple(int(i) for i in idx),
+    return Comparison(name, e.shape, max_abs, max_abs / magnitude(e64), tuple(int(i) for i in idx),
                       float(a64[idx]), float(e64[idx]))
+
+
+def magnitude(expected) -> float:
+    """The scale relative errors divide by: the largest |expected|, floored at the smallest
+    normal float so an all-zero reference gives 0 (equal) or a huge error, never NaN."""
+    e = np.asarray(expected, dtype=np.float64)
+    return max(float(np.max(np.abs(e))) if e.size else 0.0, np.finfo(np.float64).tiny)
+
+
+def relative_error(actual, expected) -> float:
+    """max |actual - expected| / max |expected|; inf for a shape mismatch or a non-finite value."""
+    c = compare("", actual, expected)
+    return np.inf if c.problem else c.max_rel

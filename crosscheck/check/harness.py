@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 
 import reference
-from numpy_impl import Sequential
+from numpy_impl import CheckableLayer, Sequential
 from numpy_impl import functional as NF
+from numpy_impl.conv_functional import maxpool2d_forward
 from numpy_impl.losses import check_target
 
-from .compare import FLOAT32_NOISE_FACTOR, TOLERANCES, Comparison, compare
+from .compare import Comparison, compare
 from .slips import diagnose
 from .torch_side import Trace, layer_vjp, run_torch
+from .verdict import ROUTING_TIE, TOLERANCES, agrees, row_bar, row_status
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Row:
     acc: Comparison
     local: Comparison | None
     tol: float
+    dtype: str
     torch_noise: float | None = None  # float32: torch's own error against float64
     slip: str = ""
     routing: str = ""  # set when max-pooling picked another of near-tied maxima upstream
@@ -41,25 +45,21 @@ class Row:
     def kind(self) -> str:
         return "forward" if self.quantity in ("out", "loss") else "gradient"
 
-    def _ok(self, c: Comparison | None, noise: float | None) -> bool:
-        if c is None:
-            return True
-        limit = self.tol if noise is None else max(self.tol, FLOAT32_NOISE_FACTOR * noise)
-        return not c.problem and c.max_rel <= limit
-
     @property
     def local_ok(self) -> bool:
-        return self._ok(self.local, None)
+        """The layer alone, on torch's own input: the dtype's bar (verdict.py)."""
+        return self.local is None or agrees(self.local.max_rel, self.tol, self.local.problem)
 
     @property
     def acc_ok(self) -> bool:
-        return bool(self.routing) or self._ok(self.acc, self.torch_noise)
+        """End to end; in float32 widened by torch's own float32 error (verdict.row_bar)."""
+        if self.routing:
+            return True
+        return agrees(self.acc.max_rel, row_bar(self.dtype, self.torch_noise), self.acc.problem)
 
     @property
     def status(self) -> str:
-        if not self.local_ok:
-            return "FAIL"
-        return "PASS" if self.acc_ok else "inherited"
+        return row_status(self.local_ok, self.acc_ok)
 
     def label(self) -> str:
         return f"{self.layer_name} {self.quantity}"
@@ -88,11 +88,11 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return all(r.status == "PASS" for r in self.rows) and (self.fd is None or self.fd.passed)
+        return all(r.status == "ok" for r in self.rows) and (self.fd is None or self.fd.passed)
 
     def first_divergence(self) -> Row | None:
         """The first quantity, in execution order (forward, loss, backward), that fails."""
-        return next((r for r in self.rows if r.status != "PASS"), None)
+        return next((r for r in self.rows if r.status != "ok"), None)
 
     def culprit(self) -> Row | None:
         """The first quantity whose layer is wrong on its own (local error fails)."""
@@ -119,6 +119,10 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     parameters; both sides are judged against it."""
     if len(np_model) != len(torch_model):
         raise ValueError(f"models: NumPy side has {len(np_model)} layers, torch side {len(torch_model)}")
+    for i, layer in enumerate(np_model.layers):
+        if not isinstance(layer, CheckableLayer):
+            raise ValueError(f"layer {i} ({type(layer).__name__}): lacks what a checkable layer needs "
+                             f"(forward, backward, params, grads, kind, kink_state: numpy_impl.CheckableLayer)")
     training = any(layer.training for layer in np_model.layers)
     for model in (torch_model, truth_model):
         if model is not None:
@@ -151,7 +155,7 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         acc = compare(qty, actual, expected, dtype)
         loc = None if local_actual is None else compare(qty, local_actual, local_expected, dtype)
         noise = compare(qty, noisy, expected).max_rel if noisy is not None else None
-        return Row(i, label, qty, acc, loc, tol, noise)
+        return Row(i, label, qty, acc, loc, tol, dtype, noise)
 
     local = _local_runs(np_model, torch_model, truth_model if dtype == "float32" else None, ref, x, upstream)
     for i in range(len(np_model)):
@@ -178,17 +182,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     return result
 
 
-# Max-pooling routes each window's gradient to its maximum. Where two inputs of a window are
-# equal up to rounding, the two sides may each pick a different one, and every gradient below
-# that layer then differs by whole routed values although both are right. A flip counts as
-# such a near-tie when the two candidates differ by at most this much (relative to the
-# largest input), a few ulps of accumulated rounding in each dtype.
-ROUTING_TIE = {"float64": 1e-12, "float32": 1e-5}
-
-
 def _mark_routing_flips(result: CheckResult, np_model, x, np_trace: Trace, truth: Trace, dtype: str) -> None:
     """Judge accumulated gradients below a max-pool with near-tie flips by local error only."""
-    from numpy_impl.conv_functional import maxpool2d_forward
     cutoff, notes = -1, []
     for i, layer in enumerate(np_model.layers):
         if layer.kind != "maxpool2d":
@@ -200,7 +195,6 @@ def _mark_routing_flips(result: CheckResult, np_model, x, np_trace: Trace, truth
         flips = a_ours != a_ref
         if not flips.any():
             continue
-        from numpy.lib.stride_tricks import sliding_window_view
         win = sliding_window_view(ref_in, (layer.k, layer.k), axis=(2, 3))[:, :, ::layer.stride, ::layer.stride]
         flat = win.reshape(*win.shape[:4], -1)
         picked = np.take_along_axis(flat, a_ours[..., None], axis=-1)[..., 0]
@@ -217,7 +211,7 @@ def _mark_routing_flips(result: CheckResult, np_model, x, np_trace: Trace, truth
     result.notes.extend(notes)
 
 
-def _local_runs(np_model, torch_model, truth_model, ref: Trace, x, upstream) -> list[dict]:
+def _local_runs(np_model: Sequential, torch_model, truth_model, ref: Trace, x, upstream) -> list[dict]:
     """Each NumPy layer run alone on the torch run's input and upstream gradient."""
     runs = []
     n = len(np_model)
@@ -275,6 +269,6 @@ def _loss_rows(loss: str, out_np, out_ref, out_truth, target, tol: float, dtype:
                                (1, "dloss/dpred", g_np, g_loc)):
         acc = compare(qty, mine, truth[k], dtype)
         loc = compare(qty, here, local_truth[k], dtype)
-        rows.append(Row(-1, f"loss:{loss}", qty, acc, loc, tol,
+        rows.append(Row(-1, f"loss:{loss}", qty, acc, loc, tol, dtype,
                         compare(qty, noise[k], truth[k]).max_rel if float32 else None))
     return rows

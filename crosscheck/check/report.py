@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+
+from common import atomic_write
 
 from .harness import CheckResult
 
@@ -77,18 +77,6 @@ def to_json(results: list[CheckResult]) -> dict:
                         "notes": r.notes} for r in results]}
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename over it: never a half file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_json(path: str, results: list[CheckResult]) -> None:
-    write_atomic(path, json.dumps(to_json(results), indent=1, default=float))
+    text = json.dumps(to_json(results), indent=1, default=float)
+    atomic_write(path, lambda f: f.write(text.encode()))

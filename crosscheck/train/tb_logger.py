@@ -21,10 +21,11 @@ class SideBySideLogger:
     Scalars every `every` steps, histograms every `hist_every` steps; activation statistics
     come from a fixed probe batch so they are comparable across steps."""
 
-    def __init__(self, logdir: str, run: str, spec: ModelSpec, probe: np.ndarray,
+    def __init__(self, run_dir: str | os.PathLike, spec: ModelSpec, probe: np.ndarray,
                  every: int = 10, hist_every: int = 100) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # tensorboard's event-file writer
-        self.dir = os.path.join(logdir, run)
+        # tensorboard's event-file writer takes about a second to import: only runs that log pay
+        from torch.utils.tensorboard import SummaryWriter
+        self.dir = str(run_dir)
         self.writers = {side: SummaryWriter(os.path.join(self.dir, side)) for side in ("numpy", "torch")}
         self.spec, self.probe, self.every, self.hist_every = spec, probe, every, hist_every
 

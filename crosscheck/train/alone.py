@@ -10,7 +10,7 @@ from tqdm import tqdm
 from numpy_impl.init import init_state
 from numpy_impl.spec import ModelSpec
 
-from .training import NumpySide, TorchSide, TrainConfig, batches, evaluate
+from .lockstep import NumpySide, TorchSide, TrainConfig, batches, evaluate
 
 
 def train_single(impl: str, spec: ModelSpec, cfg: TrainConfig, train_data, test_data,

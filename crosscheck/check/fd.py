@@ -27,10 +27,9 @@ from numpy_impl import Sequential
 from numpy_impl import functional as NF
 from numpy_impl.losses import l2_penalty, total_loss_and_grads
 
-from .compare import TOL_FD
+from .verdict import FD_FLOOR_ULPS, TOL_FD, agrees, fd_bar
 
 FD_STEPS = (1e-3, 1e-5, 1e-7)  # tried in turn while a step straddles a kink
-FD_FLOOR_ULPS = 16.0
 FD_SAMPLES = 12  # entries per tensor; small tensors are checked in full
 
 
@@ -57,7 +56,7 @@ class FDTensor:
 
     @property
     def passed(self) -> bool:
-        return not self.problem and self.max_abs <= max(TOL_FD * self.scale, self.floor)
+        return agrees(self.max_abs, fd_bar(self.scale, self.floor), self.problem)
 
     def note(self) -> str:
         if self.problem:

@@ -5,18 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common import claim_run_dir
 from numpy_impl.spec import ModelSpec
 
-from .compare import Comparison, compare
-from .training import TrainConfig, train_pair
-
-# float64: each step adds a few ulps of difference (summation order in matmuls), and the
-# optimizer carries them forward; over 500 steps they stay below 1e-12 on the presets.
-# The bars leave three orders of headroom and still catch any wrong update rule at step 1.
-TRAJ_TOL = {"float64": {"loss": 1e-9, "params": 1e-8},
-            # float32: ~1e-7 per step, amplified along the way (Adam divides by sqrt(v))
-            "float32": {"loss": 1e-3, "params": 1e-2}}
-
+from ..check.compare import Comparison, compare
+from ..check.verdict import TRAJ_TOL, agrees
+from .lockstep import TrainConfig, train_pair
+from .tb_logger import SideBySideLogger
 
 @dataclass
 class TrajectoryResult:
@@ -28,8 +23,8 @@ class TrajectoryResult:
 
     @property
     def first_divergent_step(self) -> int | None:
-        bad = np.nonzero(self.loss_rel > self.tol["loss"])[0]
-        return int(bad[0]) + 1 if bad.size else None
+        bad = [k for k, rel in enumerate(self.loss_rel) if not agrees(rel, self.tol["loss"])]
+        return bad[0] + 1 if bad else None
 
     @property
     def worst_param(self) -> Comparison:
@@ -39,6 +34,10 @@ class TrajectoryResult:
         """A sudden jump points at one wrong step; smooth exponential growth from rounding
         level points at unstable training amplifying harmless rounding differences."""
         k = self.first_divergent_step
+        ours, theirs = self.losses["numpy"][k - 1], self.losses["torch"][k - 1]
+        if not (np.isfinite(ours) and np.isfinite(theirs)):
+            return (f"the loss is not finite (numpy {ours:.6g}, torch {theirs:.6g}): training diverged, "
+                    f"and a diverged run cannot be verified; lower the lr")
         before = self.loss_rel[max(k - 11, 0):k - 1]
         if k == 1 or before.size == 0 or before.max() < self.tol["loss"] * 1e-3:
             return "a jump at this step: the update or the gradient differs here, not rounding"
@@ -75,9 +74,7 @@ def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int,
     y = y if spec.loss == "softmax_ce" else np.asarray(y, dtype=spec.dtype)
     logger = None
     if logdir:
-        from .commands import unique_run
-        from .tblog import SideBySideLogger
-        logger = SideBySideLogger(logdir, unique_run(logdir, f"train-{spec.name}-{cfg.opt}"), spec, x[:64])
+        logger = SideBySideLogger(claim_run_dir(logdir, f"train-{spec.name}-{cfg.opt}"), spec, x[:64])
         print(f"TensorBoard: {logger.dir}/numpy and {logger.dir}/torch")
     traj = train_pair(spec, x, y, cfg, steps, logger.on_step if logger else None)
     if logger:

@@ -5,15 +5,14 @@ import numpy as np
 
 from numpy_impl import functional as NF
 
-SLIP_MATCH = 1e-6  # a candidate "explains" the error when it matches the reference this closely
+from .compare import relative_error
+from .verdict import SLIP_MATCH, agrees
+
 
 
 def _close(candidate, expected) -> bool:
-    c, e = np.asarray(candidate, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if c.shape != e.shape or not np.all(np.isfinite(c)):
-        return False
-    scale = max(float(np.max(np.abs(e))) if e.size else 0.0, np.finfo(np.float64).tiny)
-    return float(np.max(np.abs(c - e))) / scale <= SLIP_MATCH if e.size else True
+    """Does this candidate explain the error: does it match the reference within SLIP_MATCH?"""
+    return agrees(relative_error(candidate, expected), SLIP_MATCH)
 
 
 def _activation_name(layer) -> str | None:

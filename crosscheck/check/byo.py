@@ -41,12 +41,13 @@ from numpy_impl import Layer, Sequential
 from numpy_impl import functional as NF
 from numpy_impl.spec import Activation, Linear, ModelSpec
 
-from .harness import CheckResult, check_pair
 from .fd import fd_check
+from .harness import CheckResult, check_pair
+from .user_code import call_user
+from .verdict import PROBE_MATCH
 
 _NAME_HINTS = (("leaky", "leaky_relu"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("logistic", "sigmoid"),
                ("tanh", "tanh"), ("softplus", "softplus"), ("identity", "identity"))
-PROBE_MATCH = 1e-6
 
 
 def infer_activation(obj, index: int) -> tuple[str, float]:
@@ -227,6 +228,15 @@ def colmajor(params: list, activation: str, forward, backward, X, Y, *, output_a
     reference.load_numpy_state(torch_model, model.state_dict())
     target = Y if loss == "softmax_ce" else Y.T
     return UserModel(name, model, torch_model, X.T.copy(), _as_target(target, X.T, loss), loss)
+
+
+def call_model_factory(make_model, path: str = "") -> UserModel:
+    """Call a --user file's crosscheck_model() and insist on what it must return."""
+    model = call_user(f"{path or 'your file'}: crosscheck_model()", make_model)
+    if not isinstance(model, UserModel):
+        raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
+                         f"byo.rowmajor(...) or byo.colmajor(...) (see examples/)")
+    return model
 
 
 def check(user: UserModel, seed: int = 0, fd: bool = True) -> CheckResult:

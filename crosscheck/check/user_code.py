@@ -1,0 +1,67 @@
+"""User code is foreign: load it, call it, and turn what it raises into one line naming the
+user's file and line, never a traceback that looks like a verdict."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import traceback
+from typing import Any, Callable
+
+
+class UserCodeError(Exception):
+    """The user's own code raised (or exited); the message names where. Exit status 3."""
+
+
+def _users_frame(tb) -> str:
+    """file:line of the innermost frame outside this project's packages and the libraries,
+    i.e. the user's own line; the innermost frame when there is none."""
+    frames = traceback.extract_tb(tb)
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ours = tuple(os.path.join(here, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
+    users = [f for f in frames if not f.filename.startswith(ours) and "site-packages" not in f.filename
+             and not f.filename.startswith("<frozen")]
+    frame = (users or frames or [None])[-1]
+    return f"{frame.filename}:{frame.lineno}" if frame is not None else "?"
+
+
+def describe(err: BaseException) -> str:
+    """'ZeroDivisionError: division by zero (at net.py:12)'."""
+    if isinstance(err, SystemExit):
+        return f"called sys.exit({err.code!r}) (at {_users_frame(err.__traceback__)})"
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''} (at {_users_frame(err.__traceback__)})"
+
+
+def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
+    """fn(*args, **kwargs), with anything it raises (SystemExit included) turned into a
+    UserCodeError that starts with `what` (e.g. 'layer 2 (Dense).backward')."""
+    try:
+        return fn(*args, **kwargs)
+    except (Exception, SystemExit) as err:  # SystemExit too: a user's sys.exit must not end the check
+        raise UserCodeError(f"{what} raised {describe(err)}") from err
+
+
+def load_user_file(path: str, entry: str = "crosscheck_model"):
+    """Import FILE.py (its folder on sys.path, for its own imports) and return its `entry`
+    function. A missing file or function is a usage error (ValueError); anything the file
+    raises while being imported is a UserCodeError naming the line."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--user: no such file {path!r}")
+    module_spec = importlib.util.spec_from_file_location("crosscheck_user_model", path)
+    if module_spec is None or module_spec.loader is None:
+        raise ValueError(f"--user: {path} is not a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise UserCodeError(f"{path}:{err.lineno}: syntax error: {err.msg}") from None
+    except (Exception, SystemExit) as err:
+        raise UserCodeError(f"importing {path} raised {describe(err)}") from err
+    fn = getattr(module, entry, None)
+    if not callable(fn):
+        raise ValueError(f"--user: {path} defines no {entry}() function (see examples/)")
+    return fn

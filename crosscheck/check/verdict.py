@@ -1,0 +1,99 @@
+"""Every bar that turns a measured error into a verdict, each with its reason, and the one
+rule that applies them.
+
+Vocabulary. A *row* is one quantity of one layer (its output, dL/d its input, a parameter
+gradient) or of the loss. Its status says what it means for that layer:
+  ok         agrees with the reference, end to end and run alone;
+  wrong      the layer's own computation is off: run alone on torch's own input and
+             upstream gradient, it still disagrees;
+  inherited  run alone it agrees; it disagrees end to end only because an earlier
+             quantity (in execution order) already did.
+PASS and FAIL are said of whole checks only: a check passes when every row is ok and every
+finite-difference tensor and every training step agrees.
+
+How a float32 row is judged. Both sides run in float32; the reference is a float64 torch
+run of the same float32-rounded parameters.
+  end to end (accumulated): the NumPy side agrees when its error against float64 is at most
+      TOL_FLOAT32, or at most FLOAT32_NOISE_FACTOR x torch's own float32 error against the
+      same float64 run (so a deep net whose float32 noise is larger is not blamed for it);
+  local (the layer alone): the NumPy layer gets torch's float32 input and upstream gradient
+      and is compared with the float64 torch layer on that same input; the only error left
+      is the layer's own float32 rounding, so the bar is TOL_FLOAT32 with no noise allowance.
+"""
+from __future__ import annotations
+
+import math
+
+# --- layer-by-layer comparison --------------------------------------------------------
+# float64: both sides do the same O(depth x width) float64 operations in possibly different
+# orders (BLAS blocking, fused ops), so they differ by a few hundred ulps at most (eps 2.2e-16).
+# Measured worst on the presets is ~1e-14; 1e-10 leaves four orders of headroom while any
+# real bug (wrong derivative, transposed or mis-scaled gradient) gives 1e-3 or more.
+TOL_FLOAT64 = 1e-10
+# float32: eps is 1.2e-7, so two correct float32 runs differ by ~1e-6 relative after a few
+# layers (measured worst 1.9e-6 on the presets); 1e-4 blames only what is clearly above noise.
+TOL_FLOAT32 = 1e-4
+# float32, end to end: no worse than this many times torch's own float32 error.
+FLOAT32_NOISE_FACTOR = 10.0
+TOLERANCES = {"float64": TOL_FLOAT64, "float32": TOL_FLOAT32}
+
+# Max-pooling routes each window's gradient to its maximum. Where two inputs of a window are
+# equal up to rounding, the two sides may each pick a different one, and every gradient below
+# that layer then differs by whole routed values although both are right. A flip counts as
+# such a near-tie when the two candidates differ by at most this much (relative to the
+# largest input): a few ulps of accumulated rounding in each dtype.
+ROUTING_TIE = {"float64": 1e-12, "float32": 1e-5}
+
+# --- finite differences ---------------------------------------------------------------
+# Richardson-extrapolated central differences agree with analytic gradients to ~1e-9
+# relative in float64 when the gradient is well above the noise floor; 1e-6 is the bar.
+TOL_FD = 1e-6
+# Each loss value is exact only to a few ulps of |L|, so a difference quotient carries an
+# absolute error of a few eps*|L|/h whatever the gradient's size. FD_FLOOR_ULPS*eps*max(|L|,1)/h
+# is the floor (measured errors are 5-10x below it): a tensor whose gradient is so small that
+# TOL_FD of it lies below the floor is judged against the floor, and the report says so.
+FD_FLOOR_ULPS = 16.0
+
+# --- training trajectories --------------------------------------------------------------
+# float64: each step adds a few ulps of difference (summation order in matmuls), and the
+# optimizer carries them forward; over 500 steps they stay below 1e-12 on the presets.
+# The bars leave three orders of headroom and still catch any wrong update rule at step 1.
+# float32: ~1e-7 per step, amplified along the way (Adam divides by sqrt(v)).
+TRAJ_TOL = {"float64": {"loss": 1e-9, "params": 1e-8},
+            "float32": {"loss": 1e-3, "params": 1e-2}}
+
+# --- explaining a failure -----------------------------------------------------------------
+# A candidate slip (transposed, 1/N, sign, ...) explains a wrong gradient when applying it
+# makes the user's value match the reference this closely: far above rounding, far below
+# any slip's own effect (a factor of N, a sign, a transpose all give O(1) differences).
+SLIP_MATCH = 1e-6
+# Recognising a user's activation by probing its forward on a test vector: the same margin.
+PROBE_MATCH = 1e-6
+
+
+def agrees(error: float, bar: float, problem: str = "") -> bool:
+    """The one rule: an error agrees when nothing is structurally wrong (shape, dtype,
+    non-finite values) and it is a finite number at most `bar`. NaN never agrees."""
+    return not problem and math.isfinite(error) and error <= bar
+
+
+def row_bar(dtype: str, torch_noise: float | None = None) -> float:
+    """The bar for one row: the dtype's tolerance, widened in float32 end-to-end comparisons
+    to FLOAT32_NOISE_FACTOR x torch's own float32 error (`torch_noise`)."""
+    bar = TOLERANCES[dtype]
+    if torch_noise is not None and math.isfinite(torch_noise):
+        bar = max(bar, FLOAT32_NOISE_FACTOR * torch_noise)
+    return bar
+
+
+def row_status(local_ok: bool, acc_ok: bool) -> str:
+    """ok, wrong (fails on its own input) or inherited (fails only end to end)."""
+    if not local_ok:
+        return "wrong"
+    return "ok" if acc_ok else "inherited"
+
+
+def fd_bar(scale: float, floor: float) -> float:
+    """Absolute bar for a finite-difference tensor: TOL_FD of its largest gradient, or the
+    noise floor where that is larger."""
+    return max(TOL_FD * scale, floor)
