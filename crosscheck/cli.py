@@ -129,7 +129,9 @@ def _show(result, args, report, param_lines=()) -> None:
 
 
 def run_check(args) -> int:
-    from .check import byo, report  # these import torch; --help stays fast
+    from mnist_cnn.data import DataError  # these import torch; --help stays fast
+
+    from .check import byo, report
     from .check.run import check_spec
     start = time.perf_counter()
     results = []
@@ -143,7 +145,10 @@ def run_check(args) -> int:
     noted = set()
     for preset, act, dtype, mode in jobs:
         spec = preset.make_spec(act)
-        x, y = preset.batch(args.data_dir)
+        try:
+            x, y = preset.batch(args.data_dir)
+        except DataError as err:
+            raise UsageError(str(err)) from None
         note = preset.data_note(args.data_dir)
         if note and preset.name not in noted:
             noted.add(preset.name)
@@ -192,8 +197,11 @@ def run_train(args) -> int:
 def _train_batch(preset, data_dir):
     """The preset's data; the CNN trains side by side on 1000 MNIST test images when present."""
     if preset.reads_mnist:
-        from mnist_cnn.data import load_test_batch
-        batch = load_test_batch(data_dir, 1000)
+        from mnist_cnn.data import DataError, load_test_batch
+        try:
+            batch = load_test_batch(data_dir, 1000)
+        except DataError as err:
+            raise UsageError(str(err)) from None
         if batch is not None:
             return batch
     return preset.batch(data_dir)

@@ -9,7 +9,7 @@ from crosscheck.check.harness import check_pair
 from crosscheck.presets import PRESETS, chain_spec, chain_data
 from crosscheck.check.run import build_pair, check_spec
 from numpy_impl import functional as F
-from numpy_impl.layers import Activation, Linear
+from broken_layers import LinearExtraMean, LinearMissingMean, LinearTransposed, WrongTanh, plant
 
 @pytest.mark.parametrize("act,expected", [
     ("sigmoid", (-0.060540, -0.007967, -0.001504)),
@@ -50,48 +50,10 @@ def test_compare_names_worst_element_and_shape_problems():
 
 # --- deliberately broken layers -----------------------------------------------
 
-class WrongTanh(Activation):
-    """tanh with its derivative taken at the output: 1 - tanh(y)^2."""
-    def __init__(self):
-        super().__init__("tanh")
-
-    def backward(self, dy):
-        x, y, *_ = self._take_cache()
-        return dy * (1 - np.tanh(y) ** 2)
-
-
-class LinearExtraMean(Linear):
-    """dW divided by N although dy already carries the loss's 1/N."""
-    def backward(self, dy):
-        dx = super().backward(dy)
-        self.grads["weight"] = self.grads["weight"] / dy.shape[0]
-        return dx
-
-
-class LinearMissingMean(Linear):
-    """db summed with a loss whose derivative lacked its 1/N: N times too large."""
-    def backward(self, dy):
-        dx = super().backward(dy)
-        self.grads["bias"] = self.grads["bias"] * dy.shape[0]
-        return dx
-
-
-class LinearTransposed(Linear):
-    def backward(self, dy):
-        dx = super().backward(dy)
-        self.grads["weight"] = self.grads["weight"].T
-        return dx
-
-
 def _broken_pair(index, broken):
     spec = ni.mlp("C", [3, 8, 8, 8, 1], "tanh", init=ni.Init("uniform", a=0.5))
     np_model, t_model = build_pair(spec, ni.init_state(spec, 0), "float64")
-    old = np_model.layers[index]
-    if isinstance(broken, Linear):
-        broken.params = old.params
-    np_model.layers[index] = broken
-    np_model = ni.Sequential(np_model.layers)
-    return spec, np_model, t_model
+    return spec, plant(np_model, index, broken), t_model
 
 
 @pytest.mark.parametrize("index,broken,slip", [

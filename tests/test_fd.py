@@ -5,7 +5,7 @@ import pytest
 import numpy_impl as ni
 from crosscheck.check.fd import fd_check
 from crosscheck.presets import PRESETS
-from numpy_impl.layers import Activation
+from broken_layers import LinearOneWrongEntry, TanhDerivativeOfInput, plant
 
 
 def _model(name="C", act="tanh"):
@@ -25,15 +25,8 @@ def test_fd_agrees_with_analytic(name, act):
 
 
 def test_fd_catches_a_wrong_derivative():
-    class WrongTanh(Activation):
-        def __init__(self):
-            super().__init__("tanh")
-
-        def backward(self, dy):
-            return dy * (1 - self._take_cache()[0] ** 2)  # 1 - x^2 instead of 1 - tanh(x)^2
-
     spec, model = _model("C", "tanh")
-    model.layers[1] = WrongTanh()
+    model = plant(model, 1, TanhDerivativeOfInput())
     x, y = PRESETS["C"].data()
     result = fd_check(model, spec.loss, spec.l2, x, y)
     assert not result.passed
@@ -68,3 +61,35 @@ def test_fd_near_a_kink_retries_with_a_smaller_step():
     x = np.full((1, 1), 1e-4)  # 1e-3 steps cross the kink, 1e-5 steps do not
     result = fd_check(model, spec.loss, spec.l2, x, np.ones((1, 1)))
     assert result.passed and all(t.kinks_skipped == 0 for t in result.tensors)
+
+
+def test_fd_directions_catch_a_single_wrong_entry(monkeypatch):
+    spec, model = _model("C", "tanh")
+    model = plant(model, 2, LinearOneWrongEntry(8, 8))
+    x, y = PRESETS["C"].data()
+    result = fd_check(model, spec.loss, spec.l2, x, y, samples=2)
+    bad = {t.name: t for t in result.tensors if not t.passed}
+    assert set(bad) == {"2.weight"}
+    assert bad["2.weight"].method == "directions" or bad["2.weight"].index == (3, 1)
+
+
+def test_fd_localises_a_failing_tensor_to_its_worst_entry():
+    spec, model = _model("C", "tanh")
+    model = plant(model, 2, LinearOneWrongEntry(8, 8))
+    x, y = PRESETS["C"].data()
+    result = fd_check(model, spec.loss, spec.l2, x, y, samples=64)  # all 64 entries: (3, 1) among them
+    bad = next(t for t in result.tensors if t.name == "2.weight")
+    assert not bad.passed and bad.method == "entries" and bad.index == (3, 1)
+    assert "[3, 1]" in bad.failure()
+
+
+def test_fd_costs_a_handful_of_losses_per_tensor(monkeypatch):
+    from crosscheck.check import fd as fd_module
+    calls = []
+    real = fd_module._loss_only
+    monkeypatch.setattr(fd_module, "_loss_only", lambda *a: calls.append(1) or real(*a))
+    spec, model = _model("D", "tanh")
+    x, y = PRESETS["D"].data()
+    result = fd_check(model, spec.loss, spec.l2, x, y)
+    assert result.passed and all(t.method == "directions" for t in result.tensors)
+    assert len(calls) == 4 * fd_module.FD_DIRECTIONS * len(result.tensors)  # no kink retries here

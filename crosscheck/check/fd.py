@@ -1,5 +1,14 @@
 """Third opinion: finite differences on the NumPy loss, in float64, no torch.
 
+Directions first (the approach of JAX's check_grads). For each tensor t with analytic
+gradient g, the loss is differentiated along FD_DIRECTIONS random unit directions v:
+d/de L(t + e v) must equal <g, v>. That costs four loss evaluations per direction whatever
+the tensor's size, and any wrong gradient (a wrong derivative, a transpose, a 1/N, a sign)
+changes <g, v> for almost every v. The error is judged relative to |g| (Cauchy-Schwarz
+bounds |<g, v>| by it), and against the same noise floor as a single entry, since the step
+has the same length h. Only a tensor that fails along a direction, or whose every step
+straddles a kink, is sampled entry by entry (FD_SAMPLES entries), which names the worst entry.
+
 Method. Central differences D(h) = (L(t+h) - L(t-h)) / 2h combined by Richardson
 extrapolation, (4 D(h/2) - D(h)) / 3, which cancels the h^2 term: the truncation error is
 O(h^4) (~1e-12 at h = 1e-3) while the rounding error stays about 3 eps |L| / h.
@@ -30,7 +39,10 @@ from numpy_impl.losses import l2_penalty, total_loss_and_grads
 from .verdict import FD_FLOOR_ULPS, TOL_FD, agrees, fd_bar
 
 FD_STEPS = (1e-3, 1e-5, 1e-7)  # tried in turn while a step straddles a kink
-FD_SAMPLES = 12  # entries per tensor; small tensors are checked in full
+FD_SAMPLES = 12  # entries per tensor when sampling entry by entry; small tensors in full
+# Two directions: one would do, but a bug confined to a few entries gives a directional error
+# proportional to a N(0, 1) draw, and two independent draws both near zero are vanishingly rare.
+FD_DIRECTIONS = 2
 
 
 @dataclass
@@ -39,12 +51,14 @@ class FDTensor:
     checked: int
     kinks_skipped: int
     max_abs: float
-    scale: float      # max |analytic gradient| over the whole tensor
+    scale: float      # entries: max |analytic gradient|; directions: its 2-norm
     floor: float      # absolute noise floor used
     index: tuple
     fd_value: float
     analytic: float
     problem: str = ""  # the analytic gradient is missing or misshapen
+    method: str = "entries"  # "directions": `checked` random directions, scale = |g|_2
+    localised: str = ""      # for a failing direction: what entry-by-entry sampling found
 
     @property
     def rel(self) -> float:
@@ -63,14 +77,29 @@ class FDTensor:
             return f"{self.name}: {self.problem}"
         if not self.floor_dominates:
             return ""
-        return (f"{self.name}: gradient max {self.scale:.1e} is below what finite differences resolve; "
+        size = "norm" if self.method == "directions" else "max"
+        return (f"{self.name}: gradient {size} {self.scale:.1e} is below what finite differences resolve; "
                 f"judged against the noise floor {self.floor:.1e} = {FD_FLOOR_ULPS:g}*eps*|L|/h "
                 f"(abs error {self.max_abs:.1e})")
+
+    def failure(self) -> str:
+        """Why a failing tensor fails, with the worst entry or direction and both values."""
+        where = f"at {list(self.index)}" if self.method == "entries" else f"along a random direction"
+        text = (f"{self.name}: abs error {self.max_abs:.2e} {where} (fd {self.fd_value:.10g} vs analytic "
+                f"{self.analytic:.10g}, bar {fd_bar(self.scale, self.floor):.1e})")
+        return text + (f"; {self.localised}" if self.localised else "")
+
+    def line(self) -> str:
+        """One verbose line: relative error, what it is relative to, what was checked."""
+        size = "norm" if self.method == "directions" else "max"
+        return (f"fd {self.name:<19} rel {self.rel:.1e} (abs {self.max_abs:.1e}, |grad| {size} {self.scale:.1e}, "
+                f"{self.checked} {self.method}) {'PASS' if self.passed else 'FAIL'}")
 
     def to_json(self) -> dict:
         return {"name": self.name, "checked": self.checked, "kinks_skipped": self.kinks_skipped,
                 "max_abs": self.max_abs, "rel": self.rel, "scale": self.scale, "floor": self.floor,
                 "floor_dominates": self.floor_dominates, "passed": self.passed,
+                "method": self.method, "localised": self.localised,
                 "index": [int(i) for i in self.index], "fd": self.fd_value, "analytic": self.analytic}
 
 
@@ -110,11 +139,10 @@ def _tensors(model: Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
 
 def fd_check(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.ndarray,
              seed: int = 0, samples: int = FD_SAMPLES) -> FDResult:
-    """Richardson-extrapolated central differences at sampled entries of every parameter
-    and of the input."""
+    """Richardson-extrapolated central differences along random directions of every
+    parameter and of the input; entry by entry only where a direction fails or straddles a kink."""
     x = np.array(x, dtype=np.float64)
     value, analytic = total_loss_and_grads(model, loss, l2, x, target)
-    eps = np.finfo(np.float64).eps
     rng = np.random.default_rng(seed)
     result = FDResult()
     for name, arr in _tensors(model, x).items():
@@ -124,38 +152,78 @@ def fd_check(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.
                        if got is not None else "no analytic gradient")
             result.tensors.append(FDTensor(name, 0, 0, np.inf, 0.0, 0.0, (), np.nan, np.nan, problem))
             continue
-        picks = (np.arange(arr.size) if arr.size <= samples
-                 else rng.choice(arr.size, size=samples, replace=False))
-        worst, skipped, checked, h_min = (0.0, (), np.nan, np.nan), 0, 0, FD_STEPS[0]
-        for flat in picks:
-            idx = np.unravel_index(int(flat), arr.shape)
-            fd = next((d for h in FD_STEPS
-                       if (d := _derivative(model, loss, l2, x, target, arr, idx, h)) is not None), None)
-            if fd is None:
-                skipped += 1
-                continue
-            checked += 1
-            err = abs(fd[0] - analytic[name][idx])
-            if err >= worst[0]:
-                worst = (err, tuple(int(i) for i in idx), fd[0], float(analytic[name][idx]))
-            h_min = min(h_min, fd[1])
-        floor = FD_FLOOR_ULPS * eps * max(abs(value), 1.0) / h_min
-        result.tensors.append(FDTensor(name, checked, skipped, worst[0],
-                                       float(np.max(np.abs(analytic[name]))), floor,
-                                       worst[1], worst[2], worst[3]))
+        grad = np.asarray(got, dtype=np.float64)
+        along = _along_directions(model, loss, l2, x, target, name, arr, grad, value, rng)
+        if along is not None and along.passed:
+            result.tensors.append(along)
+            continue
+        sampled = _entries(model, loss, l2, x, target, name, arr, grad, value, rng, samples)
+        if along is None or not sampled.passed:
+            result.tensors.append(sampled)  # kinks everywhere along directions, or the culprit entry found
+        else:  # the sampled entries happen to agree: the direction's failure stands
+            along.localised = (f"the {sampled.checked} sampled entries agree (worst abs {sampled.max_abs:.1e}); "
+                               f"the wrong entries lie elsewhere in the tensor")
+            result.tensors.append(along)
     return result
 
 
-def _derivative(model, loss, l2, x, target, arr, idx, h):
-    """(dL/d arr[idx], h) by Richardson-extrapolated central differences, or None if the
-    evaluations straddle a kink."""
-    orig = arr[idx]
+def _floor(value: float, h: float) -> float:
+    return FD_FLOOR_ULPS * np.finfo(np.float64).eps * max(abs(value), 1.0) / h
+
+
+def _along_directions(model, loss, l2, x, target, name, arr, grad, value, rng) -> FDTensor | None:
+    """The tensor judged along FD_DIRECTIONS random unit directions; None when a direction
+    straddles a kink even at the smallest step."""
+    worst, h_min = (0.0, np.nan, np.nan), FD_STEPS[0]
+    for _ in range(FD_DIRECTIONS):
+        v = rng.standard_normal(arr.shape)
+        v /= np.linalg.norm(v)
+        fd = next((d for h in FD_STEPS
+                   if (d := _derivative(model, loss, l2, x, target, arr, v, h)) is not None), None)
+        if fd is None:
+            return None
+        expected = float(np.sum(grad * v))
+        if abs(fd[0] - expected) >= worst[0]:
+            worst = (abs(fd[0] - expected), fd[0], expected)
+        h_min = min(h_min, fd[1])
+    return FDTensor(name, FD_DIRECTIONS, 0, worst[0], float(np.linalg.norm(grad)), _floor(value, h_min),
+                    (), worst[1], worst[2], method="directions")
+
+
+def _entries(model, loss, l2, x, target, name, arr, grad, value, rng, samples) -> FDTensor:
+    """The tensor judged at `samples` random entries (all of a small tensor), one by one."""
+    picks = np.arange(arr.size) if arr.size <= samples else rng.choice(arr.size, size=samples, replace=False)
+    worst, skipped, checked, h_min = (0.0, (), np.nan, np.nan), 0, 0, FD_STEPS[0]
+    for flat in picks:
+        idx = np.unravel_index(int(flat), arr.shape)
+        unit = np.zeros(arr.shape)
+        unit[idx] = 1.0
+        fd = next((d for h in FD_STEPS
+                   if (d := _derivative(model, loss, l2, x, target, arr, unit, h)) is not None), None)
+        if fd is None:
+            skipped += 1
+            continue
+        checked += 1
+        err = abs(fd[0] - grad[idx])
+        if err >= worst[0]:
+            worst = (err, tuple(int(i) for i in idx), fd[0], float(grad[idx]))
+        h_min = min(h_min, fd[1])
+    return FDTensor(name, checked, skipped, worst[0], float(np.max(np.abs(grad))), _floor(value, h_min),
+                    worst[1], worst[2], worst[3])
+
+
+def _derivative(model, loss, l2, x, target, arr, direction, h):
+    """(d/de L(arr + e direction), h) by Richardson-extrapolated central differences, or None
+    if the evaluations straddle a kink. `arr` is perturbed in place and restored exactly."""
+    orig = arr.copy()
     values, kinks = {}, []
-    for step in (h, -h, h / 2, -h / 2):
-        arr[idx] = orig + step
-        values[step], kink = _loss_only(model, loss, l2, x, target)
-        kinks.append(kink)
-    arr[idx] = orig
+    try:
+        for step in (h, -h, h / 2, -h / 2):
+            np.add(orig, step * direction, out=arr)
+            values[step], kink = _loss_only(model, loss, l2, x, target)
+            kinks.append(kink)
+    finally:
+        arr[...] = orig
     if any(not np.array_equal(kinks[0], k) for k in kinks[1:]):
         return None
     d_h = (values[h] - values[-h]) / (2 * h)

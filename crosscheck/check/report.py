@@ -40,8 +40,7 @@ def failure_lines(r: CheckResult) -> list[str]:
             if t.problem:
                 lines.append(f"    finite differences: {t.note()}")
             elif not t.passed:
-                lines.append(f"    finite differences: {t.name}: abs error {t.max_abs:.2e} at {list(t.index)} "
-                             f"(fd {t.fd_value:.10g} vs analytic {t.analytic:.10g})")
+                lines.append(f"    finite differences: {t.failure()}")
     return lines
 
 
@@ -59,8 +58,7 @@ def verbose_lines(r: CheckResult, param_lines: list[str] = ()) -> list[str]:
                      + (f"  (accumulated not judged: {row.routing})" if row.routing else ""))
     if r.fd is not None:
         for t in r.fd.tensors:
-            lines.append(f"  fd {t.name:<19} rel {t.rel:.1e} (abs {t.max_abs:.1e}, |grad| max {t.scale:.1e}, "
-                         f"{t.checked} entries) {'PASS' if t.passed else 'FAIL'}")
+            lines.append(f"  {t.line()}")
     lines += [f"  note: {n}" for n in r.notes]
     return lines
 
