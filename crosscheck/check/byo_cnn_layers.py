@@ -142,7 +142,7 @@ class UserPool(UserCNNLayer):
         super().__init__(obj, index, layout)
         self.mode, self.kind = mode, f"{mode}pool"
         param = _attr(obj, ("pool_param",), {})
-        k = _attr(obj, ("pool_size", "kernel_size", "ksize", "size", "k"), None) or _attr(param, ("pool_height",))
+        k = _attr(obj, ("pool_size", "kernel_size", "ksize", "size", "k", "pool_height"), None) or _attr(param, ("pool_height",))
         if k is None:
             raise ValueError(f"{self._where()}: cannot tell the window size; give it an attribute "
                              f"pool_size (or kernel_size, size, k)")
