@@ -118,6 +118,18 @@ class UserConv(UserCNNLayer):
             raise ValueError(f"{self._where()}: the {self.kh}x{self.kw} kernel is larger than the padded "
                              f"input {h + top + bottom}x{w + left + right}")
 
+    def forward(self, x):
+        y = super().forward(x)
+        c, h, w = self._spatial(x)
+        top, bottom, left, right = self.pads
+        want = ((h + top + bottom - self.kh) // self.stride + 1, (w + left + right - self.kw) // self.stride + 1)
+        got = tuple(y.shape[1:3] if self.layout == "nhwc" else y.shape[2:4]) if y.ndim == 4 else None
+        if got != want:
+            raise ValueError(f"{self._where()}: output is {got[0]}x{got[1]} where padding {self.pad!r} "
+                             f"gives {want[0]}x{want[1]}{_pad_slip(got[0] - want[0], self.stride)}"
+                             if got else f"{self._where()}: output shape {y.shape} is not 4-D")
+        return y
+
     def backward(self, dy):
         dx = super().backward(dy)
         self.grads = {"weight": _attr(self.obj, ("dW", "dw")), "bias": _grad_bias(self.obj)}
@@ -128,6 +140,13 @@ class UserConv(UserCNNLayer):
 
     def describe(self) -> str:
         return f"conv({self.cin}->{self.cout}, {self.kh}x{self.kw}, s{self.stride}, {self.pad!r})"
+
+
+def _pad_slip(extra_rows: int, stride: int) -> str:
+    """Name a padding off by one from how many output rows too many (or few) it gives."""
+    if stride == 1 and extra_rows in (2, -2):
+        return f": padding off by one (each side padded {extra_rows // 2:+d})"
+    return ""
 
 
 def _grad_bias(obj):
