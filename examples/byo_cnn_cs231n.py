@@ -1,6 +1,6 @@
 """A CS231n-style conv net from naive function pairs (NCHW, W (F, C, HH, WW), loops over
 pixels): conv - relu - 2x2 max pool - affine - relu - avg pool free - affine. Checked with
-`python -m crosscheck --user examples/byo_cnn_cs231n.py`.
+`crosscheck.check.byo_cnn.check(crosscheck_model())`.
 
 The functions take a `bug` keyword through functools.partial so tests can plant slips."""
 from functools import partial

@@ -28,9 +28,10 @@ from torch import nn
 
 from numpy_impl import Sequential
 
-from .byo import UserModel, _as_target
+from .byo import UserModel, _as_target, infer_activation
 from .byo_cnn_dropout import UserDropout
-from .byo_cnn_layers import LAYOUTS, RowMajorActivation, activation_twin, adapt
+from .byo_cnn_layers import (LAYOUTS, RowMajorActivation, UserConv, UserFlatten, UserLinear, UserPool,
+                             activation_twin, classify)
 from .byo_cnn_slips import name_cnn_slips, tied_maxima_rows
 from .fd import FD_SAMPLES, fd_check
 from .harness import CheckResult, check_pair
@@ -94,6 +95,23 @@ def affine_fn(forward, backward, w, b) -> _Fn:
 def fn_layer(forward, backward) -> _Fn:
     """An element-wise activation pair: forward(x) -> (out, cache); backward(dout, cache) -> dx."""
     return _Fn("activation", forward, backward, forward.__name__)
+
+
+def adapt(obj, index: int, layout: str):
+    """The adapter for one user layer, by what it holds (classify)."""
+    kind = classify(obj)
+    if kind == "conv":
+        return UserConv(obj, index, layout)
+    if kind == "linear":
+        return UserLinear(obj, index, layout)
+    if kind in ("maxpool", "avgpool"):
+        return UserPool(obj, index, layout, kind[:3])
+    if kind == "flatten":
+        return UserFlatten(obj, index, layout)
+    if kind == "dropout":
+        return UserDropout(obj, index, layout)
+    act, alpha = infer_activation(obj, index)
+    return RowMajorActivation(obj, index, act, alpha)
 
 
 def _twin(layer):

@@ -9,7 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 import reference
 
 from . import byo_cnn_torch as T
-from .byo import RowMajorActivation, _UserLayer, _backward_takes_input, infer_activation
+from .byo import RowMajorActivation, _UserLayer, _backward_takes_input
 from .user_code import call_user
 
 LAYOUTS = ("nchw", "nhwc")
@@ -271,21 +271,3 @@ def classify(obj) -> str:
         if hint in cls:
             return kind
     return "activation"
-
-
-def adapt(obj, index: int, layout: str):
-    """The adapter for one user layer; dropout lives in byo_cnn_dropout."""
-    from .byo_cnn_dropout import UserDropout
-    kind = classify(obj)
-    if kind == "conv":
-        return UserConv(obj, index, layout)
-    if kind == "linear":
-        return UserLinear(obj, index, layout)
-    if kind in ("maxpool", "avgpool"):
-        return UserPool(obj, index, layout, kind[:3])
-    if kind == "flatten":
-        return UserFlatten(obj, index, layout)
-    if kind == "dropout":
-        return UserDropout(obj, index, layout)
-    act, alpha = infer_activation(obj, index)
-    return RowMajorActivation(obj, index, act, alpha)
