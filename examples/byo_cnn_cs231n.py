@@ -1,5 +1,5 @@
 """A CS231n-style conv net from naive function pairs (NCHW, W (F, C, HH, WW), loops over
-pixels): conv - relu - 2x2 max pool - affine - relu - avg pool free - affine. Checked with
+pixels): conv 3x3 - relu - 2x2 max (or average) pool - affine - relu - affine. Checked with
 `crosscheck.check.byo_cnn.check(crosscheck_model())`.
 
 The functions take a `bug` keyword through functools.partial so tests can plant slips."""
