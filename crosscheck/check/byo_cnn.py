@@ -1,0 +1,180 @@
+"""Bring your own NumPy CNN: convolution, pooling, flatten, dropout and fully connected layers
+in either of the two layouts people write by hand.
+
+  layout="nchw"  torch / CS231n: x (N, C, H, W), conv W (F, C, kh, kw), b (F,)
+  layout="nhwc"  TensorFlow:     x (N, H, W, C), conv W [kh, kw, Cin, Cout], b (Cout,)
+
+Layer objects have forward(x) and backward(dy) or backward(x, dy) returning dL/dx, and are
+recognised by what they hold: W 4-D is a convolution (stride: `stride`; padding: `pad` or
+`padding`, an int, 'same' or 'valid'; or a CS231n `conv_param` dict), W 2-D a fully
+connected layer y = x.reshape(N, -1) @ W + b; class names with Pool (Max/Avg), Flatten or
+Reshape, Dropout; anything else an element-wise activation. Gradients land in dW and db.
+CS231n function pairs are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
+
+    model = byo_cnn.cnn(layers, x, labels, layout="nhwc")
+    result = byo_cnn.check(model)
+
+The flatten order of your code (C,H,W or H,W,C) is read from its forward and followed by the
+torch twin. Your dropout's mask is made repeatable (random generators reseeded before each
+call) and used by the twin. Loops over pixels are slow: the check times one image and keeps
+as many images of `x`, and finite-difference samples, as fit in `budget_s` seconds."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from numpy_impl import Sequential
+
+from .byo import UserModel, _as_target, infer_activation
+from .byo_cnn_dropout import UserDropout
+from .byo_cnn_layers import (LAYOUTS, RowMajorActivation, UserConv, UserFlatten, UserLinear, UserPool,
+                             activation_twin, classify)
+from .byo_cnn_slips import name_cnn_slips, tied_maxima_rows
+from .fd import FD_SAMPLES, fd_check
+from .harness import CheckResult, check_pair
+
+BUDGET_S = 5.0  # the whole check should take a few seconds, even for loops over pixels
+MIN_FD_SAMPLES = 2
+
+
+@dataclass
+class CNNModel(UserModel):
+    """A user's CNN, adapted, with the batch and finite-difference samples chosen for it."""
+    fd_samples: int = FD_SAMPLES
+    notes: list[str] = field(default_factory=list)
+
+
+class _Fn:
+    """A CS231n-style function pair made into a layer object."""
+
+    def __init__(self, kind: str, forward, backward, label: str, w=None, b=None, param=None) -> None:
+        self.crosscheck_kind, self.crosscheck_label = kind, label
+        self._f, self._b, self._param, self._cache = forward, backward, param, None
+        if w is not None:
+            self.W, self.b = w, b
+        if param:
+            for key, value in param.items():
+                setattr(self, key, value)
+
+    def _args(self):
+        return [a for a in (getattr(self, "W", None), getattr(self, "b", None), self._param) if a is not None]
+
+    def forward(self, x):
+        out, self._cache = self._f(x, *self._args())
+        return out
+
+    def backward(self, dy):
+        grads = self._b(dy, self._cache)
+        if not isinstance(grads, tuple):
+            return grads
+        dx, self.dW, self.db = grads
+        return dx
+
+
+def conv_fn(forward, backward, w, b, conv_param: dict) -> _Fn:
+    """forward(x, w, b, conv_param) -> (out, cache); backward(dout, cache) -> (dx, dw, db)."""
+    return _Fn("conv", forward, backward, forward.__name__, w, b, conv_param)
+
+
+def pool_fn(forward, backward, pool_param: dict, mode: str = "max") -> _Fn:
+    """forward(x, pool_param) -> (out, cache); backward(dout, cache) -> dx.
+    pool_param: pool_height (= pool_width), stride."""
+    if pool_param.get("pool_width", pool_param.get("pool_height")) != pool_param.get("pool_height"):
+        raise ValueError(f"pool_param: only square windows, got {pool_param}")
+    return _Fn(f"{mode}pool", forward, backward, forward.__name__, param=pool_param)
+
+
+def affine_fn(forward, backward, w, b) -> _Fn:
+    """forward(x, w, b) -> (out, cache) with x reshaped to (N, -1); backward -> (dx, dw, db)."""
+    return _Fn("linear", forward, backward, forward.__name__, w, b)
+
+
+def fn_layer(forward, backward) -> _Fn:
+    """An element-wise activation pair: forward(x) -> (out, cache); backward(dout, cache) -> dx."""
+    return _Fn("activation", forward, backward, forward.__name__)
+
+
+def adapt(obj, index: int, layout: str):
+    """The adapter for one user layer, by what it holds (classify)."""
+    kind = classify(obj)
+    if kind == "conv":
+        return UserConv(obj, index, layout)
+    if kind == "linear":
+        return UserLinear(obj, index, layout)
+    if kind in ("maxpool", "avgpool"):
+        return UserPool(obj, index, layout, kind[:3])
+    if kind == "flatten":
+        return UserFlatten(obj, index, layout)
+    if kind == "dropout":
+        return UserDropout(obj, index, layout)
+    act, alpha = infer_activation(obj, index)
+    return RowMajorActivation(obj, index, act, alpha)
+
+
+def _twin(layer):
+    return activation_twin(layer) if isinstance(layer, RowMajorActivation) else layer.twin()
+
+
+def _time_one(model: Sequential, x: np.ndarray) -> float:
+    """Seconds per image of one forward+backward on x."""
+    start = time.perf_counter()
+    out = model.forward(x)
+    model.backward(np.ones_like(out))
+    return max(time.perf_counter() - start, 1e-6) / len(x)
+
+
+def _plan(model: Sequential, x: np.ndarray, budget_s: float, fixed: bool) -> tuple[int, int, float]:
+    """(images, fd samples per tensor, seconds per image) that fit the budget. Cost model:
+    a few full passes for the comparison, and per tensor 4 forwards (about 2 passes) per sample."""
+    per_image = _time_one(model, x if fixed else x[:1])
+    tensors = 1 + sum(len(layer.params) for layer in model.layers)
+    samples = FD_SAMPLES
+    images = len(x) if fixed else max(1, min(len(x), int(budget_s / (per_image * (4 + 2 * tensors * samples)))))
+    if per_image * images * (4 + 2 * tensors * samples) > budget_s:
+        samples = max(MIN_FD_SAMPLES, int((budget_s / (per_image * max(images, 1)) - 4) / (2 * tensors)))
+    return images, samples, per_image
+
+
+def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_ce",
+        masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN") -> CNNModel:
+    """Adapt a user's CNN layer objects (module docstring); `masks` hands a dropout layer
+    (by index) the keep-mask it should use."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
+    x = np.array(x, dtype=np.float64)
+    adapted = [adapt(obj, i, layout) for i, obj in enumerate(layers)]
+    for i, mask in (masks or {}).items():
+        if not isinstance(adapted[i], UserDropout):
+            raise ValueError(f"masks: layer {i} ({type(layers[i]).__name__}) is not a dropout layer")
+        adapted[i].handed = np.asarray(mask)
+    model = Sequential(adapted)
+    total = len(x)
+    images, samples, per_image = _plan(model, x, budget_s, fixed=bool(masks))  # handed masks fix the batch
+    x = x[:images]
+    target = np.asarray(target)[:images]
+    model.forward(x)  # sets every layer's padding and input shape for its twin
+    torch_model = nn.Sequential(*[_twin(layer) for layer in adapted]).double()
+    notes = [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
+             f"finite-difference samples per tensor (one image's forward+backward took {per_image:.3f} s; "
+             f"budget {budget_s:g} s)"]
+    notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
+    return CNNModel(name, model, torch_model, x, _as_target(target, x, loss), loss,
+                    fd_samples=samples, notes=notes)
+
+
+def check(user: UserModel, seed: int = 0, fd: bool = True) -> CheckResult:
+    """The layer-by-layer report, plus a tied-maxima probe of every max-pool, conv/pool slips
+    named, and finite differences on the chosen samples."""
+    result = check_pair(user.model, user.torch_model, user.x, user.target, user.loss,
+                        seed=seed, name=user.name, activation="user")
+    result.rows.extend(tied_maxima_rows(user, seed))
+    name_cnn_slips(result, user, seed)
+    result.notes.extend(getattr(user, "notes", []))
+    if fd:
+        result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed,
+                             samples=getattr(user, "fd_samples", FD_SAMPLES))
+        result.notes.extend(result.fd.notes())
+    return result

@@ -1,0 +1,273 @@
+"""Adapters for a user's CNN layer objects: convolution, max/average pooling, flatten,
+dropout and row-major fully connected layers, in NCHW (weights (F, C, kh, kw)) or NHWC
+(weights [kh, kw, Cin, Cout]). Each keeps the user's layouts and builds its torch twin."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+import reference
+
+from . import byo_cnn_torch as T
+from .byo import RowMajorActivation, _UserLayer, _backward_takes_input
+from .user_code import call_user
+
+LAYOUTS = ("nchw", "nhwc")
+
+
+def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'SAME': output ceil(size/stride), the odd pixel of padding at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_pads(pad, h: int, w: int, kh: int, kw: int, stride: int) -> T.Pads:
+    """(top, bottom, left, right) for an int, 'same' or 'valid' padding."""
+    if isinstance(pad, str):
+        if pad.lower() == "valid":
+            return (0, 0, 0, 0)
+        if pad.lower() == "same":
+            return (*same_pads(h, kh, stride), *same_pads(w, kw, stride))
+        raise ValueError(f"padding {pad!r}: use an int, 'same' or 'valid'")
+    p = int(pad)
+    return (p, p, p, p)
+
+
+def to_nchw(a: np.ndarray, layout: str) -> np.ndarray:
+    return a.transpose(0, 3, 1, 2) if layout == "nhwc" else a
+
+
+def from_nchw(a: np.ndarray, layout: str) -> np.ndarray:
+    return a.transpose(0, 2, 3, 1) if layout == "nhwc" else a
+
+
+def _attr(obj, names, default=None):
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+class UserCNNLayer(_UserLayer):
+    """A user's layer object with forward(x) and backward(dy) or backward(x, dy)."""
+    activation = None  # not an element-wise activation: no ReLU kink (pools report their own)
+
+    def __init__(self, obj, index: int, layout: str) -> None:
+        super().__init__(obj, index, False)
+        self.layout, self.label = layout, getattr(obj, "crosscheck_label", type(obj).__name__)
+        self._with_input = _backward_takes_input(obj)
+        self.in_shape: tuple | None = None
+
+    def _where(self) -> str:
+        return f"layer {self.index} ({self.label})"
+
+    def forward(self, x):
+        self.check_input(x)
+        self._x, self.in_shape = x, x.shape
+        return np.asarray(call_user(f"{self._where()}.forward", self.obj.forward, x.copy()))
+
+    def backward(self, dy):
+        if self._x is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        args = (self._x.copy(), dy.copy()) if self._with_input else (dy.copy(),)
+        return np.asarray(call_user(f"{self._where()}.backward", self.obj.backward, *args))
+
+    def check_input(self, x) -> None:
+        """Raise ValueError naming the layer when x cannot fit it."""
+
+    def _spatial(self, x) -> tuple[int, int, int]:
+        """(channels, height, width) of a 4-D input in this layer's layout."""
+        if x.ndim != 4:
+            raise ValueError(f"{self._where()}: expected a 4-D {self.layout.upper()} input, got shape {x.shape}")
+        n, a, b, c = x.shape
+        return (c, a, b) if self.layout == "nhwc" else (a, b, c)
+
+
+class UserConv(UserCNNLayer):
+    """W (F, C, kh, kw) in NCHW or [kh, kw, Cin, Cout] in NHWC; b (F,); dW, db after backward."""
+    kind = "conv2d"
+
+    def __init__(self, obj, index: int, layout: str) -> None:
+        super().__init__(obj, index, layout)
+        w = obj.W
+        if layout == "nhwc":
+            self.kh, self.kw, self.cin, self.cout = w.shape
+        else:
+            self.cout, self.cin, self.kh, self.kw = w.shape
+        b = _attr(obj, ("b", "bias"))
+        if b is None or np.size(b) != self.cout:
+            raise ValueError(f"{self._where()}: b must have {self.cout} entries (one per output channel), "
+                             f"got {None if b is None else np.shape(b)}")
+        param = _attr(obj, ("conv_param",), {})
+        self.stride = int(_attr(obj, ("stride", "strides"), None) or param.get("stride", 1))
+        self.pad = _attr(obj, ("pad", "padding"), None)
+        self.pad = param.get("pad", 0) if self.pad is None else self.pad
+        self.pads: T.Pads = (0, 0, 0, 0)
+        self.params = {"weight": w, "bias": b.reshape(-1)}  # views: finite differences perturb them
+
+    def check_input(self, x) -> None:
+        c, h, w = self._spatial(x)
+        if c != self.cin:
+            raise ValueError(f"{self._where()}: input has {c} channels but W expects {self.cin}")
+        self.pads = resolve_pads(self.pad, h, w, self.kh, self.kw, self.stride)
+        top, bottom, left, right = self.pads
+        if h + top + bottom < self.kh or w + left + right < self.kw:
+            raise ValueError(f"{self._where()}: the {self.kh}x{self.kw} kernel is larger than the padded "
+                             f"input {h + top + bottom}x{w + left + right}")
+
+    def forward(self, x):
+        y = super().forward(x)
+        c, h, w = self._spatial(x)
+        top, bottom, left, right = self.pads
+        want = ((h + top + bottom - self.kh) // self.stride + 1, (w + left + right - self.kw) // self.stride + 1)
+        got = tuple(y.shape[1:3] if self.layout == "nhwc" else y.shape[2:4]) if y.ndim == 4 else None
+        if got != want:
+            raise ValueError(f"{self._where()}: output is {got[0]}x{got[1]} where padding {self.pad!r} "
+                             f"gives {want[0]}x{want[1]}{_pad_slip(got[0] - want[0], self.stride)}"
+                             if got else f"{self._where()}: output shape {y.shape} is not 4-D")
+        return y
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads = {"weight": _attr(self.obj, ("dW", "dw")), "bias": _grad_bias(self.obj)}
+        return dx
+
+    def twin(self):
+        return T.ConvTwin(self.params["weight"], self.params["bias"], self.layout, self.stride, self.pads)
+
+    def describe(self) -> str:
+        return f"conv({self.cin}->{self.cout}, {self.kh}x{self.kw}, s{self.stride}, {self.pad!r})"
+
+
+def _pad_slip(extra_rows: int, stride: int) -> str:
+    """Name a padding off by one from how many output rows too many (or few) it gives."""
+    if stride == 1 and extra_rows in (2, -2):
+        return f": padding off by one (each side padded {extra_rows // 2:+d})"
+    return ""
+
+
+def _grad_bias(obj):
+    db = _attr(obj, ("db",))
+    return None if db is None else np.asarray(db).reshape(-1)
+
+
+class UserPool(UserCNNLayer):
+    """Max or average pooling with kernel k, stride (default k), padding 'valid' or 'same'."""
+
+    def __init__(self, obj, index: int, layout: str, mode: str) -> None:
+        super().__init__(obj, index, layout)
+        self.mode, self.kind = mode, f"{mode}pool"
+        param = _attr(obj, ("pool_param",), {})
+        k = _attr(obj, ("pool_size", "kernel_size", "ksize", "size", "k", "pool_height"), None) or _attr(param, ("pool_height",))
+        if k is None:
+            raise ValueError(f"{self._where()}: cannot tell the window size; give it an attribute "
+                             f"pool_size (or kernel_size, size, k)")
+        self.k = int(k)
+        self.stride = int(_attr(obj, ("stride", "strides"), None) or param.get("stride", self.k))
+        self.pad = _attr(obj, ("padding", "pad"), "valid")
+        self.pads: T.Pads = (0, 0, 0, 0)
+
+    def check_input(self, x) -> None:
+        c, h, w = self._spatial(x)
+        self.pads = resolve_pads(self.pad, h, w, self.k, self.k, self.stride)
+        if min(h + self.pads[0] + self.pads[1], w + self.pads[2] + self.pads[3]) < self.k:
+            raise ValueError(f"{self._where()}: the {self.k}x{self.k} window is larger than the input {h}x{w}")
+
+    def windows(self, x: np.ndarray) -> np.ndarray:
+        """(N, C, Ho, Wo, k, k) windows of x (user layout), padding as -inf."""
+        top, bottom, left, right = self.pads
+        xp = np.pad(to_nchw(x, self.layout), ((0, 0), (0, 0), (top, bottom), (left, right)),
+                    constant_values=-np.inf)
+        return sliding_window_view(xp, (self.k, self.k), axis=(2, 3))[:, :, ::self.stride, ::self.stride]
+
+    def kink_state(self):
+        if self.mode != "max" or self._x is None:
+            return None
+        win = self.windows(self._x)
+        return win.reshape(*win.shape[:4], -1).argmax(-1)  # which element won each window
+
+    def twin(self):
+        return T.PoolTwin(self.mode, self.k, self.stride, self.layout, self.pads)
+
+    def describe(self) -> str:
+        return f"{self.mode}pool({self.k}, s{self.stride}, {self.pad!r})"
+
+
+class UserFlatten(UserCNNLayer):
+    """(N, ...) -> (N, D) in whatever order the user's code flattens; the twin follows it."""
+    kind = "flatten"
+
+    def order(self) -> np.ndarray:
+        """perm with out[:, j] = x.reshape(N, -1)[:, perm[j]], probed on one numbered sample."""
+        size = int(np.prod(self.in_shape[1:]))
+        probe = np.arange(size, dtype=np.float64).reshape(1, *self.in_shape[1:])
+        out = np.asarray(call_user(f"{self._where()}.forward", self.obj.forward, probe))
+        perm = out.reshape(-1)
+        if out.shape != (1, size) or not np.array_equal(np.sort(perm), np.arange(size)):
+            raise ValueError(f"{self._where()}: forward must turn (N, ...) into (N, {size}) by reordering, "
+                             f"got {out.shape}")
+        return perm.astype(np.int64)
+
+    def twin(self):
+        perm = self.order()
+        self.hwc = self.layout == "nchw" and np.array_equal(
+            perm, np.arange(perm.size).reshape(self.in_shape[1:]).transpose(1, 2, 0).reshape(-1))
+        return T.FlattenTwin(perm)
+
+    def describe(self) -> str:
+        return "flatten"
+
+
+class UserLinear(UserCNNLayer):
+    """y = x.reshape(N, -1) @ W + b, W (in, out); dW, db after backward."""
+    kind = "linear"
+
+    def __init__(self, obj, index: int, layout: str) -> None:
+        super().__init__(obj, index, layout)
+        b = _attr(obj, ("b", "bias"))
+        if b is None or np.size(b) != obj.W.shape[1]:
+            raise ValueError(f"{self._where()}: W must be (in, out) and b have out={obj.W.shape[1]} entries, "
+                             f"got W {obj.W.shape}, b {None if b is None else np.shape(b)}")
+        self.params = {"weight": obj.W, "bias": b.reshape(-1)}
+
+    def check_input(self, x) -> None:
+        if int(np.prod(x.shape[1:])) != self.obj.W.shape[0]:
+            raise ValueError(f"{self._where()}: input {x.shape} has {int(np.prod(x.shape[1:]))} features "
+                             f"per sample but W expects {self.obj.W.shape[0]}")
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads = {"weight": _attr(self.obj, ("dW", "dw")), "bias": _grad_bias(self.obj)}
+        return dx
+
+    def twin(self):
+        return T.RowMajorLinearTwin(self.params["weight"], self.params["bias"])
+
+    def describe(self) -> str:
+        return f"linear({self.obj.W.shape[0]}->{self.obj.W.shape[1]})"
+
+
+def activation_twin(layer: RowMajorActivation):
+    return reference.activation_module(layer.activation, layer.alpha).double()
+
+
+def classify(obj) -> str:
+    """conv, linear, maxpool, avgpool, flatten, dropout or activation."""
+    given = getattr(obj, "crosscheck_kind", None)
+    if given:
+        return given
+    w = getattr(obj, "W", None)
+    if w is not None and np.ndim(w) == 4:
+        return "conv"
+    if w is not None and np.ndim(w) == 2:
+        return "linear"
+    cls = type(obj).__name__.lower()
+    if "pool" in cls:
+        return "avgpool" if ("avg" in cls or "mean" in cls or "average" in cls) else "maxpool"
+    for hint, kind in (("flatten", "flatten"), ("reshape", "flatten"), ("dropout", "dropout")):
+        if hint in cls:
+            return kind
+    return "activation"
