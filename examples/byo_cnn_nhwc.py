@@ -1,8 +1,8 @@
 """The MNIST CNN of TensorFlow's Deep MNIST tutorial, hand-written in NumPy in TF's layout:
 x (N, 28, 28, 1), conv W [kh, kw, Cin, Cout] with 'SAME' padding, max-pool 2 'SAME',
-flatten in H,W,C order, fc 1024, dropout, fc 10. Checked with
-`crosscheck.check.byo_cnn.check(crosscheck_model())` (the CLI's --user runs byo.check until it
-dispatches CNN models to byo_cnn.check).
+flatten in H,W,C order, fc 1024, dropout, fc 10. Check it with
+`python -m crosscheck --user examples/byo_cnn_nhwc.py`, or from Python with
+`crosscheck.check.byo_cnn.check(crosscheck_model())`.
 
 The Conv2D, MaxPool, Dropout classes take options so that tests can plant bugs."""
 import numpy as np

@@ -158,7 +158,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     model.forward(x)  # sets every layer's padding and input shape for its twin
     torch_model = nn.Sequential(*[_twin(layer) for layer in adapted]).double()
     notes = [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
-             f"finite-difference samples per tensor (one image's forward+backward took {per_image:.3f} s; "
+             f"finite-difference entries per tensor where a random direction fails (one image's forward+backward took {per_image:.3f} s; "
              f"budget {budget_s:g} s)"]
     notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
     return CNNModel(name, model, torch_model, x, _as_target(target, x, loss), loss,
