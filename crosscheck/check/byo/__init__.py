@@ -28,7 +28,8 @@ convention (dL/dy already holds the 1/N); grads_are_batch_means=True says your l
 A file that defines `crosscheck_model()` returning one of these can be checked with
 `python -m crosscheck --user FILE.py` (exit 0 pass, 1 mismatch, 2 bad input, 3 your code raised).
 """
-from .check import assert_matches_torch, build_twin, check
+from .check import assert_matches_torch, check
+from .layers import build_twin
 from .conventions import UserModel, call_model_factory, colmajor, functional, netclass, network, rowmajor
 from .discover import activation_of as infer_activation
 from .result import UserCheckResult

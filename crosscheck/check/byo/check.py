@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 import reference
-from reference import TORCH_DTYPES
 
 from ..compare import compare, relative_error
 from ..fd import fd_check
@@ -16,15 +14,9 @@ from ..harness import Row, _torch_loss, check_pair, layer_names
 from ..slips import diagnose
 from ..verdict import SLIP_MATCH, TOLERANCES, agrees
 from .conventions import UserModel
+from .layers import build_twin
 from .result import UserCheckResult
 from .whole import WholeNet
-
-
-def build_twin(model, dtype: str) -> nn.Sequential:
-    """The torch twin of the adapted layers, holding the user's current parameters."""
-    twin = nn.Sequential(*[layer.twin() for layer in model.layers]).to(TORCH_DTYPES[dtype])
-    reference.load_numpy_state(twin, model.state_dict())
-    return twin
 
 
 def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:

@@ -11,7 +11,7 @@ from numpy_impl import Sequential
 
 from ..user_code import call_user
 from . import discover as D
-from .layers import Activation, ColMajorBlock, FunctionalLayer, ParamLinear
+from .layers import Activation, ColMajorBlock, FunctionalLayer, ParamLinear, build_twin
 from .whole import WholeNet
 
 
@@ -30,7 +30,6 @@ class UserModel:
 
     @property
     def torch_model(self):
-        from .check import build_twin
         return build_twin(self.model, self.dtype)
 
 

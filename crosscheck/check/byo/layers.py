@@ -11,7 +11,8 @@ from torch import nn
 
 from numpy_impl import Layer
 from numpy_impl import functional as NF
-from reference import activation_module
+import reference
+from reference import TORCH_DTYPES, activation_module
 
 from ..user_code import call_user
 
@@ -222,3 +223,10 @@ def numpy_twin_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, acti
     if activation == "softmax":
         return NF.softmax(z)
     return NF.activation_funcs(activation, alpha)[0](z)
+
+
+def build_twin(model, dtype: str) -> nn.Sequential:
+    """The torch twin of the adapted layers, holding the user's current parameters."""
+    twin = nn.Sequential(*[layer.twin() for layer in model.layers]).to(TORCH_DTYPES[dtype])
+    reference.load_numpy_state(twin, model.state_dict())
+    return twin
