@@ -122,3 +122,94 @@ def test_unrecognisable_activation_asks_for_names(rng):
 
     with pytest.raises(ValueError, match=r"layer 1 \(Cube\): cannot tell which activation"):
         byo.rowmajor([Dense(rng.normal(size=(3, 2))), Cube()], rng.normal(size=(4, 3)), np.zeros((4, 2)))
+
+
+NEW_EXAMPLES = ["byo_functional", "byo_network", "byo_netclass", "byo_dense"]
+
+
+@pytest.mark.parametrize("example", NEW_EXAMPLES)
+def test_new_examples_pass(example):
+    assert byo.check(_load(example).crosscheck_model()).passed
+
+
+def test_planted_bug_in_each_example_fails_at_its_layer(monkeypatch):
+    fun = _load("byo_functional")
+    monkeypatch.setattr(fun, "relu_backward", lambda dout, cache: dout)
+    res = byo.check(fun.crosscheck_model())
+    assert not res.passed and res.culprit().layer == 1 and "derivative missing" in res.culprit().slip
+    net = _load("byo_network")
+    orig = net.backward
+    monkeypatch.setattr(net, "backward", lambda d, p, c: [(g[0] / 2, g[1]) if k == 1 else g
+                                                          for k, g in enumerate(orig(d, p, c))])
+    res = byo.check(net.crosscheck_model())
+    assert not res.passed and res.culprit().layer == 1
+    dense = _load("byo_dense")
+    monkeypatch.setattr(dense.LeakyReLU, "backward", lambda self, dy: dy * np.where(self.x > 0, 1.0, 0.01))
+    res = byo.check(dense.crosscheck_model())
+    assert not res.passed and res.culprit().layer == 2
+
+
+def test_course_notebook_double_mean_is_caught_with_the_users_loss(rng):
+    net = _load("byo_network")
+    model = net.crosscheck_model()
+    X = model.x.T
+    res = byo.check(byo.network(net.forward, net.backward, [(np.array(w), np.array(b)) for w, b in
+                                                            [(model.model[0].pairs[0]), (model.model[0].pairs[1])]],
+                                X, (X[:1] > 0).astype(float), activations=["tanh", "sigmoid"], loss="bce",
+                                loss_fn=lambda A, Y: (net.bce(A, Y)[0], net.bce(A, Y)[1] / Y.shape[1])))
+    assert not res.passed and "extra 1/N" in res.culprit().slip
+
+
+def test_in_place_layer_is_warned_not_blamed(rng):
+    class InPlaceRelu:
+        def forward(self, x):
+            self.mask = x > 0
+            x[~self.mask] = 0
+            return x
+
+        def backward(self, dy):
+            dy[~self.mask] = 0
+            return dy
+    layers = [Dense(rng.normal(size=(3, 5))), InPlaceRelu(), Dense(rng.normal(size=(5, 2)))]
+    res = byo.check(byo.rowmajor(layers, rng.normal(size=(10, 3)), rng.normal(size=(10, 2))))
+    assert res.passed
+    assert any("modifies its argument" in n and "InPlaceRelu" in n for n in res.notes)
+
+
+def test_user_exception_names_layer_and_line(rng):
+    from crosscheck.check.user_code import UserCodeError
+
+    class Broken(Dense):
+        def backward(self, x, dy):
+            raise ZeroDivisionError("oops")
+    with pytest.raises(UserCodeError, match=r"layer 0 \(Broken\)\.backward raised ZeroDivisionError.*test_byo.py:\d+"):
+        byo.check(byo.rowmajor([Broken(rng.normal(size=(3, 2)))], rng.normal(size=(5, 3)), np.zeros((5, 2))))
+
+
+def test_square_out_in_and_float32_pass(rng):
+    class OutIn:
+        def __init__(self, W):
+            self.W, self.b = W, np.zeros(len(W), dtype=W.dtype)
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.W.T + self.b
+
+        def backward(self, dy):
+            self.dW, self.db = dy.T @ self.x, dy.sum(0)
+            return dy @ self.W
+    for dtype in (np.float64, np.float32):
+        layers = [OutIn(rng.normal(size=(4, 4)).astype(dtype)), OutIn(rng.normal(size=(4, 4)).astype(dtype))]
+        res = byo.check(byo.rowmajor(layers, rng.normal(size=(8, 4)).astype(dtype), rng.normal(size=(8, 4))))
+        assert res.passed, str(res)
+    assert any("float32" in n for n in res.notes)
+
+
+def test_result_renders_and_assert_matches_torch(rng):
+    import crosscheck
+    model = _load("byo_rowmajor").crosscheck_model()
+    res = crosscheck.assert_matches_torch(model)
+    assert "<table>" in res._repr_html_() and "PASS" in str(res)
+    layers = _layers(rng, transposed=True)
+    with pytest.raises(AssertionError, match="transposed"):
+        crosscheck.assert_matches_torch(byo.rowmajor(layers, rng.normal(size=(20, 3)), rng.normal(size=(20, 1))))

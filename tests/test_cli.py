@@ -82,6 +82,18 @@ def test_user_model_with_a_wrong_derivative_fails_at_its_layer(tmp_path):
 
 
 def test_user_examples_pass():
-    for example in ("byo_rowmajor.py", "byo_colmajor.py"):
+    for example in ("byo_rowmajor.py", "byo_colmajor.py", "byo_functional.py", "byo_network.py",
+                    "byo_netclass.py", "byo_dense.py"):
         proc = run("--user", str(ROOT / "examples" / example))
         assert proc.returncode == 0, proc.stdout
+
+
+def test_user_code_that_raises_exits_3_naming_layer_and_line(tmp_path):
+    source = (ROOT / "examples" / "byo_rowmajor.py").read_text()
+    broken = source.replace("        self.db = dy.sum(axis=0)", "        self.db = dy.sum(axis=0) / 0 + {}[1]")
+    path = tmp_path / "mine.py"
+    path.write_text(broken)
+    proc = run("--user", str(path))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "layer 4 (Dense).backward raised KeyError" in proc.stderr and "mine.py:16" in proc.stderr
+    assert "exit status" in run("--help").stdout

@@ -24,6 +24,7 @@ from numpy_impl.losses import check_target
 from .compare import Comparison, compare
 from .slips import diagnose
 from .torch_side import Trace, layer_vjp, run_torch
+from .user_code import UserCodeError
 from .verdict import ROUTING_TIE, TOLERANCES, agrees, row_bar, row_status
 
 
@@ -226,11 +227,13 @@ def _local_runs(np_model: Sequential, torch_model, truth_model, ref: Trace, x, u
                                                    dout.astype(np.float64))
         out = dx = None
         grads: dict = {}
-        try:
-            out = layer.forward(inp)
+        try:  # copies: a layer that writes into its input must not change torch's record
+            out = layer.forward(inp.copy())
             layer.grads = {}
-            dx = layer.backward(dout)
+            dx = layer.backward(dout.copy())
             grads = dict(layer.grads)
+        except UserCodeError:
+            raise  # the user's code raised: exit status 3, naming the layer and line
         except Exception as err:  # a user's layer may break on its own; report, don't crash
             out = out if out is not None else np.full(ref_out.shape, np.nan)
             dx = np.full(ref_dx.shape, np.nan)

@@ -21,31 +21,70 @@ def _activation_name(layer) -> str | None:
 
 
 def diagnose(quantity: str, actual, expected, ctx: dict) -> str:
-    """A one-phrase guess at the slip ('weight gradient transposed', ...) or ''."""
+    """A one-phrase guess at the slip ('weight gradient transposed', ...) or ''. Never raises:
+    a candidate that cannot be formed is simply not tried."""
     if actual is None:
         return "no gradient stored for this quantity"
-    actual = np.asarray(actual)
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    if actual.size != expected.size:
+        hint = " (summed over the wrong axis?)" if quantity.startswith("bias") else ""
+        return f"{quantity} has shape {actual.shape} where {expected.shape} was expected{hint}"
+    try:
+        found = _activation_slip(quantity, actual, expected, ctx)
+    except (ValueError, TypeError, FloatingPointError):  # a candidate that does not fit this layer
+        found = ""
+    return found or _scale_slip(quantity, actual, expected, ctx)
+
+
+def _scale_slip(quantity: str, actual, expected, ctx: dict) -> str:
     n = ctx["input"].shape[0]
     candidates = []
-    if actual.ndim == 2:
+    if actual.ndim == 2 and actual.T.shape == expected.shape:
         candidates.append((actual.T, f"{quantity} transposed"))
     candidates += [
         (actual / n, f"missing 1/N: {quantity} is N={n} times too large (sum over the batch where the mean was meant)"),
         (actual * n, f"extra 1/N: {quantity} is N={n} times too small (mean over the batch where the sum was meant)"),
         (-actual, f"{quantity} has the wrong sign"),
     ]
-    act = _activation_name(ctx["layer"])
-    if quantity == "grad_in" and act is not None:
-        x, dy = ctx["input"].astype(np.float64), ctx["dout"].astype(np.float64)
-        f, df = NF.activation_funcs(act, getattr(ctx["layer"], "alpha", 0.01))
-        y = f(x)
-        at_output = dy * df(y, f(y))
-        if _close(actual, at_output) and not _close(at_output, expected):
-            return f"{act} derivative taken at the output instead of the input (f'(f(x)) for f'(x))"
-        on_input = dy * df(x, x)
-        if _close(actual, on_input) and not _close(on_input, expected):
-            return f"{act} derivative written in terms of the output but fed the input"
     for candidate, message in candidates:
         if _close(candidate, expected):
             return message
     return ""
+
+
+def _activation_slip(quantity: str, actual, expected, ctx: dict) -> str:
+    """Wrong activation derivatives, evaluated on the layer's pre-activation (for a fused
+    linear+activation layer, not on its input), and carried through its linear part."""
+    layer = ctx["layer"]
+    act = _activation_name(layer)
+    if act is None or act == "identity" or ctx.get("dout") is None:
+        return ""
+    x, dy = ctx["input"].astype(np.float64), ctx["dout"].astype(np.float64)
+    fused = bool(getattr(layer, "has_linear", False))
+    if quantity != "grad_in" and not fused:
+        return ""
+    z = layer.pre_activation(x) if fused else x
+    f, df = NF.activation_funcs(act, getattr(layer, "alpha", 0.01))
+    y = f(z)
+    slips = ((dy * df(y, f(y)), f"{act} derivative taken at the output instead of the input (f'(f(x)) for f'(x))"),
+             (dy * df(z, z), f"{act} derivative written in terms of the output but fed the input"),
+             (dy, f"{act} derivative missing (the gradient passes through {act} unchanged)"))
+    for dz, message in slips:
+        candidate = _through_linear(quantity, dz, x, layer) if fused else dz
+        if candidate is None or candidate.shape != expected.shape:
+            continue
+        if _close(actual, candidate) and not _close(candidate, expected):
+            return message
+    return ""
+
+
+def _through_linear(quantity: str, dz, x, layer):
+    """What a fused layer reports for `quantity` when its activation's derivative gives dz."""
+    w = np.asarray(layer.params["weight"], dtype=np.float64)
+    if quantity == "grad_in":
+        return (dz @ w).reshape(x.shape)
+    if quantity == "weight.grad":
+        return dz.T @ x.reshape(len(x), -1)
+    if quantity == "bias.grad":
+        return dz.sum(axis=0)
+    return None

@@ -1,0 +1,1 @@
+"""Planted-bug corpus: each Case pairs a clean hand-written network with one buggy twin."""

@@ -1,0 +1,88 @@
+"""Detection rate on the planted-bug corpus: `python benchmarks/corpus.py`.
+
+Cases come from tests/corpus/mlp_cases.py and, when it exists, tests/corpus/cnn_cases.py
+(each defines cases() -> list[tests.corpus.case.Case])."""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = ("tests.corpus.mlp_cases", "tests.corpus.cnn_cases")
+COLUMNS = ("clean pass", "detected", "pinned", "slip right", "crashes")
+
+
+def collect():
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    out = []
+    for name in MODULES:
+        if (ROOT / (name.replace(".", "/") + ".py")).exists():
+            out.extend(importlib.import_module(name).cases())
+    return out
+
+
+def _check(make):
+    from crosscheck import byo
+    with contextlib.redirect_stdout(io.StringIO()):
+        return byo.check(make(), fd=True)
+
+
+def run_case(case) -> dict:
+    """Counts for one case: clean passes, bug detected, pinned to its layer, slip named right."""
+    r = {"clean": 0, "clean_ok": 0, "bugs": 0, "detected": 0, "pinned": 0, "named": 0, "named_right": 0,
+         "crashes": 0, "failures": []}
+    try:
+        r["clean"], r["clean_ok"] = 1, int(_check(case.make_clean).passed)
+        if not r["clean_ok"]:
+            r["failures"].append(f"{case.convention}/{case.name}: clean net FAILS")
+        if case.make_buggy is None:
+            return r
+        res = _check(case.make_buggy)
+        r["bugs"], r["detected"] = 1, int(not res.passed)
+        culprit = res.culprit()
+        r["pinned"] = int(culprit is not None and culprit.layer == case.layer)
+        if culprit is not None and culprit.slip:
+            r["named"] = 1
+            r["named_right"] = int(case.slip is not None and case.slip in culprit.slip)
+        if not (r["detected"] and r["pinned"]) or (r["named"] and not r["named_right"]):
+            r["failures"].append(f"{case.convention}/{case.name}: detected={r['detected']} culprit="
+                                 f"{culprit.layer if culprit else None} (want {case.layer}) slip="
+                                 f"{culprit.slip if culprit else ''!r} (want {case.slip!r})")
+    except Exception as err:  # the tool must not crash on any case: count it
+        r["crashes"] = 1
+        r["failures"].append(f"{case.convention}/{case.name}: crashed: {type(err).__name__}: {err}")
+    return r
+
+
+def run(cases=None) -> dict[str, dict]:
+    totals: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+    failures = []
+    for case in cases if cases is not None else collect():
+        r = run_case(case)
+        failures += r.pop("failures")
+        for key in (case.convention, "all"):
+            for k, v in r.items():
+                totals[key][k] += v
+    totals["all"]["failures"] = failures
+    return totals
+
+
+def table(totals) -> str:
+    lines = [f"{'convention':<12} {'clean nets pass':>16} {'bugs detected':>14} {'pinned to layer':>16} "
+             f"{'slips named right':>18} {'crashes':>8}"]
+    for conv, t in sorted(totals.items(), key=lambda kv: kv[0] == "all"):
+        lines.append(f"{conv:<12} {t['clean_ok']:>7}/{t['clean']:<8} {t['detected']:>6}/{t['bugs']:<7} "
+                     f"{t['pinned']:>7}/{t['bugs']:<8} {t['named_right']:>8}/{t['named']:<9} {t['crashes']:>8}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    result = run()
+    print(table(result))
+    for line in result["all"]["failures"]:
+        print("  " + line)

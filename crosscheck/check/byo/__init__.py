@@ -1,0 +1,38 @@
+"""Bring your own NumPy network: wrap hand-written backprop so the harness can check it
+against a torch twin and finite differences.
+
+Conventions (each has an example in examples/):
+
+(1) rowmajor(layers, x, y): layer objects with forward(x) and backward(dy), backward(x, dy) or
+    backward(dy, lr). Linear layers keep W (in, out) or (out, in) -- told from their own
+    forward, or declared with w_layout -- and b, under W/b, weights/bias, w/b, params["W"], ...;
+    gradients under dW/db, grads["W"], gradients["W"], ... (or declare param_names=(W, b, dW, db)).
+    A linear layer may apply an activation itself (Dense(activation="relu"), act_fn=ReLU()).
+    Activation layers are recognised by class name or their forward; slopes are read from
+    alpha / negative_slope / slope, or declared: activations=[None, ("leaky_relu", 0.2), None].
+(2) colmajor(params, activation, forward, backward, X, Y): Z = W @ X + b, samples as columns,
+    forward(A_prev, W, b, activation) -> (A, cache), backward(dA, cache, activation) ->
+    (dA_prev, dW, db); `activation` one name or one per layer.
+(3) functional(layers, x, y, funcs=module): CS231n affine_forward/affine_backward, relu_*, ...
+(4) network(forward, backward, params, X, Y, activations=[...]): whole-network functions.
+(5) netclass(net, X, Y, activations=[...]): an object with W1, b1, ... and a backward method.
+
+Your own loss: pass loss_fn=(pred, target) -> (loss, dpred) (or loss_fn and loss_grad) and name
+the loss it implements with loss=; its value and gradient are checked against torch's, and the
+gradients your code produces for it end to end. Without your loss, gradients follow torch's
+convention (dL/dy already holds the 1/N); grads_are_batch_means=True says your layers divide.
+
+    result = byo.check(model)      # prints as a table; HTML in Jupyter
+    crosscheck.assert_matches_torch(model)   # in a pytest test
+
+A file that defines `crosscheck_model()` returning one of these can be checked with
+`python -m crosscheck --user FILE.py` (exit 0 pass, 1 mismatch, 2 bad input, 3 your code raised).
+"""
+from .check import assert_matches_torch, check
+from .layers import build_twin
+from .conventions import UserModel, call_model_factory, colmajor, functional, netclass, network, rowmajor
+from .discover import activation_of as infer_activation
+from .result import UserCheckResult
+
+__all__ = ["UserCheckResult", "UserModel", "assert_matches_torch", "build_twin", "call_model_factory", "check",
+           "colmajor", "functional", "infer_activation", "netclass", "network", "rowmajor"]

@@ -1,0 +1,203 @@
+"""The ways a hand-written network comes in, each adapted to a Sequential of CheckableLayers
+(layers.py) with the batch to check it on: a UserModel."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from numpy_impl import Sequential
+
+from ..user_code import call_user
+from . import discover as D
+from .layers import Activation, ColMajorBlock, FunctionalLayer, ParamLinear, build_twin
+from .whole import WholeNet
+
+
+@dataclass
+class UserModel:
+    """A user's network, adapted, with the batch to check it on."""
+    name: str
+    model: Sequential
+    x: np.ndarray
+    target: np.ndarray
+    loss: str
+    l2: float = 0.0
+    user_loss: Callable | None = None  # (pred rows, target) -> (value, dL/dpred rows), the user's own
+    notes: list[str] = field(default_factory=list)
+    dtype: str = "float64"
+
+    @property
+    def torch_model(self):
+        return build_twin(self.model, self.dtype)
+
+
+def _dtype(*arrays) -> str:
+    return "float32" if any(np.asarray(a).dtype == np.float32 for a in arrays) else "float64"
+
+
+def _as_target(target, loss):
+    if target is None:
+        raise ValueError("target: give the labels or regression targets for the batch")
+    target = np.asarray(target)
+    return target if loss == "softmax_ce" else target.astype(np.float64)
+
+
+def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
+    """The user's loss as (pred rows, target) -> (value, dpred rows): a combined function
+    returning (value, grad), or a value function and a gradient function."""
+    if loss_fn is None:
+        return None
+
+    def run(pred, target):
+        p, t = (pred.T, target.T if target.ndim == 2 else target) if transpose else (pred, target)
+        out = call_user("your loss", loss_fn, p.copy(), np.array(t))
+        if loss_grad is not None:
+            value, grad = out, call_user("your loss gradient", loss_grad, p.copy(), np.array(t))
+        elif isinstance(out, tuple) and len(out) == 2:
+            value, grad = out
+        else:
+            raise ValueError("loss_fn must return (loss, dloss/dpred), or pass loss_grad= as well")
+        grad = np.asarray(grad, dtype=pred.dtype)
+        return float(np.asarray(value)), grad.T if transpose else grad
+    return run
+
+
+def _softmax_head(adapted: list, loss: str, notes: list) -> list:
+    """A final Softmax fused with softmax_ce: torch's loss takes the logits, so the softmax
+    belongs to the loss (its forward was matched against softmax when it was recognised)."""
+    if loss == "softmax_ce" and adapted and isinstance(adapted[-1], Activation) \
+            and adapted[-1].activation == "softmax":
+        notes.append(f"layer {len(adapted) - 1} ({adapted[-1].label}) is a softmax fused with the "
+                     f"cross-entropy: checked as part of the loss (softmax_ce on the logits)")
+        return adapted[:-1]
+    return adapted
+
+
+def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
+             grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
+             param_names: tuple | None = None, loss_fn=None, loss_grad=None) -> UserModel:
+    """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
+    activation; see the package docstring."""
+    first = [D.find_access(o, param_names) for o in layers[:1]]
+    dtype = _dtype(x, *[a.weight(layers[0]) for a in first if a is not None])
+    h = np.asarray(x, dtype=dtype)
+    x0, adapted, notes = h, [], []
+    for i, obj in enumerate(layers):
+        given = activations[i] if activations else None
+        access = D.find_access(obj, param_names)
+        if access is not None and param_names is not None and D._get(obj, param_names[0]) is None:
+            access = None
+        y = np.asarray(call_user(f"layer {i} ({type(obj).__name__}).forward", obj.forward, h.copy()))
+        style = D.backward_style(obj)
+        if access is None:
+            act, alpha = D.activation_of(obj, i, h, y, given)
+            adapted.append(Activation(obj, i, act, alpha, style == "x, dy"))
+        else:
+            layout = w_layout[i] if isinstance(w_layout, (list, tuple)) else w_layout
+            transposed, act, alpha, note = D.layout_and_activation(
+                obj, i, access.weight(obj), access.bias(obj), h, y, given, layout)
+            notes += [note] if note else []
+            adapted.append(ParamLinear(obj, i, access, transposed, act, alpha, style, grads_are_batch_means))
+        h = y
+    adapted = _softmax_head(adapted, loss, notes)
+    return UserModel(name, Sequential(adapted), x0, _as_target(target, loss), loss,
+                     user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype)
+
+
+def colmajor(params: list, activation, forward, backward, X, Y, *, output_activation="identity",
+             loss: str = "mse", grads_are_batch_means: bool = False, name: str = "user model",
+             loss_fn=None, loss_grad=None) -> UserModel:
+    """Column-major (W, b) with per-layer forward(A_prev, W, b, activation) -> (A, cache) and
+    backward(dA, cache, activation) -> (dA_prev, dW, db). `activation` is one name for the hidden
+    layers or a list (one per layer, output included); ('leaky_relu', 0.2) gives a slope."""
+    dtype = _dtype(X, *[w for w, _ in params])
+    X = np.asarray(X, dtype=dtype)
+    Y = np.asarray(Y)
+    n = len(params)
+    acts = list(activation) if isinstance(activation, list) else [activation] * (n - 1) + [output_activation]
+    if len(acts) != n:
+        raise ValueError(f"activation: {len(acts)} names for {n} layers")
+    blocks = []
+    for i, ((w, b), entry) in enumerate(zip(params, acts)):
+        act, alpha = D.declared(entry)
+        if act not in D.SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"layer {i}: activation {act!r} is not supported; supported: "
+                             f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
+        blocks.append(ColMajorBlock(w, b, act, 0.01 if alpha is None else alpha, forward, backward, i,
+                                    grads_are_batch_means, act))
+    target = Y if loss == "softmax_ce" else Y.T
+    return UserModel(name, Sequential(blocks), X.T.copy(), _as_target(target, loss), loss,
+                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=True), dtype=dtype)
+
+
+def _lookup(funcs, name: str):
+    fn = funcs.get(name) if isinstance(funcs, dict) else getattr(funcs, name, None)
+    if fn is None:
+        raise ValueError(f"functional: no {name}() among your functions")
+    return fn
+
+
+def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss_fn=None, loss_grad=None,
+               grads_are_batch_means: bool = False, name: str = "user model") -> UserModel:
+    """CS231n style: layers like [("affine", w1, b1), "relu", ("affine", w2, b2)], with
+    affine_forward(x, w, b) -> (out, cache), affine_backward(dout, cache) -> (dx, dw, db),
+    relu_forward(x) -> (out, cache), relu_backward(dout, cache) -> dx found in `funcs` (a
+    module or dict). w is (in, out); x of any shape is flattened inside the affine layer."""
+    ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
+    dtype = _dtype(x, *ws)
+    adapted = []
+    for i, entry in enumerate(layers):
+        kind, *rest = entry if isinstance(entry, tuple) else (entry,)
+        fwd, bwd = _lookup(funcs, f"{kind}_forward"), _lookup(funcs, f"{kind}_backward")
+        if len(rest) == 2:
+            w, b = (np.asarray(a) for a in rest)
+            adapted.append(FunctionalLayer(i, kind, fwd, bwd, w, b, batch_means=grads_are_batch_means))
+            continue
+        act = D.name_of(kind)
+        if act is None or act not in D.SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"layer {i} ({kind}): not supported; functional layers are affine "
+                             f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
+        alpha = float(rest[0]) if rest else 0.01
+        adapted.append(FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=alpha))
+    return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), _as_target(target, loss), loss,
+                     user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype)
+
+
+def network(forward, backward, params, X, Y, *, activations: list, layout: str | None = None,
+            loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
+            name: str = "user model") -> UserModel:
+    """Whole-network functions: forward(X, params) -> (out, cache) and
+    backward(dout, params, cache) -> grads, params a list of (W, b) or a dict W1, b1, ...;
+    grads the same structure (or dW1, db1, ... keys). `activations`: one per (W, b)."""
+    net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
+    return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name)
+
+
+def netclass(net, X, Y, *, activations: list, layout: str | None = None, backward: str = "backward",
+             loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
+             name: str = "user model") -> UserModel:
+    """A network object with parameters W1, b1, W2, b2, ... (attributes or a `params` dict),
+    forward(X) -> out and a `backward` method (dout) -> gradients (a dict dW1/W1 -> array, or
+    set as attributes dW1, ...)."""
+    whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
+    return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name)
+
+
+def _whole_model(net: WholeNet, X, Y, loss, loss_fn, loss_grad, name) -> UserModel:
+    x = net.to_rows(np.asarray(X, dtype=net.dtype))
+    Y = np.asarray(Y)
+    target = Y.T if net.col and loss != "softmax_ce" and Y.ndim == 2 else Y
+    return UserModel(name, Sequential([net]), x, _as_target(target, loss), loss,
+                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), dtype=net.dtype)
+
+
+def call_model_factory(make_model, path: str = "") -> UserModel:
+    """Call a --user file's crosscheck_model() and insist on what it must return."""
+    model = call_user(f"{path or 'your file'}: crosscheck_model()", make_model)
+    if not isinstance(model, UserModel):
+        raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
+                         f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...) "
+                         f"or byo.netclass(...) (see examples/)")
+    return model

@@ -1,0 +1,216 @@
+"""Read a user's layer object: where its parameters and gradients live, which activation it
+applies (and its slope), how its W is laid out, how its backward is called. What cannot be
+told for certain is asked for, never guessed silently."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpy_impl import functional as NF
+
+from ..verdict import PROBE_MATCH
+from .layers import SUPPORTED_ACTIVATIONS, numpy_twin_forward
+
+# (weight, bias) paths tried in order; "a.k" means obj.a["k"].
+PARAM_PATHS = (("W", "b"), ("weights", "bias"), ("weights", "biases"), ("weight", "bias"), ("w", "b"),
+               ("kernel", "bias"), ("params.W", "params.b"), ("parameters.W", "parameters.b"),
+               ("params.w", "params.b"), ("params.weight", "params.bias"))
+GRAD_DICTS = ("grads", "gradients", "dparams", "param_grads")
+SLOPE_ATTRS = ("alpha", "negative_slope", "slope", "leak", "leakiness")
+ACT_ATTRS = ("activation", "act_fn", "act", "activation_fn", "nonlinearity")
+_NAME_HINTS = (("leaky", "leaky_relu"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("logistic", "sigmoid"),
+               ("tanh", "tanh"), ("softplus", "softplus"), ("softmax", "softmax"), ("identity", "identity"),
+               ("linear", "identity"), ("affine", "identity"), ("none", "identity"))
+
+
+def _get(obj, path: str):
+    head, _, key = path.partition(".")
+    value = getattr(obj, head, None)
+    if key:
+        return value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _grad_paths(path: str) -> list[str]:
+    head, _, key = path.partition(".")
+    if key:
+        return [f"{d}.{key}" for d in GRAD_DICTS] + [f"{d}.d{key}" for d in GRAD_DICTS]
+    return [f"d{head}", f"grad_{head}", f"{head}_grad", f"d{head.lower()}", f"grad{head}"] + \
+           [f"{d}.{head}" for d in GRAD_DICTS] + [f"{d}.d{head}" for d in GRAD_DICTS]
+
+
+@dataclass
+class Access:
+    """Where one layer keeps W, b and, after backward, their gradients."""
+    w_path: str
+    b_path: str
+
+    def weight(self, obj) -> np.ndarray:
+        return np.asarray(_get(obj, self.w_path))
+
+    def bias(self, obj) -> np.ndarray:
+        return np.asarray(_get(obj, self.b_path))
+
+    def grads(self, obj, index: int, label: str):
+        found = []
+        for path in (self.w_path, self.b_path):
+            value = next((v for p in _grad_paths(path) if (v := _get(obj, p)) is not None), None)
+            if value is None:
+                raise ValueError(f"layer {index} ({label}): after backward found no gradient for {path} "
+                                 f"(looked for {', '.join(_grad_paths(path)[:4])}, ...); pass "
+                                 f"param_names=(W, b, dW, db) naming them")
+            found.append(value)
+        return found
+
+
+@dataclass
+class DeclaredAccess(Access):
+    dw_path: str = "dW"
+    db_path: str = "db"
+
+    def grads(self, obj, index: int, label: str):
+        values = [_get(obj, self.dw_path), _get(obj, self.db_path)]
+        if any(v is None for v in values):
+            raise ValueError(f"layer {index} ({label}): no {self.dw_path} / {self.db_path} after backward")
+        return values
+
+
+def find_access(obj, names: tuple | None) -> Access | None:
+    """The layer's parameter paths, or None for a layer without parameters."""
+    if names is not None:
+        return DeclaredAccess(*names)
+    for w, b in PARAM_PATHS:
+        if isinstance(_get(obj, w), np.ndarray) and isinstance(_get(obj, b), np.ndarray):
+            return Access(w, b)
+    return None
+
+
+def backward_style(obj) -> str:
+    """'dy', 'x, dy' or 'dy, lr' from the signature of obj.backward."""
+    params = [p for p in inspect.signature(obj.backward).parameters.values()
+              if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [p.name.lower() for p in params]
+    if len(names) >= 2:
+        return "dy, lr" if any(k in names[1] for k in ("lr", "rate", "eta", "alpha", "step")) else "x, dy"
+    return "dy"
+
+
+def slope_of(obj) -> float | None:
+    for attr in SLOPE_ATTRS:
+        value = getattr(obj, attr, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def name_of(thing) -> str | None:
+    """An activation name from a string or an object's class name."""
+    text = thing if isinstance(thing, str) else type(thing).__name__
+    text = text.lower()
+    return next((name for hint, name in _NAME_HINTS if hint in text), None)
+
+
+def declared(entry) -> tuple[str | None, float | None]:
+    """activations=[...] entries: None, 'relu', ('leaky_relu', 0.2)."""
+    if entry is None:
+        return None, None
+    if isinstance(entry, tuple):
+        return entry[0], float(entry[1])
+    return entry, None
+
+
+def _probe_alpha(x: np.ndarray, y: np.ndarray) -> float | None:
+    neg = x < -1e-3
+    if not neg.any() or y.shape != x.shape:
+        return None
+    return float(np.median(y[neg] / x[neg]))
+
+
+def match(y: np.ndarray, z: np.ndarray, act: str, alpha: float) -> bool:
+    """Does y equal act(z)?"""
+    want = NF.softmax(z) if act == "softmax" else NF.activation_funcs(act, alpha)[0](z)
+    return y.shape == want.shape and bool(np.max(np.abs(y - want), initial=0.0)
+                                         <= PROBE_MATCH * max(1.0, float(np.max(np.abs(want), initial=0.0))))
+
+
+def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None) -> tuple[str, float]:
+    """(name, slope) of an activation layer: declared, else class name, else its forward on x."""
+    name, alpha = declared(given)
+    name = name or name_of(obj)
+    alpha = alpha if alpha is not None else slope_of(obj)
+    if name == "leaky_relu" and alpha is None:
+        alpha = _probe_alpha(x, y)
+    if name is None:
+        for cand in SUPPORTED_ACTIVATIONS:
+            a = _probe_alpha(x, y) if cand == "leaky_relu" else 0.01
+            if a is not None and match(y, x, cand, a):
+                return cand, a
+        raise ValueError(f"layer {index} ({type(obj).__name__}): cannot tell which activation it is; "
+                         f"pass activations=[...] naming one per layer (supported: {', '.join(SUPPORTED_ACTIVATIONS)})")
+    if name not in SUPPORTED_ACTIVATIONS:
+        raise ValueError(f"layer {index} ({type(obj).__name__}): activation {name!r} is not supported; "
+                         f"supported: {', '.join(SUPPORTED_ACTIVATIONS)}")
+    if name == "leaky_relu" and alpha is None:
+        raise ValueError(f"layer {index} ({type(obj).__name__}): leaky_relu slope unknown; declare it as "
+                         f"activations=[..., ('leaky_relu', 0.2), ...]")
+    return name, 0.01 if alpha is None else alpha
+
+
+def fused_activation(obj, given) -> tuple[list[str], float | None]:
+    """Candidate activations of a linear layer: declared, from its attribute, else all."""
+    name, alpha = declared(given)
+    if name:
+        return [name], alpha
+    for attr in ACT_ATTRS:
+        value = getattr(obj, attr, None)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            return [name_of(value) or "identity"], slope_of(obj)
+        if name_of(value):  # an activation object (numpy-ml's act_fn=ReLU())
+            return [name_of(value)], slope_of(value)
+    return ["identity", *[a for a in SUPPORTED_ACTIVATIONS if a != "identity"]], slope_of(obj)
+
+
+def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray,
+                          given, w_layout: str | None) -> tuple[bool, str, float, str]:
+    """(W stored (in, out)?, activation, slope, note) from the layer's own forward on x."""
+    label = type(obj).__name__
+    width = int(np.prod(x.shape[1:]))
+    if w.ndim != 2:
+        raise ValueError(f"layer {index} ({label}): W must be 2-D, got shape {w.shape}")
+    layouts = [t for t, shape in ((True, (width, b.size)), (False, (b.size, width))) if w.shape == shape]
+    if w_layout is not None:
+        layouts = [w_layout == "in,out"]
+    if not layouts:
+        raise ValueError(f"layer {index} ({label}): W {w.shape} and b {b.shape} do not fit an input of "
+                         f"width {width}")
+    acts, alpha = fused_activation(obj, given)
+    fits, closest = [], (np.inf, layouts[0], acts[0])
+    for transposed in layouts:
+        weight = w.T if transposed else w
+        for act in acts:
+            a = alpha if alpha is not None else (_probe_alpha(x.reshape(len(x), -1) @ weight.T + b.reshape(-1), y)
+                                                 if act == "leaky_relu" else 0.01)
+            if a is None:
+                continue
+            want = numpy_twin_forward(x, weight, b, act, a)
+            err = float(np.max(np.abs(want - y))) if want.shape == y.shape else np.inf
+            if match(y, x.reshape(len(x), -1) @ weight.T + b.reshape(-1), act, a):
+                fits.append((transposed, act, a))
+            elif err < closest[0]:
+                closest = (err, transposed, act)
+    if len({f[0] for f in fits}) > 1:
+        raise ValueError(f"layer {index} ({label}): W {w.shape} is square and its forward fits both layouts; "
+                         f"pass w_layout='in,out' (x @ W) or 'out,in' (x @ W.T)")
+    if fits:
+        return fits[0][0], fits[0][1], fits[0][2], ""
+    if len(layouts) == 1 and len(acts) == 1:
+        return layouts[0], acts[0], 0.01 if alpha is None else alpha, ""
+    _, transposed, act = closest
+    note = (f"layer {index} ({label}): its forward matches no linear+activation exactly; compared as "
+            f"W {'(in, out)' if transposed else '(out, in)'} with {act}, the closest (declare w_layout/"
+            f"activations if that is not what it computes)")
+    return transposed, act, 0.01 if alpha is None else alpha, note

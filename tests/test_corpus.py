@@ -1,0 +1,22 @@
+"""The published detection rate: every clean net passes, every planted bug is found, pinned
+to its layer, and the slips the tool names are named right."""
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from benchmarks.corpus import collect, run, table  # noqa: E402
+
+
+def test_corpus_targets():
+    cases = collect()
+    assert len([c for c in cases if c.make_buggy]) >= 60
+    assert len({c.convention for c in cases}) >= 5
+    totals = run(cases)
+    t = totals["all"]
+    print(table(totals))
+    assert t["crashes"] == 0, t["failures"]
+    assert t["clean_ok"] == t["clean"], t["failures"]
+    assert t["detected"] == t["bugs"], t["failures"]
+    assert t["pinned"] >= 0.95 * t["bugs"], t["failures"]
+    assert t["named_right"] >= 0.90 * t["named"], t["failures"]
