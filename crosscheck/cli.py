@@ -131,13 +131,14 @@ def _show(result, args, report, param_lines=()) -> None:
 def run_check(args) -> int:
     from mnist_cnn.data import DataError  # these import torch; --help stays fast
 
-    from .check import byo, byo_cnn, report
+    from .check import byo, report
     from .check.run import check_spec
     start = time.perf_counter()
     results = []
     jobs = [] if args.user else plan(args)
     print(report.summary_header())
     if args.user:
+        from .check import byo_cnn
         model = byo.call_model_factory(load_user_file(args.user), args.user)
         checker = byo_cnn.check if isinstance(model, byo_cnn.CNNModel) else byo.check
         results.append(checker(model, seed=args.seed, fd=not args.no_fd))
