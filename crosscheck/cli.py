@@ -138,10 +138,8 @@ def run_check(args) -> int:
     jobs = [] if args.user else plan(args)
     print(report.summary_header())
     if args.user:
-        from .check import byo_cnn
         model = byo.call_model_factory(load_user_file(args.user), args.user)
-        checker = byo_cnn.check if isinstance(model, byo_cnn.CNNModel) else byo.check
-        results.append(checker(model, seed=args.seed, fd=not args.no_fd))
+        results.append(byo.check(model, seed=args.seed, fd=not args.no_fd))
         _show(results[0], args, report)
     noted = set()
     for preset, act, dtype, mode in jobs:

@@ -1,6 +1,6 @@
 """A CS231n-style conv net from naive function pairs (NCHW, W (F, C, HH, WW), loops over
 pixels): conv 3x3 - relu - 2x2 max (or average) pool - affine - relu - affine. Checked with
-`crosscheck.check.byo_cnn.check(crosscheck_model())`.
+`byo.check(crosscheck_model())` (`from crosscheck import byo`).
 
 The functions take a `bug` keyword through functools.partial so tests can plant slips."""
 from functools import partial
@@ -111,7 +111,7 @@ def relu_backward(dout, x):
 def cs231n_layers(rng, c=3, size=8, filters=4, stride=1, pool="max", bug=None, where="conv"):
     """conv 3x3 (pad 1) - relu - 2x2 pool - affine 16 - relu - affine 10; `bug` is planted in
     the conv (where="conv") or the pool (where="pool")."""
-    from crosscheck.check import byo_cnn
+    from crosscheck import byo
     conv_bug, pool_bug = (bug, None) if where == "conv" else (None, bug)
     w1, b1 = rng.normal(0, 0.3, (filters, c, 3, 3)), rng.normal(0, 0.1, filters)
     out = (size + 2 - 3) // stride + 1
@@ -124,16 +124,16 @@ def cs231n_layers(rng, c=3, size=8, filters=4, stride=1, pool="max", bug=None, w
     pool_fwd.__name__ = fwd.__name__
     conv_fwd = partial(conv_forward_naive, bug=conv_bug)
     conv_fwd.__name__ = conv_forward_naive.__name__
-    return [byo_cnn.conv_fn(conv_fwd, conv_backward_naive, w1, b1, {"stride": stride, "pad": 1}),
-            byo_cnn.fn_layer(relu_forward, relu_backward),
-            byo_cnn.pool_fn(pool_fwd, bwd, {"pool_height": 2, "pool_width": 2, "stride": 2}, mode=pool),
-            byo_cnn.affine_fn(affine_forward, affine_backward, w2, b2),
-            byo_cnn.fn_layer(relu_forward, relu_backward),
-            byo_cnn.affine_fn(affine_forward, affine_backward, w3, b3)]
+    return [byo.conv_fn(conv_fwd, conv_backward_naive, w1, b1, {"stride": stride, "pad": 1}),
+            byo.fn_layer(relu_forward, relu_backward),
+            byo.pool_fn(pool_fwd, bwd, {"pool_height": 2, "pool_width": 2, "stride": 2}, mode=pool),
+            byo.affine_fn(affine_forward, affine_backward, w2, b2),
+            byo.fn_layer(relu_forward, relu_backward),
+            byo.affine_fn(affine_forward, affine_backward, w3, b3)]
 
 
 def crosscheck_model():
-    from crosscheck.check import byo_cnn
+    from crosscheck import byo
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(4, 3, 8, 8)), rng.integers(0, 10, 4)
-    return byo_cnn.cnn(cs231n_layers(rng), x, y, layout="nchw", name="byo_cnn_cs231n")
+    return byo.cnn(cs231n_layers(rng), x, y, layout="nchw", name="byo_cnn_cs231n")

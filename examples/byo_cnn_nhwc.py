@@ -2,7 +2,7 @@
 x (N, 28, 28, 1), conv W [kh, kw, Cin, Cout] with 'SAME' padding, max-pool 2 'SAME',
 flatten in H,W,C order, fc 1024, dropout, fc 10. Check it with
 `python -m crosscheck --user examples/byo_cnn_nhwc.py`, or from Python with
-`crosscheck.check.byo_cnn.check(crosscheck_model())`.
+`byo.check(crosscheck_model())` (`from crosscheck import byo`).
 
 The Conv2D, MaxPool, Dropout classes take options so that tests can plant bugs."""
 import numpy as np
@@ -154,7 +154,7 @@ def mnist_layers(rng, **bugs):
 
 
 def crosscheck_model():
-    from crosscheck.check import byo_cnn
+    from crosscheck import byo
     rng = np.random.default_rng(0)
     x, labels = rng.random((2, 28, 28, 1)), np.array([3, 7])
-    return byo_cnn.cnn(mnist_layers(rng), x, labels, layout="nhwc", name="byo_cnn_nhwc")
+    return byo.cnn(mnist_layers(rng), x, labels, layout="nhwc", name="byo_cnn_nhwc")

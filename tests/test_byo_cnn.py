@@ -6,8 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from crosscheck.check import byo_cnn
-from crosscheck.check.byo_cnn_layers import same_pads
+from crosscheck import byo
+from crosscheck.check.byo.cnn_layers import same_pads
 
 from corpus.cnn_cases import TF, _nchw_objects, _tf_net, cases
 
@@ -23,7 +23,7 @@ def _load(name):
 
 @pytest.mark.parametrize("example", ["byo_cnn_nhwc", "byo_cnn_cs231n"])
 def test_examples_pass(example):
-    result = byo_cnn.check(_load(example).crosscheck_model())
+    result = byo.check(_load(example).crosscheck_model())
     assert result.passed, [r.acc.describe() for r in result.rows if r.status != "ok"]
     assert max(result.worst("forward"), result.worst("gradient")) <= 1e-10
     assert any(n.startswith("checked on") for n in result.notes)
@@ -33,7 +33,7 @@ def outcome(make):
     """(passed, culprit layer, slips named at it), or (False, layer, [message]) when the
     check refused the model with one line naming the layer."""
     try:
-        result = byo_cnn.check(make())
+        result = byo.check(make())
     except ValueError as err:
         layer = int(str(err).split()[1]) if str(err).startswith("layer ") else None
         return False, layer, [str(err)]
@@ -68,13 +68,13 @@ def test_same_padding_is_tensorflows():
 
 def test_flatten_order_is_followed():
     """NCHW input flattened H,W,C: the twin follows, so the fc after it lines up and passes."""
-    assert byo_cnn.check(_nchw_objects(), fd=False).passed
+    assert byo.check(_nchw_objects(), fd=False).passed
 
 
 def test_unscaled_dropout_recognised():
     model = _tf_net(drop_scaled=False)
     assert any("unscaled dropout" in n for n in model.notes)
-    assert byo_cnn.check(model, fd=False).passed
+    assert byo.check(model, fd=False).passed
 
 
 def _one_line_error(make, layer: int, words: str):
@@ -87,14 +87,14 @@ def _one_line_error(make, layer: int, words: str):
 def test_kernel_larger_than_padded_input():
     rng = np.random.default_rng(0)
     conv = TF.Conv2D(5, 5, 1, 2, rng, padding="VALID")
-    _one_line_error(lambda: byo_cnn.cnn([conv], rng.random((2, 3, 3, 1)), np.zeros((2, 2, 2, 2)),
+    _one_line_error(lambda: byo.cnn([conv], rng.random((2, 3, 3, 1)), np.zeros((2, 2, 2, 2)),
                                         layout="nhwc", loss="mse"), 0, "larger than the padded input")
 
 
 def test_channel_count_mismatch():
     rng = np.random.default_rng(0)
     conv = TF.Conv2D(3, 3, 2, 4, rng)
-    _one_line_error(lambda: byo_cnn.cnn([conv], rng.random((2, 6, 6, 3)), np.zeros((2, 6, 6, 4)),
+    _one_line_error(lambda: byo.cnn([conv], rng.random((2, 6, 6, 3)), np.zeros((2, 6, 6, 4)),
                                         layout="nhwc", loss="mse"), 0, "3 channels but W expects 2")
 
 
@@ -102,7 +102,7 @@ def test_dropout_mask_of_wrong_shape():
     rng = np.random.default_rng(0)
     layers = [TF.Dense(4, 6, rng), TF.Dropout(), TF.Dense(6, 2, rng)]
     x = rng.random((3, 4))
-    _one_line_error(lambda: byo_cnn.cnn(layers, x, np.array([0, 1, 0]), masks={1: np.ones((3, 5))}),
+    _one_line_error(lambda: byo.cnn(layers, x, np.array([0, 1, 0]), masks={1: np.ones((3, 5))}),
                     1, "mask shape (3, 5) does not match its input (3, 6)")
 
 
@@ -116,14 +116,14 @@ def test_handed_mask_is_used():
             return x * self.mask * 2
 
     layers[1] = GivenMaskDropout()
-    model = byo_cnn.cnn(layers, rng.random((3, 4)), np.array([0, 1, 0]), masks={1: mask})
+    model = byo.cnn(layers, rng.random((3, 4)), np.array([0, 1, 0]), masks={1: mask})
     np.testing.assert_array_equal(model.torch_model[1].scaled_mask.numpy(), mask * 2.0)
-    assert byo_cnn.check(model, fd=False).passed
+    assert byo.check(model, fd=False).passed
 
 
 def test_slow_code_gets_a_smaller_batch():
     model = _tf_net()
-    slow = byo_cnn.cnn([layer.obj for layer in model.model.layers],
+    slow = byo.cnn([layer.obj for layer in model.model.layers],
                        np.random.default_rng(0).random((64, 8, 8, 2)), np.zeros(64, int),
                        layout="nhwc", budget_s=0.05)
     assert len(slow.x) < 64 and "checked on" in slow.notes[0]

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from crosscheck.check import byo_cnn
+from crosscheck import byo
 
-try:
-    from .case import Case
-except ImportError:
-    @dataclass
-    class Case:
-        convention: str
-        name: str
-        make_clean: Callable[[], object]
-        make_buggy: Callable[[], object] | None
-        layer: int | None
-        slip: str | None
+from .case import Case
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 BUDGET_S = 1.0  # small nets: keep each check around a second
@@ -82,14 +70,14 @@ def _tf_net(seed=0, conv1=None, conv2=None, route="first", flatten="hwc", drop_b
               TF.Conv2D(3, 3, 4, 4, rng, bug=conv2), TF.Relu(), pool2,
               TF.Flatten(flatten), TF.Dense(after * after * 4, 8, rng), TF.Relu(),
               TF.Dropout(backward_scaled=drop_bwd, scaled=drop_scaled), TF.Dense(8, 3, rng)]
-    return byo_cnn.cnn(layers, x, y, layout="nhwc", budget_s=BUDGET_S, name="tf-nhwc")
+    return byo.cnn(layers, x, y, layout="nhwc", budget_s=BUDGET_S, name="tf-nhwc")
 
 
 def _cs_net(seed=0, **kw):
     rng = np.random.default_rng(seed)
     c = 4
     x, y = rng.normal(size=(3, c, 8, 8)), rng.integers(0, 10, 3)
-    return byo_cnn.cnn(CS.cs231n_layers(rng, c=c, **kw), x, y, layout="nchw", budget_s=BUDGET_S,
+    return byo.cnn(CS.cs231n_layers(rng, c=c, **kw), x, y, layout="nchw", budget_s=BUDGET_S,
                        name="cs231n-nchw")
 
 
@@ -97,13 +85,13 @@ def _nchw_objects(seed=0, flatten=None, drop_bwd=True):
     """NCHW layer objects: conv (CS231n pair) - relu - pool - flatten H,W,C - fc - dropout - fc."""
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(3, 2, 6, 6)), np.array([1, 0, 2])
-    conv = byo_cnn.conv_fn(CS.conv_forward_naive, CS.conv_backward_naive, rng.normal(0, .3, (3, 2, 3, 3)),
+    conv = byo.conv_fn(CS.conv_forward_naive, CS.conv_backward_naive, rng.normal(0, .3, (3, 2, 3, 3)),
                            rng.normal(0, .1, 3), {"stride": 1, "pad": 1})
-    pool = byo_cnn.pool_fn(CS.max_pool_forward_naive, CS.max_pool_backward_naive,
+    pool = byo.pool_fn(CS.max_pool_forward_naive, CS.max_pool_backward_naive,
                            {"pool_height": 2, "pool_width": 2, "stride": 2})
-    layers = [conv, byo_cnn.fn_layer(CS.relu_forward, CS.relu_backward), pool, FlattenHWC(flatten),
+    layers = [conv, byo.fn_layer(CS.relu_forward, CS.relu_backward), pool, FlattenHWC(flatten),
               TF.Dense(27, 8, rng), TF.Relu(), TF.Dropout(backward_scaled=drop_bwd), TF.Dense(8, 3, rng)]
-    return byo_cnn.cnn(layers, x, y, layout="nchw", budget_s=BUDGET_S, name="objects-nchw")
+    return byo.cnn(layers, x, y, layout="nchw", budget_s=BUDGET_S, name="objects-nchw")
 
 
 def _pair(convention, name, make, layer, slip, **bug):

@@ -13,6 +13,8 @@ from ..fd import fd_check
 from ..harness import Row, _torch_loss, check_pair, layer_names
 from ..slips import diagnose
 from ..verdict import SLIP_MATCH, TOLERANCES, agrees
+from .cnn_model import CNNModel
+from .cnn_slips import name_cnn_slips, tied_maxima_rows
 from .conventions import UserModel
 from .layers import build_twin
 from .result import UserCheckResult
@@ -21,6 +23,8 @@ from .whole import WholeNet
 
 def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
     """The layer-by-layer report for a user's model, with finite differences (float64)."""
+    if isinstance(user, CNNModel):
+        return _check_cnn(user, seed, fd)
     truth = build_twin(user.model, "float64")
     loss_rows, e2e = [], []
     if user.user_loss is not None:
@@ -48,6 +52,25 @@ def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
     for layer in user.model.layers:
         result.notes.extend(layer.warnings)
     result.notes.extend(_twin_suspect(result, user.model))
+    return result
+
+
+def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
+    """The layer-by-layer report of a CNN, plus a tied-maxima probe of every max-pool, conv/pool
+    slips named, and finite differences on the samples its time budget allows."""
+    twin = user.torch_model
+    base = check_pair(user.model, twin, user.x, user.target, user.loss, seed=seed, name=user.name,
+                      activation="user")
+    result = UserCheckResult(**vars(base))
+    result.notes[:0] = user.notes
+    result.rows.extend(tied_maxima_rows(user.model, twin, seed))
+    name_cnn_slips(result, user, seed)
+    if fd:
+        result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed,
+                             samples=user.fd_samples)
+        result.notes.extend(result.fd.notes())
+    for layer in user.model.layers:
+        result.notes.extend(layer.warnings)
     return result
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-import reference
-
-from . import byo_cnn_torch as T
-from .byo import RowMajorActivation, _UserLayer, _backward_takes_input
-from .user_code import call_user
+from . import cnn_torch as T
+from .discover import backward_style
+from .layers import UserLayer
 
 LAYOUTS = ("nchw", "nhwc")
 
@@ -51,14 +49,15 @@ def _attr(obj, names, default=None):
     return default
 
 
-class UserCNNLayer(_UserLayer):
+class UserCNNLayer(UserLayer):
     """A user's layer object with forward(x) and backward(dy) or backward(x, dy)."""
     activation = None  # not an element-wise activation: no ReLU kink (pools report their own)
+    kind = "cnn"  # a plain attribute (UserLayer's is a property): subclasses and pools set their own
 
     def __init__(self, obj, index: int, layout: str) -> None:
-        super().__init__(obj, index, False)
-        self.layout, self.label = layout, getattr(obj, "crosscheck_label", type(obj).__name__)
-        self._with_input = _backward_takes_input(obj)
+        super().__init__(index, label_of(obj))
+        self.obj, self.layout = obj, layout
+        self._with_input = backward_style(obj) == "x, dy"
         self.in_shape: tuple | None = None
 
     def _where(self) -> str:
@@ -67,13 +66,13 @@ class UserCNNLayer(_UserLayer):
     def forward(self, x):
         self.check_input(x)
         self._x, self.in_shape = x, x.shape
-        return np.asarray(call_user(f"{self._where()}.forward", self.obj.forward, x.copy()))
+        return np.asarray(self.call("forward", self.obj.forward, x))
 
     def backward(self, dy):
         if self._x is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
-        args = (self._x.copy(), dy.copy()) if self._with_input else (dy.copy(),)
-        return np.asarray(call_user(f"{self._where()}.backward", self.obj.backward, *args))
+        args = (self._x, dy) if self._with_input else (dy,)
+        return np.asarray(self.call("backward", self.obj.backward, *args))
 
     def check_input(self, x) -> None:
         """Raise ValueError naming the layer when x cannot fit it."""
@@ -204,7 +203,7 @@ class UserFlatten(UserCNNLayer):
         """perm with out[:, j] = x.reshape(N, -1)[:, perm[j]], probed on one numbered sample."""
         size = int(np.prod(self.in_shape[1:]))
         probe = np.arange(size, dtype=np.float64).reshape(1, *self.in_shape[1:])
-        out = np.asarray(call_user(f"{self._where()}.forward", self.obj.forward, probe))
+        out = np.asarray(self.call("forward", self.obj.forward, probe))
         perm = out.reshape(-1)
         if out.shape != (1, size) or not np.array_equal(np.sort(perm), np.arange(size)):
             raise ValueError(f"{self._where()}: forward must turn (N, ...) into (N, {size}) by reordering, "
@@ -250,8 +249,9 @@ class UserLinear(UserCNNLayer):
         return f"linear({self.obj.W.shape[0]}->{self.obj.W.shape[1]})"
 
 
-def activation_twin(layer: RowMajorActivation):
-    return reference.activation_module(layer.activation, layer.alpha).double()
+def label_of(obj) -> str:
+    """The name a layer goes by in the report: a wrapped function's name, else its class."""
+    return getattr(obj, "crosscheck_label", type(obj).__name__)
 
 
 def classify(obj) -> str:

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .byo_cnn_dropout import UserDropout
-from .byo_cnn_layers import UserConv, UserFlatten, UserPool, from_nchw, to_nchw
-from .compare import compare
-from .harness import CheckResult, Row
-from .torch_side import layer_vjp, run_torch
-from .verdict import SLIP_MATCH, TOL_FLOAT64, agrees
+from ..compare import compare
+from ..harness import CheckResult, Row
+from ..torch_side import layer_vjp, run_torch
+from ..verdict import SLIP_MATCH, TOL_FLOAT64, agrees
+from .cnn_dropout import UserDropout
+from .cnn_layers import UserConv, UserFlatten, UserPool, from_nchw, to_nchw
 
 TIE_VALUES = 3  # the tied-maxima probe draws integers 0..2, so most windows hold ties
 
@@ -155,18 +155,18 @@ def _pool_candidates(layer: UserPool, x, dy) -> list:
     return [(_scatter(layer, x, dy, ones), f"average-pool gradient without the 1/k² = 1/{layer.k ** 2}")]
 
 
-def tied_maxima_rows(user, seed: int) -> list[Row]:
+def tied_maxima_rows(model, twin, seed: int) -> list[Row]:
     """Every max-pool alone on an input full of ties (integers 0..2): its input gradient must
     go to each window's first maximum, as torch's does. Random floats never tie, so without
     this probe a pool that routes to every or the last maximum could pass."""
     rows = []
     rng = np.random.default_rng(seed + 1)
-    for i, layer in enumerate(user.model.layers):
+    for i, layer in enumerate(model.layers):
         if not (isinstance(layer, UserPool) and layer.mode == "max"):
             continue
         x = rng.integers(0, TIE_VALUES, size=layer.in_shape).astype(np.float64)
-        dy = rng.standard_normal(tuple(user.torch_model[i](torch.tensor(x)).shape))
-        _, ref_dx, _ = layer_vjp(user.torch_model[i], x, dy)
+        dy = rng.standard_normal(tuple(twin[i](torch.tensor(x)).shape))
+        _, ref_dx, _ = layer_vjp(twin[i], x, dy)
         layer.forward(x)
         dx = layer.backward(dy)
         cmp = compare("grad_in (tied maxima)", dx, ref_dx, "float64")

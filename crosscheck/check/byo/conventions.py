@@ -198,6 +198,6 @@ def call_model_factory(make_model, path: str = "") -> UserModel:
     model = call_user(f"{path or 'your file'}: crosscheck_model()", make_model)
     if not isinstance(model, UserModel):
         raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
-                         f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...) "
-                         f"or byo.netclass(...) (see examples/)")
+                         f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
+                         f"byo.netclass(...) or byo.cnn(...) (see examples/)")
     return model

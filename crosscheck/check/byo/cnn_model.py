@@ -9,10 +9,11 @@ recognised by what they hold: W 4-D is a convolution (stride: `stride`; padding:
 `padding`, an int, 'same' or 'valid'; or a CS231n `conv_param` dict), W 2-D a fully
 connected layer y = x.reshape(N, -1) @ W + b; class names with Pool (Max/Avg), Flatten or
 Reshape, Dropout; anything else an element-wise activation. Gradients land in dW and db.
-CS231n function pairs are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
+Activations are told as byo.rowmajor tells them (discover.activation_of). CS231n function
+pairs are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
 
-    model = byo_cnn.cnn(layers, x, labels, layout="nhwc")
-    result = byo_cnn.check(model)
+    model = byo.cnn(layers, x, labels, layout="nhwc")
+    result = byo.check(model)
 
 The flatten order of your code (C,H,W or H,W,C) is read from its forward and followed by the
 torch twin. Your dropout's mask is made repeatable (random generators reseeded before each
@@ -21,20 +22,19 @@ as many images of `x`, and finite-difference samples, as fit in `budget_s` secon
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
 
 from numpy_impl import Sequential
 
-from .byo import UserModel, _as_target, infer_activation
-from .byo_cnn_dropout import UserDropout
-from .byo_cnn_layers import (LAYOUTS, RowMajorActivation, UserConv, UserFlatten, UserLinear, UserPool,
-                             activation_twin, classify)
-from .byo_cnn_slips import name_cnn_slips, tied_maxima_rows
-from .fd import FD_SAMPLES, fd_check
-from .harness import CheckResult, check_pair
+from ..fd import FD_SAMPLES
+from ..user_code import call_user
+from .cnn_dropout import UserDropout
+from .cnn_layers import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
+from .conventions import UserModel, _as_target
+from .discover import activation_of, backward_style, name_of
+from .layers import Activation, build_twin
 
 BUDGET_S = 5.0  # the whole check should take a few seconds, even for loops over pixels
 MIN_FD_SAMPLES = 2
@@ -42,9 +42,14 @@ MIN_FD_SAMPLES = 2
 
 @dataclass
 class CNNModel(UserModel):
-    """A user's CNN, adapted, with the batch and finite-difference samples chosen for it."""
+    """A user's CNN, adapted, with the batch and finite-difference samples chosen for it, and
+    its torch twin (built once: building it reads the dropout masks and the flatten order)."""
     fd_samples: int = FD_SAMPLES
-    notes: list[str] = field(default_factory=list)
+    twin: object = None
+
+    @property
+    def torch_model(self):
+        return self.twin
 
 
 class _Fn:
@@ -97,8 +102,9 @@ def fn_layer(forward, backward) -> _Fn:
     return _Fn("activation", forward, backward, forward.__name__)
 
 
-def adapt(obj, index: int, layout: str):
-    """The adapter for one user layer, by what it holds (classify)."""
+def adapt(obj, index: int, layout: str, x: np.ndarray):
+    """The adapter for one user layer, by what it holds (classify); x, its input, tells an
+    activation by what its forward does when neither its name nor its class says."""
     kind = classify(obj)
     if kind == "conv":
         return UserConv(obj, index, layout)
@@ -110,12 +116,25 @@ def adapt(obj, index: int, layout: str):
         return UserFlatten(obj, index, layout)
     if kind == "dropout":
         return UserDropout(obj, index, layout)
-    act, alpha = infer_activation(obj, index)
-    return RowMajorActivation(obj, index, act, alpha)
+    y = np.asarray(call_user(f"layer {index} ({label_of(obj)}).forward", obj.forward, x.copy()))
+    act, alpha = activation_of(obj, index, x, y, given=name_of(label_of(obj)))
+    layer = Activation(obj, index, act, alpha, backward_style(obj) == "x, dy")
+    layer.label = label_of(obj)
+    return layer
 
 
-def _twin(layer):
-    return activation_twin(layer) if isinstance(layer, RowMajorActivation) else layer.twin()
+def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict) -> list:
+    """Every layer adapted in turn, each run on its input; a dropout layer in `masks` gets its mask."""
+    adapted, h = [], x
+    for i, obj in enumerate(layers):
+        layer = adapt(obj, i, layout, h)
+        if i in masks:
+            if not isinstance(layer, UserDropout):
+                raise ValueError(f"masks: layer {i} ({label_of(obj)}) is not a dropout layer")
+            layer.handed = np.asarray(masks[i])
+        adapted.append(layer)
+        h = layer.forward(h)
+    return adapted
 
 
 def _time_one(model: Sequential, x: np.ndarray) -> float:
@@ -145,36 +164,17 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
     x = np.array(x, dtype=np.float64)
-    adapted = [adapt(obj, i, layout) for i, obj in enumerate(layers)]
-    for i, mask in (masks or {}).items():
-        if not isinstance(adapted[i], UserDropout):
-            raise ValueError(f"masks: layer {i} ({type(layers[i]).__name__}) is not a dropout layer")
-        adapted[i].handed = np.asarray(mask)
+    adapted = _adapt_all(layers, x if masks else x[:1], layout, masks or {})  # handed masks fix the batch
     model = Sequential(adapted)
     total = len(x)
     images, samples, per_image = _plan(model, x, budget_s, fixed=bool(masks))  # handed masks fix the batch
     x = x[:images]
     target = np.asarray(target)[:images]
     model.forward(x)  # sets every layer's padding and input shape for its twin
-    torch_model = nn.Sequential(*[_twin(layer) for layer in adapted]).double()
+    twin = build_twin(model, "float64")
     notes = [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
              f"finite-difference entries per tensor where a random direction fails (one image's forward+backward took {per_image:.3f} s; "
              f"budget {budget_s:g} s)"]
     notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
-    return CNNModel(name, model, torch_model, x, _as_target(target, x, loss), loss,
-                    fd_samples=samples, notes=notes)
+    return CNNModel(name, model, x, _as_target(target, loss), loss, notes=notes, fd_samples=samples, twin=twin)
 
-
-def check(user: UserModel, seed: int = 0, fd: bool = True) -> CheckResult:
-    """The layer-by-layer report, plus a tied-maxima probe of every max-pool, conv/pool slips
-    named, and finite differences on the chosen samples."""
-    result = check_pair(user.model, user.torch_model, user.x, user.target, user.loss,
-                        seed=seed, name=user.name, activation="user")
-    result.rows.extend(tied_maxima_rows(user, seed))
-    name_cnn_slips(result, user, seed)
-    result.notes.extend(getattr(user, "notes", []))
-    if fd:
-        result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed,
-                             samples=getattr(user, "fd_samples", FD_SAMPLES))
-        result.notes.extend(result.fd.notes())
-    return result
