@@ -2,12 +2,15 @@
 and named, bad inputs give one line naming the layer."""
 import importlib.util
 import pathlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from crosscheck import byo
-from crosscheck.check.byo.cnn_layers import same_pads
+from crosscheck.check.byo.cnn_layers import UserPool, same_pads
+from crosscheck.check.harness import CheckResult, _mark_routing_flips
+from numpy_impl import ReLU, Sequential
 
 from corpus.cnn_cases import TF, _nchw_objects, _tf_net, cases
 
@@ -127,3 +130,17 @@ def test_slow_code_gets_a_smaller_batch():
                        np.random.default_rng(0).random((64, 8, 8, 2)), np.zeros(64, int),
                        layout="nhwc", budget_s=0.05)
     assert len(slow.x) < 64 and "checked on" in slow.notes[0]
+
+
+@pytest.mark.parametrize("gap, excused", [(1e-15, True), (1e-3, False)], ids=["near-tie", "real"])
+def test_user_maxpool_near_ties_are_judged_locally(gap, excused):
+    """A user's max-pool takes part in the harness's near-tie check through its max_windows."""
+    pool = UserPool(TF.MaxPool(padding="VALID"), 1, "nhwc", "max")
+    ours, ref = np.ones((1, 2, 2, 1)), np.ones((1, 2, 2, 1))
+    ours[0, 0, 1, 0] += 1e-15  # ours picks tap 1, the reference tap 0
+    ref[0, 0, 0, 0] += gap
+    pool.check_input(ours)
+    result = CheckResult("near-tie", "user", "float64")
+    _mark_routing_flips(result, Sequential([ReLU(), pool]), ours, SimpleNamespace(outputs=[ours]),
+                        SimpleNamespace(outputs=[ref]), "float64")
+    assert any("near-tied maxima" in n for n in result.notes) == excused

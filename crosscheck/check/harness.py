@@ -18,7 +18,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 import reference
 from numpy_impl import CheckableLayer, Sequential
 from numpy_impl import functional as NF
-from numpy_impl.conv_functional import maxpool2d_forward
 from numpy_impl.losses import check_target
 
 from .compare import Comparison, compare
@@ -183,23 +182,33 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     return result
 
 
+def _max_windows(layer, x: np.ndarray) -> np.ndarray | None:
+    """(N, C, Ho, Wo, k*k) windows of a max-pool's input, or None for any other layer. A layer
+    may give its own with max_windows(x) (a user's pool, in its layout and padding)."""
+    own = getattr(layer, "max_windows", None)
+    if own is not None:
+        return own(x)
+    if layer.kind != "maxpool2d":
+        return None
+    win = sliding_window_view(x, (layer.k, layer.k), axis=(2, 3))[:, :, ::layer.stride, ::layer.stride]
+    return win.reshape(*win.shape[:4], -1)
+
+
 def _mark_routing_flips(result: CheckResult, np_model, x, np_trace: Trace, truth: Trace, dtype: str) -> None:
     """Judge accumulated gradients below a max-pool with near-tie flips by local error only."""
     cutoff, notes = -1, []
     for i, layer in enumerate(np_model.layers):
-        if layer.kind != "maxpool2d":
+        ours = _max_windows(layer, x if i == 0 else np_trace.outputs[i - 1])
+        if ours is None:
             continue
-        ours_in = x if i == 0 else np_trace.outputs[i - 1]
         ref_in = (x if i == 0 else truth.outputs[i - 1]).astype(np.float64)
-        a_ours = maxpool2d_forward(ours_in, layer.k, layer.stride)[1][0]
-        ref_vals, (a_ref, *_) = maxpool2d_forward(ref_in, layer.k, layer.stride)
-        flips = a_ours != a_ref
+        flat = _max_windows(layer, ref_in)
+        a_ours = ours.argmax(-1)  # the first maximum of each window, as torch's kernel picks
+        flips = a_ours != flat.argmax(-1)
         if not flips.any():
             continue
-        win = sliding_window_view(ref_in, (layer.k, layer.k), axis=(2, 3))[:, :, ::layer.stride, ::layer.stride]
-        flat = win.reshape(*win.shape[:4], -1)
         picked = np.take_along_axis(flat, a_ours[..., None], axis=-1)[..., 0]
-        gap = float(np.max((ref_vals - picked)[flips])) / max(float(np.abs(ref_in).max()), 1e-300)
+        gap = float(np.max((flat.max(-1) - picked)[flips])) / max(float(np.abs(ref_in).max()), 1e-300)
         if gap > ROUTING_TIE[dtype]:
             continue  # a real disagreement: leave it to the comparison
         cutoff = i
