@@ -10,6 +10,7 @@ import io
 import sys
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("tests.corpus.mlp_cases", "tests.corpus.cnn_cases")
@@ -32,6 +33,14 @@ def _check(make):
         return byo.check(make(), fd=True)
 
 
+def _refusal(err: ValueError):
+    """A one-line refusal 'layer N (...): ...' as a culprit row (layer, slip), else None."""
+    words = str(err).split()
+    if len(words) < 2 or words[0] != "layer" or not words[1].isdigit():
+        return None
+    return SimpleNamespace(layer=int(words[1]), slip=str(err))
+
+
 def run_case(case) -> dict:
     """Counts for one case: clean passes, bug detected, pinned to its layer, slip named right."""
     r = {"clean": 0, "clean_ok": 0, "bugs": 0, "detected": 0, "pinned": 0, "named": 0, "named_right": 0,
@@ -42,9 +51,15 @@ def run_case(case) -> dict:
             r["failures"].append(f"{case.convention}/{case.name}: clean net FAILS")
         if case.make_buggy is None:
             return r
-        res = _check(case.make_buggy)
-        r["bugs"], r["detected"] = 1, int(not res.passed)
-        culprit = res.culprit()
+        r["bugs"] = 1
+        try:
+            res = _check(case.make_buggy)
+            r["detected"], culprit = int(not res.passed), res.culprit()
+        except ValueError as err:  # refused in one line naming the layer (a conv whose output shape
+            culprit = _refusal(err)  # its padding cannot give): detected there, the line names the slip
+            if culprit is None:
+                raise
+            r["detected"] = 1
         r["pinned"] = int(culprit is not None and culprit.layer == case.layer)
         if culprit is not None and culprit.slip:
             r["named"] = 1
