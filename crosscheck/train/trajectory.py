@@ -135,8 +135,9 @@ class TrajectoryResult:
         lines += self._free_lines()
         if self.first_failure is not None:
             k = self.first_failure
-            lines.append(f"step {k} FAILED when both sides start from the same state: "
-                         f"loss relative {self.step_loss_rel[k - 1]:.2e}")
+            rel = self.step_loss_rel[k - 1]
+            lines.append(f"step {k} FAILED when both sides start from the same state: loss relative "
+                         + (f"{rel:.2e}" if np.isfinite(rel) else "inf (a non-finite loss: nothing to verify)"))
             lines += [f"  {r.describe()}" for r in self.failed_rows[:6]]
         if not self.free_finite:
             lines.append("the free-running runs are not finite: a diverged run cannot be verified; lower the lr")
