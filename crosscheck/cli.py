@@ -75,6 +75,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--dtype", default="float64", help="float64 or float32")
     p.add_argument("--logdir", help="write TensorBoard runs under this folder (e.g. runs)")
+    p.add_argument("--update", metavar="FILE.py",
+                   help="check your own update rule against torch.optim from identical gradients: a file "
+                        "defining crosscheck_update() (see examples/byo_update_*.py); --steps default 10")
 
 
 def _study_options(p: argparse.ArgumentParser) -> None:
@@ -171,6 +174,8 @@ def run_check(args) -> int:
 
 def run_train(args) -> int:
     from .train.lockstep import OPTIMIZERS, TrainConfig  # imports torch
+    if args.update:
+        return _train_update(args)
     from .train.trajectory import check_trajectory
     preset = PRESETS[_choose("model", [args.model], list(PRESETS))[0]]
     act = _choose(f"activation for {args.model}", [args.act or preset.activations[0]], preset.activations)[0]
@@ -189,6 +194,37 @@ def run_train(args) -> int:
     print(f"{spec.name} {act} {args.dtype}: {cfg.opt} lr {cfg.lr:g}, "
           f"{'full batch' if not cfg.batch_size else f'batch {cfg.batch_size}'}, {steps} steps")
     result = check_trajectory(spec, x, y, cfg, steps, logdir=args.logdir)
+    if result.passed:
+        print(result.summary())
+        return EXIT_OK
+    print(result.summary().rsplit("\n", 1)[0])
+    replayed = _replay_train_optimizer(cfg)
+    print(replayed.summary().rsplit("\n", 1)[0] + ("\n  the update rule agrees alone: look at the gradient"
+                                                   if replayed.passed else ""))
+    print("FAIL")
+    return EXIT_FAILED
+
+
+def _replay_train_optimizer(cfg):
+    """Tell a wrong update rule from a wrong gradient: NumPy's optimizer alone, identical gradients."""
+    import numpy as np
+    from .train.byo_optim import check_rule, optimizer_rule
+    from .train.lockstep import numpy_optimizer
+    from .train.replay import OptimConfig
+    rc = OptimConfig(cfg.opt, cfg.lr, cfg.momentum, 0.0, cfg.nesterov, cfg.weight_decay, cfg.betas, cfg.eps)
+    start = {"w": np.random.default_rng(0).normal(size=(4, 3))}
+    return check_rule(rc, optimizer_rule(lambda p: numpy_optimizer(cfg, p)[0], start))
+
+
+def _train_update(args) -> int:
+    """--update FILE.py: a user's update rule replayed against torch.optim."""
+    from .check.user_code import call_user
+    from .train.byo_optim import check_rule
+    make = load_user_file(args.update, "crosscheck_update")
+    got = call_user("crosscheck_update()", make)
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise UsageError(f"--update: crosscheck_update() must return (OptimConfig, adapted rule), got {type(got).__name__}")
+    result = check_rule(got[0], got[1], args.steps or 10, args.seed)
     print(result.summary())
     return EXIT_OK if result.passed else EXIT_FAILED
 

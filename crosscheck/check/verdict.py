@@ -97,3 +97,32 @@ def fd_bar(scale: float, floor: float) -> float:
     """Absolute bar for a finite-difference tensor: TOL_FD of its largest gradient, or the
     noise floor where that is larger."""
     return max(TOL_FD * scale, floor)
+
+
+# --- teacher-forced training steps and optimizer replay (train/trajectory.py, train/replay.py) --
+# A teacher-forced step starts both sides from the same parameters and optimizer state (torch's,
+# copied) and takes one step on the same batch; nothing chaotic can amplify a difference in one
+# step, so what is left is one step's rounding. Each tensor's error is measured against the size
+# of the step it took (max |p_new - p_old|, or of the state's change), because a wrong rule
+# (bias correction, eps placement, a schedule off by one) changes the step, not the parameter,
+# by a fraction: 1e-3 .. 1 of the step. One step's rounding in float64 is a few hundred ulps of
+# the gradient; measured worst on the default train commands is 3.5e-11 of the step (B, Adam,
+# which divides by sqrt(v) and so amplifies a gradient's rounding where |g| is tiny); 1e-6
+# leaves four orders of headroom and still sees a 1e-4 slip. float32: eps 1.2e-7, same
+# reasoning, 1e-2.
+STEP_TOL = {"float64": 1e-6, "float32": 1e-2}
+# Where the step is tiny next to the tensor itself, p_new's own rounding (an ulp of |p|) is
+# all that can be resolved: the step's scale is floored at STEP_FLOOR_ULPS ulps of max |p|,
+# divided by STEP_TOL, so an error of that many ulps of |p| is always noise.
+STEP_FLOOR_ULPS = 64.0
+# The loss both sides compute at the same parameters before a teacher-forced step: the
+# layer-by-layer bars apply (same forward, same data).
+STEP_LOSS_TOL = TOLERANCES
+# Optimizer replay feeds both optimizers identical float64 gradients: the only difference left
+# is the order of a few float64 operations per element, ~1e-15 of the step; 1e-9 is far above
+# that and far below any slip (eps inside the sqrt, the smallest, is >= 1e-6 of the step).
+REPLAY_TOL = 1e-9
+# Naming a slip: the candidate wrong rule reproduces the user's parameters this closely.
+OPT_SLIP_MATCH = 1e-7
+# A free-running pair of runs has "parted" where their loss differs by more than TRAJ_TOL's
+# loss bar; that is reported, never judged: chaotic training amplifies rounding.

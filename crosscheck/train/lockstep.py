@@ -16,6 +16,8 @@ from numpy_impl.conv import draw_dropout_masks, set_dropout_masks
 from numpy_impl.spec import Dropout, ModelSpec
 
 OPTIMIZERS = ("sgd", "adam")
+# optimizer state compared and copied between the sides (torch's names)
+STATE_ARRAYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 @dataclass
@@ -110,6 +112,24 @@ class NumpySide:
     def params(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.model.state_dict().items()}
 
+    def opt_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's arrays, keyed '0.weight/exp_avg' like torch_opt_state's."""
+        return {f"{k}/{name}": np.array(v) for k, st in self.opt.state.items()
+                for name, v in st.items() if name in STATE_ARRAYS}
+
+    def load_from(self, other: "TorchSide") -> None:
+        """Take the torch side's parameters and optimizer state (teacher forcing); lr stays ours."""
+        for key, value in other.params().items():  # in place: the optimizer holds these arrays
+            np.copyto(self.opt.params[key], value)
+        for key, p in other.model.named_parameters():
+            st = other.opt.state.get(p, {})
+            ours = self.opt.state[key] = {}
+            for name, value in st.items():
+                if name == "step":
+                    ours["step"] = int(value)
+                elif name in STATE_ARRAYS and value is not None:
+                    ours[name] = value.detach().numpy().copy()
+
 
 class TorchSide:
     """reference model + torch.optim: the same interface as NumpySide."""
@@ -169,6 +189,10 @@ class TorchSide:
     def params(self) -> dict[str, np.ndarray]:
         return reference.numpy_state(self.model)
 
+    def opt_state(self) -> dict[str, np.ndarray]:
+        return {f"{k}/{name}": v.detach().numpy().copy() for k, p in self.model.named_parameters()
+                for name, v in self.opt.state.get(p, {}).items() if name in STATE_ARRAYS and v is not None}
+
 
 def make_sides(spec: ModelSpec, cfg: TrainConfig, state: dict | None = None) -> tuple[NumpySide, TorchSide]:
     """Both sides of `spec` from the same parameters (fresh from cfg.seed unless given)."""
@@ -207,10 +231,11 @@ class Trajectory:
 
 
 def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None,
-               sides=None, on_epoch=None) -> Trajectory:
+               sides=None, on_epoch=None, before_step=None) -> Trajectory:
     """Train both sides for `steps` optimizer steps on identical batches; record each step's
     loss (before its update). on_step(step, epoch, sides, batch, losses) follows every step,
-    on_epoch(epoch, sides) every completed epoch (before the schedule steps)."""
+    on_epoch(epoch, sides) every completed epoch (before the schedule steps), and
+    before_step(sides, xb, yb, masks) precedes every step (masks None without dropout)."""
     sides = sides or make_sides(spec, cfg)
     rng = np.random.default_rng(cfg.seed + 1)
     mask_rng = np.random.default_rng(cfg.seed + 2)
@@ -221,10 +246,13 @@ def train_pair(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int, on_step=None
         epoch_batches = batches(len(x), cfg.batch_size, rng)
         for idx in epoch_batches[: steps - step]:
             xb, yb = x[idx], y[idx]
+            masks = None
             if has_dropout:  # one set of masks per step, shared by both sides
                 masks = draw_dropout_masks(spec, len(idx), mask_rng)
                 for side in sides:
                     side.set_masks(masks)
+            if before_step:
+                before_step(sides, xb, yb, masks)
             losses = {side.name: side.step(xb, yb) for side in sides}
             for name, value in losses.items():
                 traj.losses[name].append(value)

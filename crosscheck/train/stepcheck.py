@@ -1,0 +1,54 @@
+"""One optimizer step judged against the size of the step: shared by the teacher-forced
+trajectory check and the optimizer replay."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..check.compare import Comparison, compare, magnitude
+from ..check.verdict import STEP_FLOOR_ULPS, agrees
+
+
+@dataclass
+class StepRow:
+    """One tensor after one step: how far `actual` is from `expected`, measured in steps."""
+    comparison: Comparison
+    scale: float   # max |expected - before|, floored at STEP_FLOOR_ULPS ulps of max |expected|
+    error: float   # max |actual - expected| / scale (inf when compare found a problem)
+
+    def passed(self, bar: float) -> bool:
+        return agrees(self.error, bar, self.comparison.problem)
+
+    def describe(self) -> str:
+        c = self.comparison
+        if c.problem:
+            return c.describe()
+        return (f"{c.name}: {self.error:.2e} of the step (abs {c.max_abs:.2e}, step {self.scale:.2e}) "
+                f"at {list(c.index)}: {c.actual:.10g} vs {c.expected:.10g}")
+
+
+def step_row(name: str, actual, expected, before, dtype: str, bar: float) -> StepRow:
+    """Compare a tensor after a step; `before` is its value before (None: state that did not
+    exist yet, i.e. zero)."""
+    c = compare(name, actual, expected)
+    if c.problem:
+        return StepRow(c, np.nan, np.inf)
+    e = np.asarray(expected, dtype=np.float64)
+    b = np.zeros_like(e) if before is None else np.asarray(before, dtype=np.float64)
+    moved = magnitude(e - b) if e.size else 0.0
+    floor = STEP_FLOOR_ULPS * np.finfo(dtype).eps * magnitude(e) / bar
+    scale = max(moved, floor, np.finfo(np.float64).tiny)
+    return StepRow(c, scale, c.max_abs / scale)
+
+
+def step_rows(actual: dict, expected: dict, before: dict, dtype: str, bar: float) -> list[StepRow]:
+    """Every tensor of `expected`; a tensor missing from `actual` is a problem, not a pass."""
+    rows = []
+    for key, value in expected.items():
+        if key not in actual:
+            c = Comparison(key, np.shape(value), np.inf, np.inf, (), np.nan, np.nan, "missing on the NumPy side")
+            rows.append(StepRow(c, np.nan, np.inf))
+        else:
+            rows.append(step_row(key, actual[key], value, before.get(key), dtype, bar))
+    return rows

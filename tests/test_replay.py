@@ -1,0 +1,97 @@
+"""Optimizer replay and bring-your-own update rules: clean rules pass, planted slips fail at
+the first step where they have an effect, with the slip named."""
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+from crosscheck.cli import main
+from crosscheck.train.byo_optim import check_rule, optimizer_rule
+from crosscheck.train.replay import Knobs, OptimConfig, knob_run, make_grads, torch_run
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("corpus_optim", ROOT / "benchmarks" / "corpus_optim.py")
+corpus = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(corpus)
+
+
+@pytest.mark.parametrize("case", corpus.CASES, ids=[c[0] for c in corpus.CASES])
+def test_corpus_row(case):
+    name, cfg, factory, step, words = case
+    result = check_rule(cfg, factory(), 10)
+    assert result.first_failure == step, result.summary()
+    if step is None:
+        assert result.passed and "PASS" in result.summary()
+    else:
+        assert not result.passed and "FAIL" in result.summary()
+        assert (words in result.slip) if words else result.slip == "", result.summary()
+
+
+@pytest.mark.parametrize("cfg", [corpus.ADAM_WD, corpus.ADAMW, corpus.MOM_WD, corpus.NEST, corpus.MOM_DAMP,
+                                 corpus.DECAY], ids=["adam-wd", "adamw", "momentum-wd", "nesterov",
+                                                     "dampening", "decay"])
+def test_slip_reference_without_slips_is_torch(cfg):
+    """The rule the slips are built on is torch's rule when no knob is turned."""
+    grads = make_grads(corpus.START, 8)
+    for ours, theirs in zip(knob_run(cfg, Knobs(), corpus.START, grads), torch_run(cfg, corpus.START, grads)):
+        for k in theirs:
+            np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("path", ["examples/byo_update_step.py", "examples/byo_update_functional.py"])
+def test_update_examples_pass(path, capsys):
+    assert main(["train", "--update", str(ROOT / path)]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_planted_example_fails_and_names_the_slip(tmp_path, capsys):
+    src = (ROOT / "examples/byo_update_functional.py").read_text()
+    planted = src.replace("(np.sqrt(v_hat) + EPS)", "np.sqrt(v_hat + EPS)")
+    assert planted != src
+    (tmp_path / "planted.py").write_text(planted)
+    assert main(["train", "--update", str(tmp_path / "planted.py")]) == 1
+    out = capsys.readouterr().out
+    assert "step 1 FAILED" in out and "eps inside the square root" in out
+
+
+def test_layer_step_example_planted(tmp_path, capsys):
+    src = (ROOT / "examples/byo_update_step.py").read_text()
+    planted = src.replace("self.vW = self.mu * self.vW + self.dW", "self.vW = self.mu * self.vW + (1 - self.mu) * self.dW")
+    assert planted != src
+    (tmp_path / "planted.py").write_text(planted)
+    assert main(["train", "--update", str(tmp_path / "planted.py")]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_user_update_that_raises_names_the_line(tmp_path, capsys):
+    src = (ROOT / "examples/byo_update_functional.py").read_text()
+    (tmp_path / "boom.py").write_text(src.replace("    s[\"t\"] += 1\n", "    s[\"t\"] += 1\n    1 / 0\n"))
+    assert main(["train", "--update", str(tmp_path / "boom.py")]) == 3
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError" in err and "boom.py:" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"kind": "rmsprop"}, "unknown optimizer 'rmsprop'"),
+    ({"lr": 0.0}, "lr: must be > 0"),
+    ({"lr": -1.0}, "lr: must be > 0"),
+    ({"gamma": 1.5}, "decay: must lie in (0, 1]"),
+    ({"gamma": 0.0}, "decay: must lie in (0, 1]"),
+], ids=["optimizer", "lr-zero", "lr-negative", "decay-high", "decay-zero"])
+def test_bad_replay_config(kwargs, needle):
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        OptimConfig(**kwargs)
+
+
+def test_nan_update_never_passes():
+    class NaNSGD:
+        def __init__(self, params):
+            self.params = params
+
+        def step(self, grads):
+            for k, p in self.params.items():
+                p -= np.nan * grads[k]
+    result = check_rule(corpus.SGD, optimizer_rule(NaNSGD, corpus.START), 3)
+    assert not result.passed and result.first_failure == 1
+    assert "non-finite" in result.summary()
