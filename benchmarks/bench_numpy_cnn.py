@@ -4,12 +4,16 @@ batch of 50 in float32, and the second convolution's forward and backward alone.
     .venv/bin/python benchmarks/bench_numpy_cnn.py [--rounds 7]
 
 Both sides run in the same process, alternating, and the medians are compared (the target
-is a NumPy step within 3x of torch's)."""
+is a NumPy step within 2x of torch's). The training step is also compared with torch's
+plain loop alone: a worker process that imports no NumPy model times torch's step in the
+same rounds, interleaved with the others, so that OpenBLAS's threads never share a process
+with torch's. Each figure is a median with the [min-max] of its rounds."""
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -38,17 +42,8 @@ def timer(fn, reps: int) -> float:
     return (time.perf_counter() - t) / reps
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--rounds", type=int, default=7)
-    args = p.parse_args()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(BATCH, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, BATCH)
-    spec = cnn_spec("relu", "xavier", dtype="float32")
-    state = init_state(spec, 0)
-    np_side = NumpySide(spec, state, TrainConfig("adam", 1e-3))
-    # torch: the plain step (no copies of gradients into NumPy, as TorchSide makes for checks)
+def torch_training_step(spec, state, x: np.ndarray, y: np.ndarray):
+    """torch's plain step (no copies of gradients into NumPy, as TorchSide makes for checks)."""
     net = reference.build(spec, seed=None)
     reference.load_numpy_state(net, state)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -59,6 +54,38 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(net(tx_b), ty_b).backward()
         opt.step()
+    return torch_step
+
+
+def problem():
+    """The batch, the spec and its initial state: the same in the worker process."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, BATCH)
+    spec = cnn_spec("relu", "xavier", dtype="float32")
+    return rng, x, y, spec, init_state(spec, 0)
+
+
+def torch_worker() -> None:
+    """Time torch's step alone: for each line 'reps' on stdin, print seconds per step."""
+    _, x, y, spec, state = problem()
+    step = torch_training_step(spec, state, x, y)
+    step()  # warm-up
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(timer(step, int(line)), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.torch_worker:
+        return torch_worker()
+    rng, x, y, spec, state = problem()
+    np_side = NumpySide(spec, state, TrainConfig("adam", 1e-3))
+    torch_step = torch_training_step(spec, state, x, y)
     # conv2 alone: input (50, 32, 14, 14), weights (64, 32, 5, 5), 'same' padding
     cx = rng.normal(size=(BATCH, 32, 14, 14)).astype(np.float32)
     cw = (rng.normal(size=(64, 32, 5, 5)) * 0.05).astype(np.float32)
@@ -82,18 +109,37 @@ def main() -> None:
                                             CF.conv2d_backward(cdy, np_cache)), torch_bwd),
     }
     times = {name: ([], []) for name in cases}
+    alone = []  # torch's step, timed in the worker process
+    worker = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--torch-worker"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     for fns in cases.values():
         for fn in fns:
             fn()  # warm-up
+    assert worker.stdout.readline().strip() == "ready"
     for _ in range(args.rounds):
         for name, (np_fn, t_fn) in cases.items():
             times[name][0].append(timer(np_fn, 5))
             times[name][1].append(timer(t_fn, 5))
+        worker.stdin.write("5\n")
+        worker.stdin.flush()
+        alone.append(float(worker.stdout.readline()))
+    worker.stdin.close()
+    worker.wait()
     print(f"numpy {np.__version__} ({numpy_blas()}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, float32, batch {BATCH}, medians of {args.rounds} rounds")
+          f"{torch.get_num_threads()} threads, float32, batch {BATCH}, medians [min-max] of {args.rounds} rounds")
     for name, (a, b) in times.items():
-        na, tb_ = statistics.median(a), statistics.median(b)
-        print(f"{name:<24} numpy {na * 1e3:7.1f} ms   torch {tb_ * 1e3:7.1f} ms   numpy/torch {na / tb_:5.2f}x")
+        print(f"{name:<24} numpy {ms(a)}   torch {ms(b)}   numpy/torch {ratio(a, b)}")
+    a = times["training step"][0]
+    print(f"{'training step':<24} numpy {ms(a)}   torch alone {ms(alone)}   numpy/torch {ratio(a, alone)}  "
+          "(torch's plain loop in its own process)")
+
+
+def ms(t: list[float]) -> str:
+    return f"{statistics.median(t) * 1e3:6.1f} ms [{min(t) * 1e3:.1f}-{max(t) * 1e3:.1f}]"
+
+
+def ratio(a: list[float], b: list[float]) -> str:
+    return f"{statistics.median(a) / statistics.median(b):5.2f}x"
 
 
 def numpy_blas() -> str:

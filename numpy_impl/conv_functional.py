@@ -1,11 +1,15 @@
-"""Pure convolution and pooling maths, NCHW, vectorised with strided windows + matmul.
+"""Pure convolution and pooling maths, vectorised with strided windows + matmul.
 
-The only Python loops run over kernel taps (kh*kw of them) in the scatter-adds of the
-backward passes, never over pixels, samples or channels."""
+Shapes are NCHW like torch's, but the work is done channels-last: the arrays these
+functions return are NCHW views of NHWC memory, and inputs in that layout need no copy.
+With channels innermost, every kernel tap of an image is a block of contiguous rows, so
+im2col is one strided copy and each tap's update in the backward pass is one matmul.
+The only Python loops run over kernel taps (kh*kw of them), never over pixels, samples
+or channels."""
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 Array = np.ndarray
 
@@ -14,31 +18,43 @@ def out_size(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
-def _windows(x: Array, kh: int, kw: int, stride: int) -> Array:
-    """(N, C, Ho, Wo, kh, kw) view of every kernel window (no copy)."""
-    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+def _nhwc(x: Array) -> Array:
+    """(N, C, H, W) -> (N, H, W, C) view."""
+    return x.transpose(0, 2, 3, 1)
 
 
-def _scatter_taps(dwin: Array, shape: tuple, kh: int, kw: int, stride: int) -> Array:
-    """Sum window gradients (N, C, Ho, Wo, kh, kw) back onto an input of `shape`."""
-    dx = np.zeros(shape, dtype=dwin.dtype)
-    ho, wo = dwin.shape[2], dwin.shape[3]
-    for i in range(kh):
-        for j in range(kw):
-            dx[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride] += dwin[..., i, j]
-    return dx
+def _nchw(x: Array) -> Array:
+    """(N, H, W, C) -> (N, C, H, W) view."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def _padded_nhwc(x: Array, pad: int) -> Array:
+    """x (N, C, H, W) -> contiguous (N, H + 2 pad, W + 2 pad, C), zeros around."""
+    n, c, h, w = x.shape
+    if not pad:
+        return np.ascontiguousarray(_nhwc(x))
+    xp = np.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)
+    xp[:, pad:pad + h, pad:pad + w] = _nhwc(x)
+    return xp
+
+
+def _tap(x: Array, i: int, j: int, stride: int, ho: int, wo: int) -> Array:
+    """The (i, j) element of every window of an NHWC array: a strided view (N, Ho, Wo, C)."""
+    return x[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
 
 
 def conv2d_forward(x: Array, w: Array, b: Array, stride: int = 1, pad: int = 0) -> tuple[Array, tuple]:
     """x (N, C, H, W), w (O, C, kh, kw), b (O,) -> y (N, O, Ho, Wo); cross-correlation like torch."""
-    n, c = x.shape[:2]
+    n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
-    win = _windows(xp, kh, kw, stride)
-    ho, wo = win.shape[2], win.shape[3]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)  # the one copy
-    y = cols @ w.reshape(o, -1).T + b
-    return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2), (cols, x.shape, w, stride, pad)
+    ho, wo = out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad)
+    xp = _padded_nhwc(x, pad)
+    sn, sh, sw, sc = xp.strides
+    win = as_strided(xp, (n, ho, wo, kh, kw, c), (sn, stride * sh, stride * sw, sh, sw, sc))
+    cols = win.reshape(n * ho * wo, kh * kw * c)  # the one copy: rows (n, ho, wo), columns (i, j, c)
+    y = cols @ w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+    y += b
+    return _nchw(y.reshape(n, ho, wo, o)), (cols, x.shape, w, stride, pad)
 
 
 def conv2d_backward(dy: Array, cache: tuple, input_grad: bool = True) -> tuple[Array | None, Array, Array]:
@@ -47,54 +63,61 @@ def conv2d_backward(dy: Array, cache: tuple, input_grad: bool = True) -> tuple[A
     n, c, h, wd = x_shape
     o, _, kh, kw = w.shape
     ho, wo = dy.shape[2], dy.shape[3]
-    dy_mat = dy.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
-    dw = (dy_mat.T @ cols).reshape(w.shape)
+    dy_mat = _nhwc(dy).reshape(n * ho * wo, o)  # no copy when dy is NHWC memory
+    dw = np.ascontiguousarray((dy_mat.T @ cols).reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
     db = dy_mat.sum(axis=0)
     if not input_grad:
         return None, dw, db
-    # Window gradients laid out tap-major, (kh, kw, C, N, Ho, Wo), so that each tap's block
-    # is contiguous; they are summed into a (C, N, H, W) buffer and transposed at the end.
-    w_taps = w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
-    dtaps = (w_taps @ dy_mat.T).reshape(kh, kw, c, n, ho, wo)
-    dxp = np.zeros((c, n, h + 2 * pad, wd + 2 * pad), dtype=dy.dtype)
+    # Each tap's share of dx is one matmul, added onto that tap's strided view of the padded
+    # input: a copy of the (N*Ho*Wo, kh*kw*C) column gradients would cost more than the sums.
+    w_taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (kh, kw, O, C)
+    dxp = np.zeros((n, h + 2 * pad, wd + 2 * pad, c), dtype=dy_mat.dtype)
+    part = np.empty((n * ho * wo, c), dtype=dxp.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride] += dtaps[i, j]
-    return dxp[:, :, pad:pad + h, pad:pad + wd].transpose(1, 0, 2, 3), dw, db
-
-
-def _tap(x: Array, i: int, j: int, stride: int, ho: int, wo: int) -> Array:
-    """The (i, j) element of every window: a strided view (N, C, Ho, Wo)."""
-    return x[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+            np.matmul(dy_mat, w_taps[i, j], out=part)
+            _tap(dxp, i, j, stride, ho, wo)[...] += part.reshape(n, ho, wo, c)
+    return _nchw(dxp[:, pad:pad + h, pad:pad + wd]), dw, db
 
 
 def maxpool2d_forward(x: Array, k: int, stride: int) -> tuple[Array, tuple]:
     """Max over k x k windows, scanning the k*k taps in row-major order. A tap replaces the
     running maximum only when strictly greater, so ties go to the first maximum in window
-    order: the element torch's CPU kernel picks, and gradients are routed identically."""
+    order: the element torch's CPU kernel picks, and gradients are routed identically.
+    Returns y (N, C, Ho, Wo) and a cache whose first item is each window's winning tap
+    i * k + j, shaped like y."""
     n, c, h, w = x.shape
     ho, wo = out_size(h, k, stride, 0), out_size(w, k, stride, 0)
-    y = _tap(x, 0, 0, stride, ho, wo).copy()
+    xn = _nhwc(x)
+    y = _tap(xn, 0, 0, stride, ho, wo).copy()  # contiguous NHWC
     arg = np.zeros(y.shape, dtype=np.int8 if k * k < 128 else np.int32)
     better = np.empty(y.shape, dtype=bool)
+    step = np.empty_like(arg)
     for t in range(1, k * k):
-        v = _tap(x, t // k, t % k, stride, ho, wo)
+        v = _tap(xn, t // k, t % k, stride, ho, wo)
         np.greater(v, y, out=better)
-        np.copyto(y, v, where=better)
-        np.copyto(arg, t, where=better)
-    return y, (arg, x.shape, k, stride)
+        np.maximum(y, v, out=y)
+        # arg = where(better, t, arg) as arithmetic: masked copies are ~10x slower
+        np.subtract(t, arg, out=step)
+        step *= better
+        arg += step
+    return _nchw(y), (_nchw(arg), x.shape, k, stride)
 
 
 def maxpool2d_backward(dy: Array, cache: tuple) -> Array:
-    arg, x_shape, k, stride = cache
+    """dy (N, C, Ho, Wo) -> dx (N, C, H, W): each window's gradient goes to its winner."""
+    arg, (n, c, h, w), k, stride = cache
     ho, wo = dy.shape[2], dy.shape[3]
-    dx = np.zeros(x_shape, dtype=dy.dtype)
-    overlapping = stride < k
+    dyn, argn = _nhwc(dy), _nhwc(arg)
+    dx = np.zeros((n, h, w, c), dtype=dy.dtype)
+    won = np.empty(argn.shape, dtype=bool)
     for t in range(k * k):
-        routed = np.where(arg == t, dy, 0)
+        np.equal(argn, t, out=won)
         tap = _tap(dx, t // k, t % k, stride, ho, wo)
-        if overlapping:
-            tap += routed
+        # dy * won rather than a masked copy (~10x slower); the two differ only for a
+        # non-finite dy, which then also spreads to the window's other inputs
+        if stride < k:  # overlapping windows: an input may win several
+            tap += dyn * won
         else:  # each input belongs to one window: plain assignment
-            tap[...] = routed
-    return dx
+            np.multiply(dyn, won, out=tap)
+    return _nchw(dx)

@@ -55,6 +55,15 @@ def test_adam_matches_torch(kwargs, rng):
         np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kwargs", ADAM_CASES.values(), ids=ADAM_CASES.keys())
+def test_adam_in_blocks_matches_torch(kwargs, rng, monkeypatch):
+    """Parameters larger than a block (7 elements here) are updated block by block."""
+    monkeypatch.setattr(optim, "ADAM_BLOCK", 7)
+    ours, theirs = _run(optim.Adam, torch.optim.Adam, kwargs, rng)
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("kind", ["exponential", "step"])
 def test_schedules_match_torch(kind):
     p = {"w": np.zeros(1)}
