@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .spec import conv_output_size
+
 Array = np.ndarray
-
-
-def out_size(size: int, k: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - k) // stride + 1
 
 
 def _nhwc(x: Array) -> Array:
@@ -47,7 +45,7 @@ def conv2d_forward(x: Array, w: Array, b: Array, stride: int = 1, pad: int = 0) 
     """x (N, C, H, W), w (O, C, kh, kw), b (O,) -> y (N, O, Ho, Wo); cross-correlation like torch."""
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
-    ho, wo = out_size(h, kh, stride, pad), out_size(wd, kw, stride, pad)
+    ho, wo = conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad)
     xp = _padded_nhwc(x, pad)
     sn, sh, sw, sc = xp.strides
     win = as_strided(xp, (n, ho, wo, kh, kw, c), (sn, stride * sh, stride * sw, sh, sw, sc))
@@ -87,7 +85,7 @@ def maxpool2d_forward(x: Array, k: int, stride: int) -> tuple[Array, tuple]:
     Returns y (N, C, Ho, Wo) and a cache whose first item is each window's winning tap
     i * k + j, shaped like y."""
     n, c, h, w = x.shape
-    ho, wo = out_size(h, k, stride, 0), out_size(w, k, stride, 0)
+    ho, wo = conv_output_size(h, k, stride, 0), conv_output_size(w, k, stride, 0)
     xn = _nhwc(x)
     y = _tap(xn, 0, 0, stride, ho, wo).copy()  # contiguous NHWC
     arg = np.zeros(y.shape, dtype=np.int8 if k * k < 128 else np.int32)
