@@ -101,22 +101,43 @@ def test_non_finite_loss_stops_without_checkpoint(tiny, tmp_path, capsys):
     (["--opt", "rmsprop"], "argument --opt: invalid choice: 'rmsprop'"),
     (["--lr", "0"], "argument --lr: must be > 0"),
     (["--lr", "-0.1"], "argument --lr: must be > 0"),
-    (["--batch-size", "0"], "argument --batch-size: must be > 0"),
+    (["--lr", "nan"], "argument --lr: must be a finite number"),
+    (["--lr", "inf"], "argument --lr: must be a finite number"),
+    (["--momentum", "nan"], "argument --momentum: must be a finite number >= 0"),
+    (["--batch-size", "0"], "argument --batch-size: must be >= 1"),
+    (["--eval-every", "-1"], "argument --eval-every: must be >= 0"),
+    (["--seed", str(10 ** 30)], "argument --seed: must lie in [0, 4294967295]"),
     (["--resume", "nowhere"], "argument --resume: no checkpoint at nowhere"),
-], ids=["optimizer", "lr-zero", "lr-negative", "batch-size", "resume"])
-def test_bad_flags_give_one_line(tiny, tmp_path, flags, needle):
-    proc = subprocess.run([sys.executable, "-m", "mnist_cnn.train", *_args(tiny, tmp_path, *flags)],
+], ids=["optimizer", "lr-zero", "lr-negative", "lr-nan", "lr-inf", "momentum-nan", "batch-size",
+        "eval-every", "huge-seed", "resume"])
+def test_bad_flags_give_one_line(tiny, tmp_path, capsys, flags, needle):
+    assert train.main(_args(tiny, tmp_path, *flags)) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_file_as_logdir_is_refused(tiny, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert train.main(_args(tiny, tmp_path, "--logdir", str(tmp_path / "file" / "sub"))) == 2
+    err = capsys.readouterr().err
+    assert f"argument --logdir: {tmp_path / 'file'} is a file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_command_exits_2_with_one_line(tiny, tmp_path):
+    """The real process: status 2, one line, no usage block or traceback."""
+    proc = subprocess.run([sys.executable, "-m", "mnist_cnn.train", *_args(tiny, tmp_path, "--lr", "nan")],
                           capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert proc.returncode == 2
-    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("python -m mnist_cnn.train: error: argument --lr:")
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_missing_data_is_one_message(tmp_path, capsys, monkeypatch):
     import torchvision.datasets
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda self: (_ for _ in ()).throw(
         RuntimeError("no network")))
-    assert train.main(_args(str(tmp_path / "none"), tmp_path, "--steps", "1")) == 1
+    assert train.main(_args(str(tmp_path / "none"), tmp_path, "--steps", "1")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mnist_cnn: MNIST: files not found") and "\n" not in err
 
