@@ -18,7 +18,7 @@ from common import UsageError, claim_run_dir
 from . import checkpoint, distributed
 from .config import Config, merge_on_resume, validate
 from .data import load_mnist
-from .errors import Diverged
+from .errors import Diverged, WriteFailed
 from .spec import cnn_spec
 from .summaries import Summaries
 
@@ -151,8 +151,7 @@ def load_resume(cfg: Config, given: frozenset[str] | None) -> tuple[Config, dict
     history = list(state.get("history", [])) + ([{"step": state["step"], "changed": changed}] if changed else [])
     state["history"] = history
     if changed and distributed.world_and_local_rank()[1] == 0:
-        print(f"resuming at step {state['step']} with " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()),
-              file=sys.stderr)
+        print(f"resuming at step {state['step']} with " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
     return merged, state, path
 
 
@@ -202,8 +201,10 @@ def place(run: Run, state: State, saved: dict | None, resumed_from: Path | None)
         run.run_dir, ckpt_dir = claim_folders(cfg)
         run.ckpt_path = ckpt_dir / checkpoint.LATEST
     if cfg.summaries:
-        # purge_step drops events a crashed run wrote past its last checkpoint
-        run.summaries = Summaries(str(run.run_dir), purge_step=state.progress.step if saved else None)
+        try:  # purge_step drops events a crashed run wrote past its last checkpoint
+            run.summaries = Summaries(str(run.run_dir), purge_step=state.progress.step if saved else None)
+        except OSError as err:
+            raise WriteFailed(f"could not write TensorBoard logs in {run.run_dir}: {err.strerror or err}") from None
 
 
 def to_device(run: Run, xb: torch.Tensor) -> torch.Tensor:

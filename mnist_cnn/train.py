@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -261,8 +262,16 @@ def report(out: Outcome) -> None:
         print(f"checkpoint: {run.ckpt_path}   (continue with --resume {run.ckpt_path.parent})")
 
 
+def quiet_writer_thread(args) -> None:
+    """TensorBoard's writer thread hands its OSError (a full disk) to the main thread, which
+    reports it in one line; do not print the thread's traceback as well."""
+    if not issubclass(args.exc_type, OSError):
+        threading.__excepthook__(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line; see config.EXIT_STATUSES for what the exit status means."""
+    threading.excepthook = quiet_writer_thread
     try:
         cfg, given = parse_command_line(argv)
         out = fit(cfg, given)
