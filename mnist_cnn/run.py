@@ -128,6 +128,8 @@ def claim_folders(cfg: Config) -> tuple[Path, Path]:
         for _ in range(1000):
             run_dir = claim_run_dir(cfg.logdir, cfg.run_name, also_free_in=(cfg.checkpoint_dir,))
             ckpt_dir = Path(cfg.checkpoint_dir) / run_dir.name
+            if ckpt_dir.resolve() == run_dir.resolve():  # one folder for both: claimed already
+                return run_dir, ckpt_dir
             try:
                 ckpt_dir.mkdir(parents=True)
                 return run_dir, ckpt_dir

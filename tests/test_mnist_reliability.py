@@ -69,6 +69,11 @@ def test_simultaneous_runs_with_one_name_get_different_folders(tmp_path):
     assert len(set(names)) == len(cfgs), names
 
 
+def test_one_folder_for_logs_and_checkpoints(tmp_path):
+    cfg = Config(run_name="same", logdir=str(tmp_path), checkpoint_dir=str(tmp_path))
+    assert [claim_folders(cfg)[0].name for _ in range(2)] == ["same", "same-2"]
+
+
 # --- 4: resume ---------------------------------------------------------------------------
 
 def test_resume_refuses_flags_that_change_the_run(tiny, tmp_path, three_steps, capsys):
@@ -205,4 +210,4 @@ def test_dry_run_leaves_no_temporary_folder(tiny, tmp_path, capsys, monkeypatch)
     args = [a for a in _args(tiny, tmp_path, "--dry-run") if a != "--no-summaries"]
     assert train.main(args) == 0
     assert "dry run OK" in capsys.readouterr().out
-    assert list(scratch.iterdir()) == [] and not (tmp_path / "runs").exists()
+    assert list(scratch.glob("mnist-dry-run-*")) == [] and not (tmp_path / "runs").exists()
