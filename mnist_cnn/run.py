@@ -84,9 +84,6 @@ def pick_device(cfg: Config, local_rank: int) -> torch.device:
 def build_model(cfg: Config, device: torch.device) -> nn.Sequential:
     """The torch model of the project's CNN spec, initialised from cfg.seed."""
     net = reference.build(cnn_spec(cfg.act, cfg.init, cfg.dropout), seed=cfg.seed).to(device)
-    for module in net:
-        if isinstance(module, nn.ReLU):  # follows a conv or linear, whose backward never needs
-            module.inplace = True        # its output: one tensor less to allocate and write
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     return net
