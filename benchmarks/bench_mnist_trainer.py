@@ -1,9 +1,10 @@
-"""Trainer throughput against a plain PyTorch loop, in the same run, on the CPU.
+"""Trainer throughput against a plain PyTorch loop, in the same run, on the CPU (default) or a GPU.
 
-    .venv/bin/python benchmarks/bench_mnist_trainer.py [--rounds 5] [--data-dir ../shared/data]
+    .venv/bin/python benchmarks/bench_mnist_trainer.py [--rounds 5] [--data-dir ../shared/data] [--device cuda]
 
 Baseline: the same network and optimizer in the default memory format, looping over
-preloaded, normalised tensors, no DataLoader, no summaries. Trainer: mnist_cnn.train's own
+preloaded, normalised tensors (on the device), no DataLoader, no summaries, reading nothing
+back from the device. Trainer: mnist_cnn.train's own
 train_one_epoch with summaries every 100 steps (and once without, to price the summaries).
 Prints images/s, the ratios, and the machine's measured matmul FLOP/s for scale (the network
 costs about 83 MFLOP per training image, forward and backward)."""
@@ -29,20 +30,26 @@ FLOP_PER_IMAGE = 83e6
 BATCH = 50
 
 
-def matmul_flops(n: int = 1024, reps: int = 20) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_flops(device: torch.device, n: int = 1024, reps: int = 20) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b
+    reps = reps * 50 if device.type == "cuda" else reps
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     t = time.perf_counter()
     for _ in range(reps):
         a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
-def baseline_stepper(x: torch.Tensor, y: torch.Tensor):
+def baseline_stepper(x: torch.Tensor, y: torch.Tensor, device: torch.device):
     """A function running n steps of the plain loop."""
-    net = reference.build(cnn_spec("relu", "xavier"), seed=0)
+    net = reference.build(cnn_spec("relu", "xavier"), seed=0).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    x, y = x.to(device), y.to(device)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0)).to(device)
     state = {"i": 0}
 
     def run(n: int) -> None:
@@ -56,23 +63,29 @@ def baseline_stepper(x: torch.Tensor, y: torch.Tensor):
     return run
 
 
-def trainer_stepper(data_dir: str, summaries: bool):
+def trainer_stepper(data_dir: str, summaries: bool, device: torch.device):
     """A function running n steps of mnist_cnn.train's own epoch loop."""
     tmp = tempfile.mkdtemp()
-    flags = ["--data-dir", data_dir, "--logdir", tmp, "--checkpoint-dir", tmp,
+    flags = ["--data-dir", data_dir, "--logdir", tmp, "--checkpoint-dir", tmp, "--device", device.type,
              "--summary-every", "100"]  # histograms at their default cadence, every 500 steps
-    run = train.setup(parse_args(flags + ([] if summaries else ["--no-summaries"])))
+    run, state = train.setup(parse_args(flags + ([] if summaries else ["--no-summaries"])))
     bar = train.tqdm(disable=True)
 
     def go(n: int) -> None:
-        run.total_steps = run.progress.step + n
-        train.train_one_epoch(run, bar)
+        p = state.progress
+        until = p.step + n
+        while p.step < until:
+            train.train_one_epoch(run, state, bar, until=until)
+            if p.step_in_epoch == run.steps_per_epoch:
+                p.epoch, p.step_in_epoch = p.epoch + 1, 0
     return go
 
 
-def timed(fn, n: int) -> float:
+def timed(fn, n: int, device: torch.device) -> float:
     t = time.perf_counter()
     fn(n)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return n * BATCH / (time.perf_counter() - t)
 
 
@@ -80,21 +93,26 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds of 100 steps each")
     p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "../shared/data"))
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = p.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device is available")
     from mnist_cnn.data import load_mnist
     x, y, _, _ = load_mnist(args.data_dir, download=False)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, batch {BATCH}, "
           f"{args.rounds} alternating rounds of 100 steps (medians; the machine's speed drifts)")
-    flops = matmul_flops()
-    runners = {"baseline (plain loop)": baseline_stepper(x, y),
-               "trainer, no summaries": trainer_stepper(args.data_dir, False),
-               "trainer, summaries every 100": trainer_stepper(args.data_dir, True)}
+    flops = matmul_flops(device)
+    runners = {"baseline (plain loop)": baseline_stepper(x, y, device),
+               "trainer, no summaries": trainer_stepper(args.data_dir, False, device),
+               "trainer, summaries every 100": trainer_stepper(args.data_dir, True, device)}
     for fn in runners.values():
         fn(5)  # warm-up
     rates = {name: [] for name in runners}
     for _ in range(args.rounds):
         for name, fn in runners.items():
-            rates[name].append(timed(fn, 100))
+            rates[name].append(timed(fn, 100, device))
     med = {name: statistics.median(r) for name, r in rates.items()}
     base = med["baseline (plain loop)"]
     print(f"matmul (1024x1024 float32):       {flops / 1e9:8.1f} GFLOP/s")

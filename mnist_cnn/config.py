@@ -1,9 +1,13 @@
-"""Training configuration: a dataclass, its command line, and each variant's defaults."""
+"""Training configuration: a dataclass, its command line, its checks, and what a resume may change."""
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from common import OneLineParser, UsageError, nonnegative_int, positive, positive_int
 
 from .data import default_data_dir
 from .spec import ACTIVATIONS, INITS
@@ -12,6 +16,23 @@ OPTIMIZERS = ("adam", "sgd")
 # Tuned per optimizer (see README): both anneal the lr to zero along a cosine over the run.
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
 DEFAULT_MOMENTUM = 0.9  # SGD only
+MAX_SEED = 2 ** 32 - 1  # numpy's limit; torch's generators take it too
+
+EXIT_STATUSES = """exit status:
+  0  success (also after a Ctrl-C or SIGTERM that stopped the run early with a checkpoint)
+  1  training stopped: a non-finite loss, or a log or checkpoint could not be written (disk full)
+  2  a usage or input error: a bad flag, data file or checkpoint
+  130  aborted by a second Ctrl-C (the last checkpoint is kept)
+  every non-zero exit prints one line saying why (a second line may give the remedy)"""
+
+# What a resumed run may not change: these make it a different run (the cosine schedule
+# spans the planned epochs; seed and dropout fix the shuffles and masks still to come).
+FIXED_ON_RESUME = ("opt", "act", "init", "lr", "momentum", "schedule", "dropout", "batch_size",
+                   "epochs", "seed", "amp")
+# Where the run lives comes from the checkpoint; these flags would be silently ignored.
+PLACE_FLAGS = ("logdir", "run_name", "checkpoint_dir", "dry_run")
+# The rest (--steps, summary cadence, --device, --data-dir, ...) may change: recorded in the
+# checkpoint's "history".
 
 
 @dataclass
@@ -34,7 +55,6 @@ class Config:
     hist_every: int = 500
     eval_every: int = 0             # steps; 0: at the end of every epoch
     device: str = "auto"
-    num_workers: int = 0
     checkpoint_dir: str = "checkpoints"
     resume: str = ""
     dry_run: bool = False
@@ -54,50 +74,74 @@ class Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    return parse
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        """A saved configuration; keys of older versions that no longer exist are dropped."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad value prints one 'prog: error: ...' line, no usage block."""
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+
+def _folder_problem(path: str) -> str | None:
+    """Why `path` cannot be (or become) a folder, or None."""
+    for p in (Path(path), *Path(path).absolute().parents):
+        if p.exists():
+            return None if p.is_dir() else f"{p} is a file, not a folder"
+    return None
+
+
+def validate(cfg: Config) -> None:
+    """Raise UsageError naming the first bad value (the parser checks most; fit() calls this too,
+    for configurations built in code such as the sweep's)."""
+    checks = [
+        ("opt", cfg.opt in OPTIMIZERS, f"choose from {', '.join(OPTIMIZERS)}"),
+        ("act", cfg.act in ACTIVATIONS, f"choose from {', '.join(ACTIVATIONS)}"),
+        ("init", cfg.init in INITS, f"choose from {', '.join(INITS)}"),
+        ("lr", math.isfinite(cfg.lr) and cfg.lr > 0, "must be a finite number > 0"),
+        ("momentum", math.isfinite(cfg.momentum) and cfg.momentum >= 0, "must be a finite number >= 0"),
+        ("dropout", 0 <= cfg.dropout < 1, "must lie in [0, 1)"),
+        ("seed", isinstance(cfg.seed, int) and 0 <= cfg.seed <= MAX_SEED, f"must lie in [0, {MAX_SEED}]"),
+        ("eval_every", cfg.eval_every >= 0, "must be >= 0"),
+    ]
+    checks += [(k, getattr(cfg, k) >= 1, "must be >= 1")
+               for k in ("batch_size", "epochs", "summary_every", "hist_every")]
+    checks.append(("steps", cfg.steps is None or cfg.steps >= 1, "must be >= 1"))
+    for name, ok, rule in checks:
+        if not ok:
+            raise UsageError(f"argument {_flag(name)}: {rule}, got {getattr(cfg, name)}")
+    for name in ("logdir", "checkpoint_dir"):
+        problem = _folder_problem(getattr(cfg, name))
+        if problem:
+            raise UsageError(f"argument {_flag(name)}: {problem}")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m mnist_cnn.train", description="Train the MNIST CNN.")
+    p = OneLineParser(prog="python -m mnist_cnn.train", description="Train the MNIST CNN.",
+                      epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--opt", choices=OPTIMIZERS, default="adam")
     p.add_argument("--act", choices=ACTIVATIONS, default="relu")
     p.add_argument("--init", choices=list(INITS), default="xavier")
-    p.add_argument("--lr", type=_positive(float), help="default: 1e-3 for adam, 0.05 for sgd")
+    p.add_argument("--lr", type=positive, help="default: 1e-3 for adam, 0.05 for sgd")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     p.add_argument("--dropout", type=float, default=0.5, help="drop probability in training")
-    p.add_argument("--batch-size", type=_positive(int), default=50)
-    p.add_argument("--epochs", type=_positive(int), default=3)
-    p.add_argument("--steps", type=_positive(int), help="stop after this many steps in total")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=50)
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--steps", type=positive_int, help="stop after this many steps in total")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--data-dir", default="", help=f"folder with MNIST/raw (default ${'{'}MNIST_DATA_DIR{'}'} or ./data)")
     p.add_argument("--logdir", default="runs")
     p.add_argument("--run-name", default="", help="default: <opt>-<act>-<init>-<timestamp>")
-    p.add_argument("--summary-every", type=_positive(int), default=100, help="steps between scalar summaries")
-    p.add_argument("--hist-every", type=_positive(int), default=500, help="steps between histograms")
-    p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: every epoch)")
+    p.add_argument("--summary-every", type=positive_int, default=100, help="steps between scalar summaries")
+    p.add_argument("--hist-every", type=positive_int, default=500, help="steps between histograms")
+    p.add_argument("--eval-every", type=nonnegative_int, default=0, help="steps between evaluations (0: every epoch)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--num-workers", type=int, default=0,
-                   help="DataLoader workers; 0 (default) slices preloaded tensors, the fastest on CPU")
     p.add_argument("--checkpoint-dir", default="checkpoints")
-    p.add_argument("--resume", default="", help="checkpoint file, or a run's checkpoint folder")
+    p.add_argument("--resume", default="",
+                   help="checkpoint file, or a run's checkpoint folder; the run's own settings are used")
     p.add_argument("--dry-run", action="store_true", help="a few steps on a few batches, to check the setup")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
@@ -105,16 +149,34 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: list[str] | None = None) -> Config:
+def parse_command_line(argv: list[str] | None = None) -> tuple[Config, frozenset[str]]:
+    """The configuration and the names of the fields given on the command line (for --resume);
+    raises UsageError."""
     p = parser()
-    args = p.parse_args(argv)
-    if not 0 <= args.dropout < 1:
-        p.error(f"argument --dropout: must lie in [0, 1), got {args.dropout}")
-    if args.momentum is not None and args.momentum < 0:
-        p.error(f"argument --momentum: must be >= 0, got {args.momentum}")
-    if args.num_workers < 0:
-        p.error(f"argument --num-workers: must be >= 0, got {args.num_workers}")
-    values = vars(args)
+    values = vars(p.parse_args(argv))
     unknown = set(values) - {f.name for f in fields(Config)}
     assert not unknown, f"parser and Config disagree: {unknown}"
-    return Config(**values)
+    for action in p._actions:  # parse again with no defaults: what is left was typed
+        action.default = argparse.SUPPRESS
+    given = frozenset(vars(p.parse_args(argv)))
+    cfg = Config(**values)
+    validate(cfg)
+    return cfg, given
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    return parse_command_line(argv)[0]
+
+
+def merge_on_resume(saved: Config, cfg: Config, given: frozenset[str]) -> tuple[Config, dict]:
+    """The saved run's configuration with the allowed flags of this command applied, and
+    {field: [old, new]} of what changed; UsageError listing every flag that may not change."""
+    refused = [k for k in FIXED_ON_RESUME + PLACE_FLAGS if k in given and getattr(cfg, k) != getattr(saved, k)]
+    if refused:
+        raise UsageError(f"argument --resume: {', '.join(map(_flag, refused))} cannot change on resume "
+                         f"(the run keeps its settings and folders); drop them, or start a new run")
+    allowed = [k for k in given if k not in FIXED_ON_RESUME + PLACE_FLAGS and k != "resume"]
+    changed = {k: [getattr(saved, k), getattr(cfg, k)] for k in allowed if getattr(cfg, k) != getattr(saved, k)}
+    merged = Config.from_dict({**saved.to_dict(), **{k: v for k, (_, v) in changed.items()}, "resume": cfg.resume})
+    validate(merged)
+    return merged, changed

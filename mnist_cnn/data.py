@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import struct
 from pathlib import Path
 
@@ -17,6 +18,8 @@ FILES = {  # name -> (IDX magic, number of dimensions)
     "t10k-labels-idx1-ubyte": (2049, 1),
 }
 MEAN, STD = 0.1307, 0.3081  # of the MNIST training pixels in [0, 1]
+IMAGE_SHAPE = (28, 28)
+DOWNLOAD_TIMEOUT_S = 30.0  # per connection and read: a server that accepts and never answers fails
 
 
 class DataError(Exception):
@@ -30,6 +33,8 @@ def default_data_dir() -> str:
 def check_idx(path: Path) -> int:
     """Validate an uncompressed IDX file's header and length; return its item count."""
     magic_expected, ndim = FILES[path.name]
+    if not path.is_file():
+        raise DataError(f"MNIST: {path} is not a file; put the uncompressed IDX file {path.name} there")
     size = path.stat().st_size
     with open(path, "rb") as f:
         header = f.read(4 + 4 * ndim)
@@ -39,6 +44,8 @@ def check_idx(path: Path) -> int:
     if magic != magic_expected:
         raise DataError(f"MNIST: {path} is not an uncompressed IDX file (magic {magic:#x}, "
                         f"expected {magic_expected:#x}); gunzip it if it is compressed")
+    if ndim == 3 and tuple(dims[1:]) != IMAGE_SHAPE:
+        raise DataError(f"MNIST: {path} holds {dims[1]}x{dims[2]} images, expected 28x28")
     expected = 4 + 4 * ndim + int(np.prod(dims))
     if size != expected:
         raise DataError(f"MNIST: {path} is corrupt or truncated: {size} bytes, its header promises {expected}")
@@ -60,19 +67,28 @@ def load_mnist(data_dir: str | None = None, download: bool = True):
         raise DataError(_missing_message(raw))
     for name in present:
         check_idx(raw / name)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torchvision's urlopen has no timeout of its own
     try:
         train = MNIST(data_dir, train=True, download=download)
         test = MNIST(data_dir, train=False, download=download)
-    except DataError:
-        raise
     except Exception as err:  # no network, a refused download, a broken file
         if len(present) < len(FILES):
             raise DataError(_missing_message(raw, err)) from None
         raise DataError(f"MNIST: could not read the files in {raw}: {err}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
     for name in FILES:
         check_idx(raw / name)  # a download may have just put them there
-    if len(train.data) != len(train.targets) or len(test.data) != len(test.targets):
-        raise DataError(f"MNIST: image and label counts differ in {raw}")
+    for split, prefix in ((train, "train"), (test, "t10k")):  # both, before any training
+        if len(split.data) != len(split.targets):
+            raise DataError(f"MNIST: {raw}/{prefix}-images-idx3-ubyte and its labels hold "
+                            f"{len(split.data)} and {len(split.targets)} items; they must match")
+        bad = ((split.targets < 0) | (split.targets > 9)).nonzero()
+        if len(bad):
+            i = int(bad[0])
+            raise DataError(f"MNIST: {raw}/{prefix}-labels-idx1-ubyte has label {int(split.targets[i])} "
+                            f"at index {i} ({len(bad)} bad in all); labels must be 0-9")
     return (_images(train.data), train.targets.long(), _images(test.data), test.targets.long())
 
 

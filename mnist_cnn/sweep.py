@@ -1,5 +1,5 @@
-"""`python -m mnist_cnn.sweep`: train the variant grid, one TensorBoard run each, and
-print a table of final test accuracies and training times."""
+"""`python -m mnist_cnn.sweep`: train the variant grid, one TensorBoard run each, and print a
+table of final test accuracies and training times."""
 from __future__ import annotations
 
 import argparse
@@ -7,20 +7,25 @@ import itertools
 import sys
 import time
 
-from .config import OPTIMIZERS, Config, OneLineParser
+from common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, OneLineParser, UsageError, nonnegative_int, positive_int
+
+from .config import EXIT_STATUSES, OPTIMIZERS, Config
 from .data import DataError, default_data_dir
+from .errors import Diverged, WriteFailed
 from .spec import ACTIVATIONS, INITS
 
 
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m mnist_cnn.sweep", description=__doc__)
+    p = OneLineParser(prog="python -m mnist_cnn.sweep", description=__doc__,
+                      epilog=EXIT_STATUSES.replace("0  success", "0  success (a diverged run is a row of the table)"),
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--opt", nargs="+", choices=OPTIMIZERS, default=list(OPTIMIZERS))
     p.add_argument("--act", nargs="+", choices=ACTIVATIONS, default=list(ACTIVATIONS))
     p.add_argument("--init", nargs="+", choices=["tf", "xavier"] + [k for k in INITS if k not in ("tf", "xavier")],
                    default=["tf", "xavier"])
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--steps", type=int, help="stop each run after this many steps")
-    p.add_argument("--seed", type=int, nargs="+", default=[0])
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--steps", type=positive_int, help="stop each run after this many steps")
+    p.add_argument("--seed", type=nonnegative_int, nargs="+", default=[0])
     p.add_argument("--data-dir", default=default_data_dir())
     p.add_argument("--logdir", default="runs")
     p.add_argument("--checkpoint-dir", default="checkpoints")
@@ -28,8 +33,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .train import NonFiniteLoss, fit
-    args = parser().parse_args(argv)
+    from .train import fit
+    try:
+        args = parser().parse_args(argv)
+    except UsageError as err:
+        print(f"python -m mnist_cnn.sweep: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rows = []
     for opt, act, init, seed in itertools.product(args.opt, args.act, args.init, args.seed):
@@ -41,16 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             out = fit(cfg)
             rows.append((opt, act, init, seed, f"{out.test_accuracy:.4f}", f"{out.minutes:.1f}"))
-        except NonFiniteLoss as err:
+        except Diverged as err:
             rows.append((opt, act, init, seed, "diverged", str(err)[:40]))
-        except DataError as err:
+        except (UsageError, DataError) as err:
+            print(f"python -m mnist_cnn.sweep: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        except WriteFailed as err:
             print(f"mnist_cnn: {err}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
     print(f"\n{'opt':<6}{'act':<6}{'init':<8}{'seed':<6}{'test acc':<10}minutes")
     for row in rows:
         print("".join(f"{str(v):<{w}}" for v, w in zip(row, (6, 6, 8, 6, 10, 8))))
     print(f"TensorBoard: tensorboard --logdir {args.logdir}  (runs named sweep-{stamp}-*)")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,188 +1,142 @@
 """`python -m mnist_cnn.train --opt adam`: train the MNIST CNN with TensorBoard summaries.
 
-Read top to bottom: build (model, optimizer, data), train_one_epoch, evaluate, main."""
+Read top to bottom: train_one_epoch (with its sync points), evaluate, train, fit, main. The
+run's setup and checkpoints are in run.py."""
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
-import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from tqdm import tqdm
 
-import reference
+from common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
-from . import checkpoint, distributed
-from .config import Config, parse_args, parser
-from .data import MEAN, STD, DataError, load_mnist
-from .spec import cnn_spec
-from .summaries import Summaries
+from . import distributed
+from .config import Config, parse_command_line
+from .data import MEAN, STD, DataError
+from .errors import Diverged, NonFiniteLoss, WriteFailed
+from .run import Run, State, save_checkpoint, setup, stop_handler, to_device
 
-PROBE_SIZE = 64      # fixed test images whose activations are summarised
+__all__ = ["Diverged", "NonFiniteLoss", "Outcome", "evaluate", "fit", "main", "setup", "train",
+           "train_one_epoch"]
+
 WORST_SHOWN = 16     # worst-classified test digits shown at each evaluation
-DRY_RUN_STEPS = 3
+SYNC_EVERY = 20      # steps between reads of the device-side loss (progress, non-finite check, stop)
+EXIT_ABORTED = 130   # a second Ctrl-C: the shell's convention for SIGINT
 
 
-class NonFiniteLoss(Exception):
-    pass
+class Meter:
+    """Each step's loss sum and correct count, kept on the device until the next sync point,
+    so that the steady-state step never waits for the GPU."""
 
+    def __init__(self, device: torch.device) -> None:
+        self.values = torch.zeros(2, SYNC_EVERY, dtype=torch.float64, device=device)
+        self.seen: list[int] = []  # this process's batch sizes, known on the host
 
-@dataclass
-class Progress:
-    """Where training stands; saved in every checkpoint."""
-    step: int = 0           # optimizer steps done
-    epoch: int = 0          # current epoch
-    step_in_epoch: int = 0  # batches of the current epoch done
-
-
-@dataclass
-class Run:
-    """Everything a training run holds."""
-    cfg: Config
-    model: nn.Module        # possibly wrapped in DistributedDataParallel
-    net: nn.Sequential      # the bare model
-    opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LRScheduler
-    device: torch.device
-    data: tuple
-    total_steps: int
-    rank: int = 0
-    world: int = 1
-    progress: Progress = field(default_factory=Progress)
-    summaries: Summaries | None = None
-    run_dir: str = ""
-    ckpt_path: Path | None = None
-    probe: torch.Tensor | None = None
-    stop_requested: bool = False
-
-
-# --- build --------------------------------------------------------------------------
-
-def pick_device(cfg: Config, local_rank: int) -> torch.device:
-    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            parser().error("argument --device: cuda requested but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    if cfg.amp:
-        parser().error("argument --amp: bf16 autocast is for CUDA; on the CPU leave it off")
-    # Denormal floats are slow on x86 CPUs and below anything that matters here (measured +4%).
-    torch.set_flush_denormal(True)
-    return torch.device("cpu")
-
-
-def build_model(cfg: Config, device: torch.device) -> nn.Sequential:
-    """The torch model of the project's CNN spec, initialised from cfg.seed."""
-    net = reference.build(cnn_spec(cfg.act, cfg.init, cfg.dropout), seed=cfg.seed).to(device)
-    if cfg.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    return net
-
-
-def build_optimizer(cfg: Config, net: nn.Module, total_steps: int):
-    # fused: one kernel for the whole update instead of ~10 passes over fc1's 3.2M weights;
-    # measured 12% more images/s on the 2-core CPU (benchmarks/bench_mnist_trainer.py)
-    if cfg.opt == "adam":
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
-    else:
-        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, fused=True)
-    if cfg.schedule == "cosine":  # anneal to zero over the whole run, one value per step
-        factor = lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total_steps) / total_steps))
-    else:
-        factor = lambda t: 1.0
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-def epoch_indices(n: int, cfg: Config, epoch: int, rank: int, world: int) -> list[int]:
-    """This process's shuffled share of the training set for `epoch` (seeded, reproducible)."""
-    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-    sampler.set_epoch(epoch)
-    return list(sampler)
-
-
-def batches(run: Run, indices: list[int]):
-    """(images, labels) batches of this process's share, from preloaded tensors or a DataLoader."""
-    x, y = run.data[0], run.data[1]
-    per_rank = run.cfg.batch_size // run.world
-    if run.cfg.num_workers == 0:
-        for i in range(0, len(indices), per_rank):
-            idx = torch.tensor(indices[i:i + per_rank])
-            yield x[idx], y[idx]
-    else:
-        yield from DataLoader(TensorDataset(x, y), batch_size=per_rank, sampler=indices,
-                              num_workers=run.cfg.num_workers)
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        i = len(self.seen)
+        self.values[0, i] = loss.detach() * len(y)
+        self.values[1, i] = (logits.detach().argmax(1) == y).sum()
+        self.seen.append(len(y))
 
 
 # --- train ----------------------------------------------------------------------------
 
-def train_one_epoch(run: Run, bar) -> None:
-    cfg, p = run.cfg, run.progress
+def train_one_epoch(run: Run, state: State, bar, until: int | None = None) -> None:
+    """Steps of the current epoch, from where it stands, until the epoch ends, the run's last
+    step (or `until`), or an agreed stop."""
+    cfg, p = run.cfg, state.progress
+    until = run.total_steps if until is None else until
     run.model.train()
-    n = len(run.data[0])
-    indices = epoch_indices(n, cfg, p.epoch, run.rank, run.world)
-    per_rank = cfg.batch_size // run.world
-    indices = indices[p.step_in_epoch * per_rank:]  # resume mid-epoch: skip what was done
-    window = [0.0, 0, 0]  # loss sum, correct, seen since the last summary
-    t0, seen0 = time.perf_counter(), 0
-    for xb, yb in batches(run, indices):
-        if p.step >= run.total_steps or run.stop_requested:
-            return
-        xb, yb = to_device(run, xb), yb.to(run.device, non_blocking=True)
-        summary_step = run.summaries is not None and (p.step + 1) % cfg.summary_every == 0
+    x, y = run.data[0], run.data[1]
+    g = torch.Generator(device=x.device).manual_seed(cfg.seed * 1_000_003 + p.epoch)  # seeded, per epoch
+    perm = torch.randperm(len(x), generator=g, device=x.device)
+    meter, t0, step0 = Meter(run.device), time.perf_counter(), p.step
+    while p.step_in_epoch < run.steps_per_epoch and p.step < until and not state.stop_agreed:
+        start = p.step_in_epoch * cfg.batch_size
+        idx = perm[start:start + cfg.batch_size][run.rank::run.world]  # this process's share
+        xb, yb = to_device(run, x[idx]), y[idx].to(run.device, non_blocking=True)
+        summary_step = (p.step + 1) % cfg.summary_every == 0
+        before = None
+        if summary_step and run.summaries is not None:
+            before = {k: v.detach().clone() for k, v in run.net.named_parameters()}
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
             logits = run.model(xb)
             loss = F.cross_entropy(logits.float(), yb)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"loss is {loss.item()} at step {p.step + 1}: stopping; "
-                                f"the last good checkpoint is kept, nothing new is written")
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
-        before = {k: v.detach().clone() for k, v in run.net.named_parameters()} if summary_step else None
         run.opt.step()
         run.sched.step()
+        meter.add(loss, logits, yb)
         p.step += 1
         p.step_in_epoch += 1
-        window[0] += loss.item() * len(yb)
-        window[1] += (logits.argmax(1) == yb).sum().item()
-        window[2] += len(yb)
-        seen0 += len(yb) * run.world
-        if p.step % 10 == 0 or p.step == run.total_steps:
-            rate = seen0 / (time.perf_counter() - t0)
-            bar.set_postfix(epoch=p.epoch + 1, loss=f"{window[0] / window[2]:.4f}",
-                            acc=f"{window[1] / window[2]:.4f}", img_s=f"{rate:.0f}", refresh=False)
-        bar.update(1)
-        if summary_step:
-            write_train_summaries(run, window, before)
-            window = [0.0, 0, 0]
-        if cfg.eval_every and p.step % cfg.eval_every == 0:
-            evaluate_and_log(run)
-            run.model.train()
+        if is_sync_point(run, state, until):
+            sync(run, state, meter, bar, (p.step - step0) * cfg.batch_size / (time.perf_counter() - t0))
+            if summary_step:
+                write_train_summaries(run, state, before)
+            if cfg.eval_every and p.step % cfg.eval_every == 0:
+                evaluate_and_log(run, state)
+                run.model.train()
 
 
-def to_device(run: Run, xb: torch.Tensor) -> torch.Tensor:
-    xb = xb.to(run.device, non_blocking=True)
-    return xb.contiguous(memory_format=torch.channels_last) if run.cfg.channels_last else xb
+def is_sync_point(run: Run, state: State, until: int) -> bool:
+    """The same answer on every process (a signal to one process waits for the next point)."""
+    p, cfg = state.progress, run.cfg
+    return (p.step % SYNC_EVERY == 0 or p.step % cfg.summary_every == 0 or p.step >= until
+            or p.step_in_epoch == run.steps_per_epoch or bool(cfg.eval_every and p.step % cfg.eval_every == 0)
+            or (run.world == 1 and state.stop_requested))
 
 
-def write_train_summaries(run: Run, window: list, before: dict) -> None:
-    """Loss and accuracy (all-reduced over processes) and, on rank 0, the layer statistics."""
-    loss_sum, correct, seen = distributed.all_reduce_sum(window, run.device)
-    if run.rank != 0:
+def sync(run: Run, state: State, meter: Meter, bar, rate: float) -> None:
+    """Read (and all-reduce) the losses since the last sync: stop on the first non-finite one,
+    naming its step; agree on a stop request; update the window and the bar."""
+    n, p = len(meter.seen), state.progress
+    flag = torch.tensor([float(state.stop_requested)], dtype=torch.float64, device=run.device)
+    values = distributed.all_reduce_tensor(torch.cat([meter.values[:, :n].flatten(), flag])).tolist()
+    losses, correct = values[:n], values[n:2 * n]
+    for i, value in enumerate(losses):
+        if not math.isfinite(value):
+            raise Diverged(f"training loss is {value} at step {p.step - n + i + 1}: stopping; the last "
+                           f"good checkpoint is kept, nothing new is written")
+    seen = sum(meter.seen) * run.world  # every process holds an equal share of each batch
+    state.window = [state.window[0] + sum(losses), state.window[1] + sum(correct), state.window[2] + seen]
+    state.stop_agreed = values[-1] > 0
+    meter.values.zero_()
+    meter.seen.clear()
+    bar.set_postfix(epoch=p.epoch + 1, loss=f"{sum(losses) / seen:.4f}", acc=f"{sum(correct) / seen:.4f}",
+                    img_s=f"{rate:.0f}", refresh=False)
+    bar.update(p.step - bar.n)
+
+
+def write_logs(run: Run, method: str, *args) -> None:
+    """Rank 0's TensorBoard writes; a full disk stops the run with one line naming the folder."""
+    if run.rank != 0 or run.summaries is None:
         return
-    s, step, cfg = run.summaries, run.progress.step, run.cfg
-    s.scalars(step, {"train/loss": loss_sum / seen, "train/accuracy": correct / seen,
-                     "train/lr": run.opt.param_groups[0]["lr"]})
+    try:
+        getattr(run.summaries, method)(*args)
+    except OSError as err:
+        raise WriteFailed(f"could not write TensorBoard logs in {run.run_dir}: {err.strerror or err}; "
+                          f"the last checkpoint is kept (free space, then --resume it)") from None
+
+
+def write_train_summaries(run: Run, state: State, before: dict | None) -> None:
+    """Loss and accuracy of the window (already all-reduced) and, on rank 0, the layer statistics."""
+    loss_sum, correct, seen = state.window
+    state.window = [0.0, 0.0, 0]
+    step, cfg = state.progress.step, run.cfg
+    write_logs(run, "scalars", step, {"train/loss": loss_sum / seen, "train/accuracy": correct / seen,
+                                      "train/lr": run.opt.param_groups[0]["lr"]})
     hist = step % cfg.hist_every == 0
-    s.params_and_grads(step, run.net, hist)
-    s.activations(step, run.net, run.probe, hist)
-    s.update_ratios(step, before, run.net)
+    write_logs(run, "params_and_grads", step, run.net, hist)
+    write_logs(run, "activations", step, run.net, run.probe, hist)
+    if before is not None:
+        write_logs(run, "update_ratios", step, before, run.net)
 
 
 # --- evaluate ---------------------------------------------------------------------
@@ -193,9 +147,9 @@ def evaluate(run: Run, batch: int = 1000):
     process's share of the test set, all-reduced)."""
     run.model.eval()
     x, y = run.data[2], run.data[3]
-    share = torch.arange(run.rank, len(x), run.world)
-    loss_sum, correct = 0.0, 0
-    confusion = torch.zeros(10, 10, dtype=torch.int64)
+    share = torch.arange(run.rank, len(x), run.world, device=x.device)
+    totals = torch.zeros(2, dtype=torch.float64, device=run.device)  # loss sum, correct
+    confusion = torch.zeros(100, dtype=torch.int64, device=run.device)
     worst_loss = torch.empty(0)
     worst_idx = worst_pred = torch.empty(0, dtype=torch.long)
     for i in range(0, len(share), batch):
@@ -203,142 +157,58 @@ def evaluate(run: Run, batch: int = 1000):
         xb, yb = to_device(run, x[idx]), y[idx].to(run.device)
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cfg.amp):
             logits = run.net(xb).float()
-        losses = F.cross_entropy(logits, yb, reduction="none").cpu()
-        pred = logits.argmax(1).cpu()
-        loss_sum += losses.sum().item()
-        correct += (pred == y[idx]).sum().item()
-        confusion += torch.bincount(y[idx] * 10 + pred, minlength=100).reshape(10, 10)
-        worst_loss, order = torch.cat([worst_loss, losses]).sort(descending=True)
+        losses = F.cross_entropy(logits, yb, reduction="none")
+        pred = logits.argmax(1)
+        totals += torch.stack([losses.sum().double(), (pred == yb).sum().double()])
+        confusion += torch.bincount(yb * 10 + pred, minlength=100)
+        worst_loss, order = torch.cat([worst_loss, losses.cpu()]).sort(descending=True)
         order = order[:WORST_SHOWN]
-        worst_idx, worst_pred = torch.cat([worst_idx, idx])[order], torch.cat([worst_pred, pred])[order]
+        worst_idx = torch.cat([worst_idx, idx.cpu()])[order]
+        worst_pred = torch.cat([worst_pred, pred.cpu()])[order]
         worst_loss = worst_loss[:WORST_SHOWN]
-    loss_sum, correct = distributed.all_reduce_sum([loss_sum, correct], run.device)
-    confusion = distributed.all_reduce_tensor(confusion.to(run.device)).cpu()
-    worst = [(x[i] * STD + MEAN, int(y[i]), int(pr), float(lo))  # back to [0, 1] pixels
+    loss_sum, correct = distributed.all_reduce_tensor(totals).tolist()
+    confusion = distributed.all_reduce_tensor(confusion).reshape(10, 10).cpu()
+    worst = [(x[i].cpu() * STD + MEAN, int(y[i]), int(pr), float(lo))  # back to [0, 1] pixels
              for i, pr, lo in zip(worst_idx.tolist(), worst_pred.tolist(), worst_loss)]
     return loss_sum / len(x), correct / len(x), confusion, worst
 
 
-def evaluate_and_log(run: Run) -> tuple[float, float]:
+def evaluate_and_log(run: Run, state: State) -> tuple[float, float]:
+    """Evaluate; a non-finite test loss stops the run before anything is saved."""
     loss, acc, confusion, worst = evaluate(run)
-    if run.rank == 0 and run.summaries is not None:
-        step = run.progress.step
-        run.summaries.scalars(step, {"test/loss": loss, "test/accuracy": acc})
-        run.summaries.evaluation(step, confusion, worst)
-        run.summaries.filters(step, run.net)
+    step = state.progress.step
+    if not math.isfinite(loss):
+        raise Diverged(f"test loss is {loss} after step {step}: stopping; the last good checkpoint "
+                       f"is kept, nothing new is written")
+    write_logs(run, "scalars", step, {"test/loss": loss, "test/accuracy": acc})
+    write_logs(run, "evaluation", step, confusion, worst)
+    write_logs(run, "filters", step, run.net)
     return loss, acc
 
 
-# --- checkpoints, run folders -------------------------------------------------------
+# --- the run ----------------------------------------------------------------------------
 
-def save_checkpoint(run: Run) -> None:
-    if run.rank != 0 or run.ckpt_path is None:
-        return
-    p = run.progress
-    state = {"model": run.net.state_dict(), "optimizer": run.opt.state_dict(),
-             "scheduler": run.sched.state_dict(), "step": p.step, "epoch": p.epoch,
-             "step_in_epoch": p.step_in_epoch, "rng_cpu": torch.get_rng_state(),
-             "config": run.cfg.to_dict(), "run_dir": run.run_dir}
-    if run.device.type == "cuda":
-        state["rng_cuda"] = torch.cuda.get_rng_state(run.device)
-    checkpoint.save(run.ckpt_path, state)
-
-
-def restore(run: Run, state: dict) -> None:
-    run.net.load_state_dict(state["model"])
-    run.opt.load_state_dict(state["optimizer"])
-    run.sched.load_state_dict(state["scheduler"])
-    run.progress = Progress(state["step"], state["epoch"], state["step_in_epoch"])
-    torch.set_rng_state(state["rng_cpu"])
-    if run.device.type == "cuda" and "rng_cuda" in state:
-        torch.cuda.set_rng_state(state["rng_cuda"], run.device)
-
-
-def fresh_run_dir(cfg: Config) -> str:
-    """logdir/<run-name>, or <run-name>-2, -3, ... where that name already has logs or a
-    checkpoint: an existing run is never overwritten."""
-    name, k = cfg.run_name, 2
-    while os.path.exists(os.path.join(cfg.logdir, name)) or os.path.exists(os.path.join(cfg.checkpoint_dir, name)):
-        name, k = f"{cfg.run_name}-{k}", k + 1
-    return os.path.join(cfg.logdir, name)
-
-
-def request_stop(run: Run):
-    """First Ctrl-C: finish the current step, checkpoint, exit. Second: stop at once."""
-    def handler(signum, frame):
-        if run.stop_requested:
-            raise KeyboardInterrupt
-        run.stop_requested = True
-        print("\ninterrupted: finishing this step, then writing a checkpoint (Ctrl-C again to abort)",
-              file=sys.stderr)
-    return handler
-
-
-# --- main -------------------------------------------------------------------------------
-
-def setup(cfg: Config) -> Run:
-    rank, world, local_rank = distributed.init()
-    if cfg.batch_size % world:
-        parser().error(f"argument --batch-size: {cfg.batch_size} does not split evenly over {world} processes")
-    device = pick_device(cfg, local_rank)
-    torch.manual_seed(cfg.seed)
-    state = None
-    if cfg.resume:
-        try:
-            state = checkpoint.load(checkpoint.resolve(cfg.resume))
-        except (FileNotFoundError, ValueError) as err:
-            parser().error(str(err).replace("argument --resume: ", "argument --resume: ", 1))
-    data = load_mnist(cfg.data_dir)
-    if cfg.dry_run:
-        data = (data[0][:500], data[1][:500], data[2][:500], data[3][:500])
-    per_rank = cfg.batch_size // world
-    steps_per_epoch = math.ceil(math.ceil(len(data[0]) / world) / per_rank)
-    planned = steps_per_epoch * cfg.epochs  # the lr schedule spans all epochs ...
-    total = min(planned, cfg.steps or planned, DRY_RUN_STEPS if cfg.dry_run else planned)  # ... --steps may stop sooner
-    net = build_model(cfg, device)
-    model = net
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(net, device_ids=[local_rank] if device.type == "cuda" else None)
-    opt, sched = build_optimizer(cfg, net, planned)
-    run = Run(cfg, model, net, opt, sched, device, data, total, rank, world)
-    run.probe = to_device(run, data[2][:PROBE_SIZE])
-    if state is not None:
-        restore(run, state)
-    if rank == 0:
-        if cfg.dry_run:
-            run.run_dir = tempfile.mkdtemp(prefix="mnist-dry-run-")
-        elif state is not None:
-            run.run_dir = state["run_dir"]
-        else:
-            run.run_dir = fresh_run_dir(cfg)
-        name = os.path.basename(run.run_dir)
-        run.ckpt_path = None if cfg.dry_run else Path(cfg.checkpoint_dir) / name / checkpoint.LATEST
-        if cfg.summaries:
-            # purge_step drops events a crashed run wrote past its last checkpoint
-            run.summaries = Summaries(run.run_dir, purge_step=run.progress.step if state else None)
-    return run
-
-
-def train(run: Run) -> tuple[float, float]:
+def train(run: Run, state: State) -> tuple[float, float]:
     """Epochs until done (or stopped); returns the final test (loss, accuracy)."""
-    cfg, p = run.cfg, run.progress
-    if run.summaries is not None and p.step == 0:
-        run.summaries.graph(run.net, run.probe)
+    cfg, p = run.cfg, state.progress
+    if p.step == 0:
+        write_logs(run, "graph", run.net, run.probe)
     bar = tqdm(total=run.total_steps, initial=p.step, disable=run.rank != 0, unit="step",
                dynamic_ncols=True, mininterval=1.0)
     try:
-        while p.step < run.total_steps and not run.stop_requested:
-            train_one_epoch(run, bar)
-            if p.step_in_epoch * (cfg.batch_size // run.world) >= math.ceil(len(run.data[0]) / run.world):
+        while p.step < run.total_steps and not state.stop_agreed:
+            train_one_epoch(run, state, bar)
+            if p.step_in_epoch == run.steps_per_epoch:
                 p.epoch, p.step_in_epoch = p.epoch + 1, 0
                 if not cfg.eval_every:
-                    evaluate_and_log(run)
-            save_checkpoint(run)
-        if run.stop_requested:  # Ctrl-C before the first step: still leave a checkpoint
-            save_checkpoint(run)
+                    evaluate_and_log(run, state)
+            save_checkpoint(run, state)  # after every epoch, and on a stop
     finally:
         bar.close()
-    return evaluate(run)[:2]
+    loss, acc = evaluate(run)[:2]
+    if not math.isfinite(loss):
+        raise Diverged(f"test loss is {loss} after step {p.step}: stopping; the last good checkpoint is kept")
+    return loss, acc
 
 
 @dataclass
@@ -347,43 +217,81 @@ class Outcome:
     test_loss: float
     minutes: float
     run: Run
+    state: State
 
 
-def fit(cfg: Config) -> Outcome:
-    """Set up, train, write the final summaries; raises DataError or NonFiniteLoss."""
-    run = setup(cfg)
-    previous = signal.signal(signal.SIGINT, request_stop(run))
+def fit(cfg: Config, given: frozenset[str] | None = None) -> Outcome:
+    """Set up, train, write the final summaries. Raises UsageError or DataError (bad input,
+    exit 2), Diverged or WriteFailed (exit 1)."""
+    run, state = setup(cfg, given)
+    handler = stop_handler(state)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     start = time.perf_counter()
     try:
-        loss, acc = train(run)
+        loss, acc = train(run, state)
+        write_logs(run, "hparams", run.cfg.to_dict(), {"hparam/test_accuracy": acc, "hparam/test_loss": loss})
+        write_logs(run, "close")
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if run.rank == 0 and run.summaries is not None:
-        run.summaries.hparams(cfg.to_dict(), {"hparam/test_accuracy": acc, "hparam/test_loss": loss})
-        run.summaries.close()
-    return Outcome(acc, loss, (time.perf_counter() - start) / 60, run)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        close_quietly(run)
+    return Outcome(acc, loss, (time.perf_counter() - start) / 60, run, state)
+
+
+def close_quietly(run: Run) -> None:
+    """Flush what the logs hold even when the run failed; remove a dry run's scratch folder."""
+    if run.summaries is not None:
+        try:
+            run.summaries.close()  # idempotent
+        except OSError:
+            pass  # the run is already failing; its own error says why
+    if run.scratch is not None:
+        run.scratch.cleanup()
+
+
+def report(out: Outcome) -> None:
+    run, state, cfg = out.run, out.state, out.run.cfg
+    verdict = "stopped early" if state.stop_agreed else "done"
+    print(f"{verdict}: step {state.progress.step}/{run.total_steps}, test accuracy {out.test_accuracy:.4f} "
+          f"(loss {out.test_loss:.4f}) after {out.minutes:.1f} min")
+    if cfg.dry_run:
+        print("dry run OK (its logs were in a temporary folder, now removed)")
+        return
+    print(f"TensorBoard logs: {run.run_dir}   (tensorboard --logdir {run.run_dir.parent})")
+    if run.ckpt_path is not None:
+        print(f"checkpoint: {run.ckpt_path}   (continue with --resume {run.ckpt_path.parent})")
+
+
+def quiet_writer_thread(args) -> None:
+    """TensorBoard's writer thread hands its OSError (a full disk) to the main thread, which
+    reports it in one line; do not print the thread's traceback as well."""
+    if not issubclass(args.exc_type, OSError):
+        threading.__excepthook__(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_args(argv)
+    """The command line; see config.EXIT_STATUSES for what the exit status means."""
+    threading.excepthook = quiet_writer_thread
     try:
-        out = fit(cfg)
-    except (DataError, NonFiniteLoss) as err:
+        cfg, given = parse_command_line(argv)
+        out = fit(cfg, given)
+    except UsageError as err:
+        print(f"python -m mnist_cnn.train: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except DataError as err:
         print(f"mnist_cnn: {err}", file=sys.stderr)
-        return 1
-    run = out.run
-    if run.rank == 0:
-        state = "stopped early" if run.stop_requested else "done"
-        print(f"{state}: step {run.progress.step}/{run.total_steps}, test accuracy {out.test_accuracy:.4f} "
-              f"(loss {out.test_loss:.4f}) after {out.minutes:.1f} min")
-        logdir = os.path.dirname(run.run_dir) if cfg.dry_run else cfg.logdir
-        print(f"TensorBoard logs: {run.run_dir}   (tensorboard --logdir {logdir})")
-        if run.ckpt_path is not None:
-            print(f"checkpoint: {run.ckpt_path}   (continue with --resume {run.ckpt_path.parent})")
-        if cfg.dry_run:
-            print("dry run OK")
-    distributed.shutdown()
-    return 0
+        return EXIT_USAGE
+    except (Diverged, WriteFailed) as err:
+        print(f"mnist_cnn: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("mnist_cnn: aborted by a second interrupt; the last checkpoint is kept", file=sys.stderr)
+        return EXIT_ABORTED
+    finally:
+        distributed.shutdown()
+    if out.run.rank == 0:
+        report(out)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

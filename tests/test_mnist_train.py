@@ -1,5 +1,6 @@
 """The MNIST trainer end to end on tiny IDX data: summaries, checkpoints, resume, errors."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -85,8 +86,11 @@ def test_resume_matches_an_uninterrupted_run(tiny, tmp_path):
     assert a["step"] == b["step"] == 25 and a["epoch"] == b["epoch"] == 1
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    steps = [e.step for e in _events(part / "runs" / "t").Scalars("train/loss")]
-    assert steps == sorted(set(steps)) == [5, 10, 15, 20, 25]  # continued, not duplicated
+    resumed = [(e.step, e.value) for e in _events(part / "runs" / "t").Scalars("train/loss")]
+    assert [s for s, _ in resumed] == [5, 10, 15, 20, 25]  # continued, not duplicated
+    # the window open at the checkpoint (steps 6-7) was saved: step 10 averages 6-10, as in one go
+    uninterrupted = [e.value for e in _events(whole / "runs" / "t").Scalars("train/loss")]
+    assert [v for _, v in resumed] == pytest.approx(uninterrupted, rel=1e-6)
 
 
 def test_non_finite_loss_stops_without_checkpoint(tiny, tmp_path, capsys):
@@ -101,22 +105,43 @@ def test_non_finite_loss_stops_without_checkpoint(tiny, tmp_path, capsys):
     (["--opt", "rmsprop"], "argument --opt: invalid choice: 'rmsprop'"),
     (["--lr", "0"], "argument --lr: must be > 0"),
     (["--lr", "-0.1"], "argument --lr: must be > 0"),
-    (["--batch-size", "0"], "argument --batch-size: must be > 0"),
+    (["--lr", "nan"], "argument --lr: must be a finite number"),
+    (["--lr", "inf"], "argument --lr: must be a finite number"),
+    (["--momentum", "nan"], "argument --momentum: must be a finite number >= 0"),
+    (["--batch-size", "0"], "argument --batch-size: must be >= 1"),
+    (["--eval-every", "-1"], "argument --eval-every: must be >= 0"),
+    (["--seed", str(10 ** 30)], "argument --seed: must lie in [0, 4294967295]"),
     (["--resume", "nowhere"], "argument --resume: no checkpoint at nowhere"),
-], ids=["optimizer", "lr-zero", "lr-negative", "batch-size", "resume"])
-def test_bad_flags_give_one_line(tiny, tmp_path, flags, needle):
-    proc = subprocess.run([sys.executable, "-m", "mnist_cnn.train", *_args(tiny, tmp_path, *flags)],
+], ids=["optimizer", "lr-zero", "lr-negative", "lr-nan", "lr-inf", "momentum-nan", "batch-size",
+        "eval-every", "huge-seed", "resume"])
+def test_bad_flags_give_one_line(tiny, tmp_path, capsys, flags, needle):
+    assert train.main(_args(tiny, tmp_path, *flags)) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_file_as_logdir_is_refused(tiny, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert train.main(_args(tiny, tmp_path, "--logdir", str(tmp_path / "file" / "sub"))) == 2
+    err = capsys.readouterr().err
+    assert f"argument --logdir: {tmp_path / 'file'} is a file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_command_exits_2_with_one_line(tiny, tmp_path):
+    """The real process: status 2, one line, no usage block or traceback."""
+    proc = subprocess.run([sys.executable, "-m", "mnist_cnn.train", *_args(tiny, tmp_path, "--lr", "nan")],
                           capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert proc.returncode == 2
-    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("python -m mnist_cnn.train: error: argument --lr:")
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_missing_data_is_one_message(tmp_path, capsys, monkeypatch):
     import torchvision.datasets
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda self: (_ for _ in ()).throw(
         RuntimeError("no network")))
-    assert train.main(_args(str(tmp_path / "none"), tmp_path, "--steps", "1")) == 1
+    assert train.main(_args(str(tmp_path / "none"), tmp_path, "--steps", "1")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mnist_cnn: MNIST: files not found") and "\n" not in err
 
@@ -127,9 +152,9 @@ def test_run_names_never_overwrite(tiny, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["t", "t-2"]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_stops(tiny, tmp_path):
-    """The first SIGINT finishes the step, writes the checkpoint and ends the run cleanly."""
-    import signal
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_saves_a_checkpoint_and_stops(tiny, tmp_path, signum):
+    """The first SIGINT or SIGTERM finishes the step, writes the checkpoint and ends the run cleanly."""
     import time
     proc = subprocess.Popen([sys.executable, "-m", "mnist_cnn.train",
                              *_args(tiny, tmp_path, "--epochs", "100", "--no-summaries")],
@@ -142,9 +167,32 @@ def test_ctrl_c_saves_a_checkpoint_and_stops(tiny, tmp_path):
         if not chunk:
             break
         seen += chunk
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (seen + err).decode()[-2000:]
     assert "stopped early" in out.decode()
     state = torch.load(tmp_path / "ckpt" / "t" / "latest.pt", weights_only=True)
     assert 0 < state["step"] < 2000
+
+
+def test_ddp_backend_follows_the_device():
+    """gloo for --device cpu even where CUDA is visible; one line when asking for more
+    processes than GPUs."""
+    from common import UsageError
+    from mnist_cnn import distributed
+    assert distributed.backend(torch.device("cpu")) == "gloo"
+    assert distributed.backend(torch.device("cuda", 1)) == "nccl"
+    distributed.check_gpus(torch.device("cpu"), world=4, local_world=4, gpus=1)  # CPU processes: fine
+    with pytest.raises(UsageError, match="4 processes per node on CUDA but this machine has 2 GPUs"):
+        distributed.check_gpus(torch.device("cuda", 0), world=4, local_world=4, gpus=2)
+
+
+def test_shuffles_are_seeded_and_cover_the_data(tiny, tmp_path):
+    """Batches are drawn from the (device-resident) tensors by a seeded per-epoch permutation:
+    two runs with one seed see the same batches and end with the same weights."""
+    ends = []
+    for name in ("a", "b"):
+        run_tmp = tmp_path / name
+        assert train.main(_args(tiny, run_tmp, "--steps", "3", "--no-summaries", "--seed", "4")) == 0
+        ends.append(torch.load(run_tmp / "ckpt" / "t" / "latest.pt", weights_only=True)["model"])
+    assert all(torch.equal(ends[0][k], ends[1][k]) for k in ends[0])
