@@ -159,7 +159,7 @@ def train_one_epoch(run: Run, bar) -> None:
                             acc=f"{window[1] / window[2]:.4f}", img_s=f"{rate:.0f}", refresh=False)
         bar.update(1)
         if summary_step:
-            write_train_summaries(run, window, before)
+            write_train_summaries(run, window, before, seen0 / (time.perf_counter() - t0))
             window = [0.0, 0, 0]
         if cfg.eval_every and p.step % cfg.eval_every == 0:
             evaluate_and_log(run)
@@ -171,14 +171,13 @@ def to_device(run: Run, xb: torch.Tensor) -> torch.Tensor:
     return xb.contiguous(memory_format=torch.channels_last) if run.cfg.channels_last else xb
 
 
-def write_train_summaries(run: Run, window: list, before: dict) -> None:
+def write_train_summaries(run: Run, window: list, before: dict, images_per_s: float) -> None:
     """Loss and accuracy (all-reduced over processes) and, on rank 0, the layer statistics."""
     loss_sum, correct, seen = distributed.all_reduce_sum(window, run.device)
     if run.rank != 0:
         return
     s, step, cfg = run.summaries, run.progress.step, run.cfg
-    s.scalars(step, {"train/loss": loss_sum / seen, "train/accuracy": correct / seen,
-                     "train/lr": run.opt.param_groups[0]["lr"]})
+    s.train_scalars(step, loss_sum / seen, correct / seen, run.opt.param_groups[0]["lr"], images_per_s)
     hist = step % cfg.hist_every == 0
     s.params_and_grads(step, run.net, hist)
     s.activations(step, run.net, run.probe, hist)
@@ -223,8 +222,7 @@ def evaluate_and_log(run: Run) -> tuple[float, float]:
     loss, acc, confusion, worst = evaluate(run)
     if run.rank == 0 and run.summaries is not None:
         step = run.progress.step
-        run.summaries.scalars(step, {"test/loss": loss, "test/accuracy": acc})
-        run.summaries.evaluation(step, confusion, worst)
+        run.summaries.evaluation(step, loss, acc, confusion, worst)
         run.summaries.filters(step, run.net)
     return loss, acc
 
@@ -324,6 +322,9 @@ def train(run: Run) -> tuple[float, float]:
     cfg, p = run.cfg, run.progress
     if run.summaries is not None and p.step == 0:
         run.summaries.graph(run.net, run.probe)
+        run.summaries.snapshot(run.net, run.probe, run.data[3][:len(run.probe)].to(run.device))
+    if cfg.summaries and p.step == 0:  # every process: evaluation all-reduces
+        evaluate_and_log(run)
     bar = tqdm(total=run.total_steps, initial=p.step, disable=run.rank != 0, unit="step",
                dynamic_ncols=True, mininterval=1.0)
     try:
@@ -359,7 +360,7 @@ def fit(cfg: Config) -> Outcome:
     finally:
         signal.signal(signal.SIGINT, previous)
     if run.rank == 0 and run.summaries is not None:
-        run.summaries.hparams(cfg.to_dict(), {"hparam/test_accuracy": acc, "hparam/test_loss": loss})
+        run.summaries.hparams(cfg.to_dict(), loss, acc)
         run.summaries.close()
     return Outcome(acc, loss, (time.perf_counter() - start) / 60, run)
 
