@@ -21,7 +21,8 @@ HEALTH = {  # per activation, only the metrics that can be non-zero
     "tanh": ("saturated", "saturated_units"),
     "sigmoid": ("saturated", "saturated_units"),
 }
-ZERO_MIN = ("relu",)  # the min of its outputs is 0 on any real batch: not logged
+# A ReLU output's min is 0 on any real batch and its max is the pre-activation's max: not logged.
+RELU_SKIPS = ("min", "max")
 
 
 def layer_groups(kinds: list[tuple[str, str]]) -> list[tuple[str | None, str | None]]:
@@ -65,14 +66,12 @@ def module_names(kinds: list[tuple[str, str]]) -> list[str]:
     return names
 
 
-def stats(a, skip_min: bool = False) -> dict[str, float]:
-    """mean, std (population), min, max of an array or tensor, as floats."""
+def stats(a, skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """mean, std (population), min, max of an array or tensor, as floats, less those in skip."""
     m = a.mean()
     out = {"mean": float(m), "std": float(((a - m) ** 2).mean() ** 0.5), "min": float(a.min()),
            "max": float(a.max())}
-    if skip_min:
-        del out["min"]
-    return out
+    return {k: v for k, v in out.items() if k not in skip}
 
 
 def health(act: str, a) -> dict[str, float]:
@@ -96,8 +95,8 @@ def health(act: str, a) -> dict[str, float]:
 
 def layer_tags(group: str, role: str, act: str | None, a) -> dict[str, float]:
     """Scalars of one layer's output: <group>/<role>/<stat> and, for activations, <group>/health/<metric>."""
-    skip_min = role == "act" and act in ZERO_MIN
-    out = {f"{group}/{role}/{k}": v for k, v in stats(a, skip_min).items()}
+    skip = RELU_SKIPS if role == "act" and act == "relu" else ()
+    out = {f"{group}/{role}/{k}": v for k, v in stats(a, skip).items()}
     if role == "act":
         out.update({f"{group}/health/{k}": v for k, v in health(act, a).items()})
     return out

@@ -60,11 +60,9 @@ class Summaries:
     def __init__(self, run_dir: str, purge_step: int | None = None) -> None:
         self.writer = SummaryWriter(run_dir, purge_step=purge_step)
         self.name = os.path.basename(os.path.normpath(run_dir))
-        self.last_step = 0
         self.test_logged_at: int | None = None
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        self.last_step = max(self.last_step, step)
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
 
@@ -198,7 +196,7 @@ class Summaries:
         fig.tight_layout()
         return fig
 
-    def hparams(self, config: dict, loss: float, accuracy: float) -> None:
+    def hparams(self, config: dict, loss: float, accuracy: float, step: int) -> None:
         """The experiment-defining flags (booleans as 'true'/'false', an unset --steps as 'all'),
         with Test/accuracy and Test/loss as the metrics, written into this run (not a sub-run)."""
         hp = {}
@@ -206,8 +204,8 @@ class Summaries:
             v = config[key]
             hp[key] = str(v).lower() if isinstance(v, bool) else "all" if v is None else v
         hp["steps"] = str(hp["steps"])  # one type in every run: a number or 'all'
-        if self.test_logged_at != self.last_step:  # the final evaluation must be a Test/ point
-            self.scalars(self.last_step, {T.TEST_LOSS: loss, T.TEST_ACCURACY: accuracy})
+        if self.test_logged_at != step:  # the final evaluation is the metric: make it a Test/ point
+            self.scalars(step, {T.TEST_LOSS: loss, T.TEST_ACCURACY: accuracy})
         exp, ssi, sei = hparams(hp, {T.TEST_ACCURACY: accuracy, T.TEST_LOSS: loss})
         fw = self.writer._get_file_writer()
         for s in (exp, ssi, sei):

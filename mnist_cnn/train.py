@@ -360,7 +360,7 @@ def fit(cfg: Config) -> Outcome:
     finally:
         signal.signal(signal.SIGINT, previous)
     if run.rank == 0 and run.summaries is not None:
-        run.summaries.hparams(cfg.to_dict(), loss, acc)
+        run.summaries.hparams(cfg.to_dict(), loss, acc, run.progress.step)
         run.summaries.close()
     return Outcome(acc, loss, (time.perf_counter() - start) / 60, run)
 
