@@ -13,6 +13,7 @@ TEST_LOSS, TEST_ACCURACY = "Test/loss", "Test/accuracy"
 DIVERGENCE_LOSS = "Divergence/loss_rel_log10"     # log10 |numpy - torch| / |torch| of the loss
 DIVERGENCE_PARAMS = "Divergence/param_rel_log10"  # log10 of the worst parameter's max relative difference
 DIVERGENCE_FLOOR = -20.0  # log10 written for an exact match (log10 0 is -inf, which plots as nothing)
+DIVERGENCE_CEIL = 10.0    # log10 written when either side is NaN or infinite
 
 SATURATION = 0.99  # tanh beyond +-0.99, sigmoid below 0.01 or above 0.99: the gradient is < 2% of its peak
 UNIT_SHARE = 0.99  # a unit (channel or neuron) is dead / saturated when this share of its probe positions is
@@ -66,12 +67,25 @@ def module_names(kinds: list[tuple[str, str]]) -> list[str]:
     return names
 
 
+def stat_names(size: int) -> tuple[str, ...]:
+    """The statistics worth a tag for a tensor of `size` elements: one value is its own min and max;
+    of two, the std is half their gap and often equals the max (a 2-class bias stays +-c)."""
+    return ("value",) if size == 1 else ("min", "max") if size == 2 else ("mean", "std", "min", "max")
+
+
 def stats(a, skip: tuple[str, ...] = ()) -> dict[str, float]:
-    """mean, std (population), min, max of an array or tensor, as floats, less those in skip."""
-    m = a.mean()
-    out = {"mean": float(m), "std": float(((a - m) ** 2).mean() ** 0.5), "min": float(a.min()),
-           "max": float(a.max())}
-    return {k: v for k, v in out.items() if k not in skip}
+    """stat_names' statistics (std: population) of an array or tensor, as floats, less those in skip."""
+    names = [k for k in stat_names(int(a.size if isinstance(a.size, int) else a.numel())) if k not in skip]
+    out = {}
+    if "value" in names:
+        out["value"] = float(a.reshape(-1)[0])
+    if "mean" in names:
+        m = a.mean()
+        out["mean"], out["std"] = float(m), float(((a - m) ** 2).mean() ** 0.5)
+    for k in ("min", "max"):
+        if k in names:
+            out[k] = float(a.min() if k == "min" else a.max())
+    return out
 
 
 def health(act: str, a) -> dict[str, float]:
