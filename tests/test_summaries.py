@@ -44,13 +44,18 @@ def tb_group_order(tags) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run_path(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     tiny = write_tiny_mnist(tmp_path_factory.mktemp("mnist"))
     assert train.main(["--data-dir", str(tiny), "--logdir", str(tmp / "runs"), "--checkpoint-dir",
                        str(tmp / "ckpt"), "--batch-size", "10", "--run-name", "t", "--steps", "8",
                        "--summary-every", "2", "--hist-every", "4", "--eval-every", "4", "--seed", "1"]) == 0
-    return _events(tmp / "runs" / "t")
+    return tmp / "runs" / "t"
+
+
+@pytest.fixture(scope="module")
+def run(run_path):
+    return _events(run_path)
 
 
 def test_trainer_tags_are_exactly_the_documented_ones(run):
@@ -104,6 +109,12 @@ def test_hparams_are_the_experiment_flags_with_test_metrics(run):
     exp = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     assert {m.name.tag for m in exp.metric_infos} == {T.TEST_ACCURACY, T.TEST_LOSS}
     assert not any(t.startswith("hparam") for t in run.Tags()["scalars"])
+
+
+def test_hparams_go_into_the_run_itself_and_lr_anneals(run, run_path):
+    assert [p.name for p in run_path.iterdir() if p.is_dir()] == []
+    lr = [e.value for e in run.Scalars(T.TRAIN_LR)]
+    assert lr == sorted(lr, reverse=True) and lr[0] < 1e-3  # cosine annealing
 
 
 def test_graph_uses_the_layer_names(run):
