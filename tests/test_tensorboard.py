@@ -93,3 +93,18 @@ def test_log10_rel_shows_every_divergence():
     assert log10_rel(0.0) == T.DIVERGENCE_FLOOR
     assert log10_rel(1e-3) == pytest.approx(-3)
     assert log10_rel(float("nan")) == log10_rel(np.inf) == T.DIVERGENCE_CEIL
+
+
+def test_classifier_study_logs_test_metrics_on_the_step_axis(tmp_path):
+    from crosscheck.studies.classifiers import classifier_study
+    from crosscheck.train.tb_logger import SideBySideLogger
+
+    def logger_for(name, spec, probe):
+        return SideBySideLogger(tmp_path / name, spec, probe)
+
+    spec, run, sides, (x, y, tr, te) = classifier_study("moons", epochs=2, logger_for=logger_for)
+    acc = _read(tmp_path / "moons" / "torch")
+    per_epoch = -(-len(tr) // 10)
+    assert [e.step for e in acc.Scalars(T.TEST_ACCURACY)] == [per_epoch, 2 * per_epoch]
+    assert acc.Scalars(T.TEST_ACCURACY)[-1].value == pytest.approx(run["torch"].epochs[-1]["test_acc"])
+    assert {T.TRAIN_ACCURACY, T.TEST_LOSS, T.TRAIN_LOSS} <= set(acc.Tags()["scalars"])
