@@ -1,115 +1,215 @@
-"""TensorBoard summaries for the MNIST trainer (one run folder per training run)."""
+"""TensorBoard summaries for the MNIST trainer (one run folder per training run).
+
+Tag names come from common.tags, shared with crosscheck's studies: Train/..., Test/... first,
+then one group per layer (conv1, conv2, fc1, logits)."""
 from __future__ import annotations
+
+import os
+import warnings
+from collections import OrderedDict
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from torch.utils.tensorboard.summary import hparams  # noqa: E402
 
-from .spec import LAYER_NAMES  # noqa: E402
+from common import tags as T  # noqa: E402
 
-SATURATION = 0.99  # a tanh unit with |y| > 0.99 on every probe input is saturated
+# The flags that define an experiment; paths, device, workers and logging cadence do not.
+HPARAMS = ("opt", "act", "init", "lr", "schedule", "momentum", "batch_size", "epochs", "steps",
+           "seed", "dropout", "amp")
+FILTER_ZOOM = 8  # 5x5 conv1 filters drawn 40x40 px, legible at TensorBoard's card size
+ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 
 
-def param_name(key: str) -> str:
-    """'7.weight' -> 'fc1.weight'."""
-    index, kind = key.split(".", 1)
-    return f"{LAYER_NAMES[int(index)]}.{kind}"
+def layer_kinds(model: nn.Sequential) -> list[tuple[str, str]]:
+    """(kind, activation name) per module, the input common.tags names layers from."""
+    out = []
+    for m in model:
+        if isinstance(m, nn.Conv2d):
+            out.append(("conv", ""))
+        elif isinstance(m, nn.Linear):
+            out.append(("linear", ""))
+        elif type(m) in ACTIVATIONS:
+            out.append(("act", ACTIVATIONS[type(m)]))
+        elif isinstance(m, nn.MaxPool2d):
+            out.append(("pool", ""))
+        else:
+            out.append((type(m).__name__.lower(), ""))
+    return out
+
+
+def param_groups(model: nn.Sequential) -> dict[str, tuple[str, str]]:
+    """'7.weight' -> ('fc1', 'weight') for every parameter."""
+    groups = T.layer_groups(layer_kinds(model))
+    out = {}
+    for key, _ in model.named_parameters():
+        index, kind = key.split(".", 1)
+        out[key] = (groups[int(index)][0], kind)
+    return out
 
 
 class Summaries:
-    """Scalars (mean, std, min, max) every call; histograms when asked."""
+    """Writes one run's events; each method is one call from the trainer."""
 
     def __init__(self, run_dir: str, purge_step: int | None = None) -> None:
         self.writer = SummaryWriter(run_dir, purge_step=purge_step)
+        self.name = os.path.basename(os.path.normpath(run_dir))
+        self.test_logged_at: int | None = None
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
 
-    def _stats(self, tag: str, t: torch.Tensor, step: int, hist: bool) -> None:
+    def train_scalars(self, step: int, loss: float, accuracy: float, lr: float,
+                      images_per_s: float | None = None) -> None:
+        """The training window's mean loss and accuracy, the lr, and throughput (all processes)."""
+        values = {T.TRAIN_LOSS: loss, T.TRAIN_ACCURACY: accuracy, T.TRAIN_LR: lr}
+        if images_per_s is not None:
+            values[T.TRAIN_IMAGES_PER_S] = images_per_s
+        self.scalars(step, values)
+
+    def _tensor(self, tag: str, t: torch.Tensor, step: int, hist: bool) -> None:
         t = t.detach().float()
-        for name, v in (("mean", t.mean()), ("std", t.std()), ("min", t.min()), ("max", t.max())):
-            self.writer.add_scalar(f"{tag}/{name}", v.item(), step)
+        self.scalars(step, {f"{tag}/{k}": v for k, v in T.stats(t).items()})
         if hist:
             self.writer.add_histogram(tag, t.cpu(), step)
 
-    def params_and_grads(self, step: int, model: nn.Module, hist: bool) -> None:
-        for key, p in model.named_parameters():
-            self._stats(f"params/{param_name(key)}", p, step, hist)
+    def params_and_grads(self, step: int, model: nn.Sequential, hist: bool) -> None:
+        """<layer>/weight|bias/{mean,std,min,max}, <layer>/grad/weight|bias/{std,absmax},
+        <layer>/grad_norm (of the weight gradient), histograms of all when hist."""
+        grads = {}
+        for key, (group, kind) in param_groups(model).items():
+            p = model.get_parameter(key)
+            self._tensor(f"{group}/{kind}", p, step, hist)
             if p.grad is not None:
-                self._stats(f"grads/{param_name(key)}", p.grad, step, hist)
+                grads[key] = p.grad
+        self.gradients(step, model, grads, hist)
+
+    def gradients(self, step: int, model: nn.Sequential, grads: dict[str, torch.Tensor], hist: bool) -> None:
+        for key, (group, kind) in param_groups(model).items():
+            if key not in grads:
+                continue
+            g = grads[key].detach().float()
+            self.scalars(step, {f"{group}/grad/{kind}/std": float(g.std(correction=0)),
+                                f"{group}/grad/{kind}/absmax": float(g.abs().max())})
+            if kind == "weight":
+                self.scalars(step, {f"{group}/grad_norm": float(g.norm())})
+            if hist:
+                self.writer.add_histogram(f"{group}/grad/{kind}", g.cpu(), step)
 
     @torch.no_grad()
     def activations(self, step: int, model: nn.Sequential, probe: torch.Tensor, hist: bool) -> None:
-        """Every layer's output on the fixed probe batch in eval mode, and unit health."""
+        """Each Conv/Linear output (preact) and activation output (act) on the fixed probe batch in
+        eval mode, with <layer>/health/...; pools, flatten and dropout (identity in eval) are skipped."""
         was_training = model.training
         model.eval()
         h = probe
-        for name, module in zip(LAYER_NAMES, model):
+        for module, (kind, act), (group, role) in zip(model, layer_kinds(model),
+                                                     T.layer_groups(layer_kinds(model))):
             h = module(h)
-            if name == "flatten":
+            if role is None:
                 continue
-            self._stats(f"activations/{name}", h, step, hist)
-            if isinstance(module, (nn.ReLU, nn.Tanh)):
-                units = h.transpose(0, 1).reshape(h.shape[1], -1)  # per channel / neuron
-                if isinstance(module, nn.ReLU):
-                    frac = (units <= 0).all(dim=1).float().mean()
-                    self.writer.add_scalar(f"health/dead_fraction/{name}", frac.item(), step)
-                else:
-                    frac = (units.abs() > SATURATION).all(dim=1).float().mean()
-                    self.writer.add_scalar(f"health/saturated_fraction/{name}", frac.item(), step)
+            hf = h.float()
+            self.scalars(step, T.layer_tags(group, role, act, hf))
+            if hist:
+                self.writer.add_histogram(f"{group}/{role}", hf.cpu(), step)
         model.train(was_training)
 
     def update_ratios(self, step: int, before: dict[str, torch.Tensor], model: nn.Module) -> None:
-        """||w_after - w_before|| / ||w_before|| per parameter: ~1e-3 is healthy."""
-        for key, p in model.named_parameters():
-            ratio = (p.detach() - before[key]).norm() / before[key].norm().clamp_min(1e-12)
-            self.writer.add_scalar(f"health/update_ratio/{param_name(key)}", ratio.item(), step)
+        """<layer>/update_ratio/weight|bias = ||w_after - w_before|| / ||w_before||: ~1e-3 is healthy."""
+        for key, (group, kind) in param_groups(model).items():
+            p = model.get_parameter(key).detach()
+            ratio = (p - before[key]).norm() / before[key].norm().clamp_min(1e-12)
+            self.scalars(step, {f"{group}/update_ratio/{kind}": ratio.item()})
 
-    def graph(self, model: nn.Module, probe: torch.Tensor) -> None:
-        import warnings
+    def snapshot(self, model: nn.Sequential, probe: torch.Tensor, labels: torch.Tensor) -> None:
+        """Step 0, before training: parameters, gradients of the probe batch's loss (computed
+        aside: no .grad is touched), activations, all with histograms."""
+        was_training = model.training
+        model.eval()
+        params = dict(model.named_parameters())
+        with torch.enable_grad():
+            loss = F.cross_entropy(model(probe).float(), labels)
+            grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+        model.train(was_training)
+        for key, (group, kind) in param_groups(model).items():
+            self._tensor(f"{group}/{kind}", params[key], 0, hist=True)
+        self.gradients(0, model, grads, hist=True)
+        self.activations(0, model, probe, hist=True)
+
+    def graph(self, model: nn.Sequential, probe: torch.Tensor) -> None:
+        """The model graph with the tags' layer names (the modules are shared, not copied)."""
+        named = nn.Sequential(OrderedDict(zip(T.module_names(layer_kinds(model)), model)))
         try:
             with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns
                 warnings.simplefilter("ignore")
-                self.writer.add_graph(model, probe[:2])
+                self.writer.add_graph(named, probe[:2])
         except Exception as err:  # tracing is a nicety; never let it stop training
             print(f"warning: model graph not written ({err})")
 
     def filters(self, step: int, model: nn.Sequential) -> None:
+        """conv1's filters, each upscaled FILTER_ZOOM times with nearest neighbours, in a grid."""
         from torchvision.utils import make_grid
         w = model[0].weight.detach().float().cpu()
         w = (w - w.min()) / (w.max() - w.min()).clamp_min(1e-12)
-        self.writer.add_image("filters/conv1", make_grid(w, nrow=8, padding=1, pad_value=1.0), step)
+        w = F.interpolate(w, scale_factor=FILTER_ZOOM, mode="nearest")
+        self.writer.add_image("conv1/filters", make_grid(w, nrow=8, padding=4, pad_value=1.0), step)
 
-    def evaluation(self, step: int, confusion: torch.Tensor, worst: list[tuple]) -> None:
-        """Confusion matrix and the worst-classified test digits as images."""
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.imshow(confusion.numpy(), cmap="Blues")
-        for (i, j), v in zip(((i, j) for i in range(10) for j in range(10)), confusion.flatten().tolist()):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=6)
-        ax.set(xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10), title=f"step {step}")
-        self.writer.add_figure("eval/confusion_matrix", fig, step)
-        fig, axes = plt.subplots(2, 8, figsize=(10, 3))
+    def evaluation(self, step: int, loss: float, accuracy: float, confusion: torch.Tensor,
+                   worst: list[tuple]) -> None:
+        """Test/loss, Test/accuracy, and as images the confusion matrix and the worst digits."""
+        self.scalars(step, {T.TEST_LOSS: loss, T.TEST_ACCURACY: accuracy})
+        self.test_logged_at = step
+        self.writer.add_figure("Test/confusion_matrix", self._confusion_figure(step, accuracy, confusion), step)
+        self.writer.add_figure("Test/worst_digits", self._worst_figure(step, worst), step)
+
+    def _confusion_figure(self, step: int, accuracy: float, confusion: torch.Tensor):
+        fig, ax = plt.subplots(figsize=(5.2, 5.6), dpi=100)
+        c = confusion.numpy()
+        ax.imshow(c, cmap="Blues")
+        for i in range(10):
+            for j in range(10):
+                color = "white" if c[i, j] > c.max() / 2 else "black"
+                ax.text(j, i, str(c[i, j]), ha="center", va="center", fontsize=11, color=color)
+        ax.set_xlabel("predicted", fontsize=12)
+        ax.set_ylabel("true", fontsize=12)
+        ax.set(xticks=range(10), yticks=range(10))
+        ax.tick_params(labelsize=11)
+        ax.set_title(f"{self.name}\nstep {step}: test accuracy {accuracy:.2%}", fontsize=12)
+        fig.tight_layout()
+        return fig
+
+    def _worst_figure(self, step: int, worst: list[tuple]):
+        fig, axes = plt.subplots(4, 4, figsize=(5.2, 6.0), dpi=100)
+        for ax in axes.flat:
+            ax.axis("off")
         for ax, (img, label, pred, loss) in zip(axes.flat, worst):
             ax.imshow(img.squeeze(0).numpy(), cmap="gray")
-            ax.set_title(f"{label}->{pred} ({loss:.1f})", fontsize=8)
-            ax.axis("off")
-        self.writer.add_figure("eval/worst_digits", fig, step)
+            ax.set_title(f"{label}→{pred}  ({loss:.1f})", fontsize=13)
+        fig.suptitle(f"{self.name}, step {step}: true→predicted (loss)", fontsize=11)
+        fig.tight_layout()
+        return fig
 
-    def hparams(self, config: dict, metrics: dict[str, float]) -> None:
-        """hparams with the final metrics, written into this run (not a sub-run)."""
-        hp = {k: v for k, v in config.items() if isinstance(v, (int, float, str, bool))}
-        exp, ssi, sei = hparams(hp, metrics)
+    def hparams(self, config: dict, loss: float, accuracy: float, step: int) -> None:
+        """The experiment-defining flags (booleans as 'true'/'false', an unset --steps as 'all'),
+        with Test/accuracy and Test/loss as the metrics, written into this run (not a sub-run)."""
+        hp = {}
+        for key in HPARAMS:
+            v = config[key]
+            hp[key] = str(v).lower() if isinstance(v, bool) else "all" if v is None else v
+        hp["steps"] = str(hp["steps"])  # one type in every run: a number or 'all'
+        if self.test_logged_at != step:  # the final evaluation is the metric: make it a Test/ point
+            self.scalars(step, {T.TEST_LOSS: loss, T.TEST_ACCURACY: accuracy})
+        exp, ssi, sei = hparams(hp, {T.TEST_ACCURACY: accuracy, T.TEST_LOSS: loss})
         fw = self.writer._get_file_writer()
         for s in (exp, ssi, sei):
             fw.add_summary(s)
-        for k, v in metrics.items():
-            self.writer.add_scalar(k, v)
 
     def close(self) -> None:
         self.writer.close()

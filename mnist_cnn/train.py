@@ -77,9 +77,10 @@ def train_one_epoch(run: Run, state: State, bar, until: int | None = None) -> No
         p.step += 1
         p.step_in_epoch += 1
         if is_sync_point(run, state, until):
-            sync(run, state, meter, bar, (p.step - step0) * cfg.batch_size / (time.perf_counter() - t0))
+            rate = (p.step - step0) * cfg.batch_size / (time.perf_counter() - t0)
+            sync(run, state, meter, bar, rate)
             if summary_step:
-                write_train_summaries(run, state, before)
+                write_train_summaries(run, state, before, rate)
             if cfg.eval_every and p.step % cfg.eval_every == 0:
                 evaluate_and_log(run, state)
                 run.model.train()
@@ -125,13 +126,13 @@ def write_logs(run: Run, method: str, *args) -> None:
                           f"the last checkpoint is kept (free space, then --resume it)") from None
 
 
-def write_train_summaries(run: Run, state: State, before: dict | None) -> None:
+def write_train_summaries(run: Run, state: State, before: dict | None, images_per_s: float) -> None:
     """Loss and accuracy of the window (already all-reduced) and, on rank 0, the layer statistics."""
     loss_sum, correct, seen = state.window
     state.window = [0.0, 0.0, 0]
     step, cfg = state.progress.step, run.cfg
-    write_logs(run, "scalars", step, {"train/loss": loss_sum / seen, "train/accuracy": correct / seen,
-                                      "train/lr": run.opt.param_groups[0]["lr"]})
+    write_logs(run, "train_scalars", step, loss_sum / seen, correct / seen, run.opt.param_groups[0]["lr"],
+               images_per_s)
     hist = step % cfg.hist_every == 0
     write_logs(run, "params_and_grads", step, run.net, hist)
     write_logs(run, "activations", step, run.net, run.probe, hist)
@@ -180,8 +181,7 @@ def evaluate_and_log(run: Run, state: State) -> tuple[float, float]:
     if not math.isfinite(loss):
         raise Diverged(f"test loss is {loss} after step {step}: stopping; the last good checkpoint "
                        f"is kept, nothing new is written")
-    write_logs(run, "scalars", step, {"test/loss": loss, "test/accuracy": acc})
-    write_logs(run, "evaluation", step, confusion, worst)
+    write_logs(run, "evaluation", step, loss, acc, confusion, worst)
     write_logs(run, "filters", step, run.net)
     return loss, acc
 
@@ -193,6 +193,9 @@ def train(run: Run, state: State) -> tuple[float, float]:
     cfg, p = run.cfg, state.progress
     if p.step == 0:
         write_logs(run, "graph", run.net, run.probe)
+        write_logs(run, "snapshot", run.net, run.probe, run.data[3][:len(run.probe)].to(run.device))
+    if cfg.summaries and p.step == 0:  # every process: evaluation all-reduces
+        evaluate_and_log(run, state)
     bar = tqdm(total=run.total_steps, initial=p.step, disable=run.rank != 0, unit="step",
                dynamic_ncols=True, mininterval=1.0)
     try:
@@ -229,7 +232,7 @@ def fit(cfg: Config, given: frozenset[str] | None = None) -> Outcome:
     start = time.perf_counter()
     try:
         loss, acc = train(run, state)
-        write_logs(run, "hparams", run.cfg.to_dict(), {"hparam/test_accuracy": acc, "hparam/test_loss": loss})
+        write_logs(run, "hparams", run.cfg.to_dict(), loss, acc, state.progress.step)
         write_logs(run, "close")
     finally:
         for sig, old in previous.items():

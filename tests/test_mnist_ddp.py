@@ -32,7 +32,7 @@ def _flags(data, out, *extra):
 def _train_loss(run_dir):
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
-    return acc, [(e.step, e.value) for e in acc.Scalars("train/loss")]
+    return acc, [(e.step, e.value) for e in acc.Scalars("Train/loss")]
 
 
 def test_two_processes_with_summaries_match_one(data, tmp_path):
@@ -59,8 +59,8 @@ def test_two_processes_with_summaries_match_one(data, tmp_path):
     assert [s for s, _ in two_loss] == [20, 40, 60, 80, 100, 120]
     for (_, a), (_, b) in zip(two_loss, one_loss):  # all-reduced over both ranks = the global batch
         assert a == pytest.approx(b, rel=1e-3, abs=1e-5)
-    assert [e.step for e in acc.Scalars("test/accuracy")] == [60, 120]
-    assert "params/fc1.weight" in acc.Tags()["histograms"]
+    assert [e.step for e in acc.Scalars("Test/accuracy")] == [0, 60, 120]  # step 0: the untrained net
+    assert "fc1/weight" in acc.Tags()["histograms"]
     import reference
     from mnist_cnn import cnn_spec
     start = reference.build(cnn_spec("relu", "xavier", 0.0), seed=3).state_dict()

@@ -1,4 +1,4 @@
-"""The MNIST trainer end to end on tiny IDX data: summaries, checkpoints, resume, errors."""
+"""The MNIST trainer end to end on tiny IDX data: checkpoints, resume, errors (summaries: test_summaries.py)."""
 import os
 import signal
 import subprocess
@@ -28,51 +28,6 @@ def _events(path):
     return acc
 
 
-@pytest.fixture(scope="module")
-def trained(tiny, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("run")
-    code = train.main(_args(tiny, tmp, "--steps", "8", "--summary-every", "2", "--hist-every", "4",
-                            "--eval-every", "4", "--seed", "1"))
-    assert code == 0
-    return tmp
-
-
-def test_summaries_have_every_tag(trained):
-    run = trained / "runs" / "t"
-    assert [p.name for p in run.iterdir() if p.is_dir()] == []  # hparams went into the run itself
-    acc = _events(run)
-    scalars = set(acc.Tags()["scalars"])
-    for tag in ["train/loss", "train/accuracy", "train/lr", "test/loss", "test/accuracy",
-                "hparam/test_accuracy"]:
-        assert tag in scalars, tag
-    for layer in ["conv1", "conv1_act", "pool1", "conv2", "conv2_act", "pool2", "fc1", "fc1_act",
-                  "dropout", "logits"]:
-        for stat in ["mean", "std", "min", "max"]:
-            assert f"activations/{layer}/{stat}" in scalars
-    for key in ["conv1.weight", "conv1.bias", "conv2.weight", "fc1.weight", "logits.bias"]:
-        assert f"params/{key}/std" in scalars and f"grads/{key}/max" in scalars
-        assert f"health/update_ratio/{key}" in scalars
-    for layer in ["conv1_act", "conv2_act", "fc1_act"]:
-        assert f"health/dead_fraction/{layer}" in scalars
-    assert {"params/conv1.weight", "grads/fc1.weight", "activations/logits"} <= set(acc.Tags()["histograms"])
-    assert {"filters/conv1", "eval/confusion_matrix", "eval/worst_digits"} <= set(acc.Tags()["images"])
-    assert [e.step for e in acc.Scalars("train/loss")] == [2, 4, 6, 8]
-    assert [e.step for e in acc.Scalars("test/accuracy")] == [4, 8]
-    ratios = [e.value for e in acc.Scalars("health/update_ratio/fc1.weight")]
-    assert all(0 < r < 1 for r in ratios)
-    dead = [e.value for e in acc.Scalars("health/dead_fraction/conv1_act")]
-    assert all(0 <= d <= 1 for d in dead)
-    lr = [e.value for e in acc.Scalars("train/lr")]
-    assert lr == sorted(lr, reverse=True) and lr[0] < 1e-3  # cosine annealing
-
-
-def test_tanh_run_logs_saturation(tiny, tmp_path):
-    assert train.main(_args(tiny, tmp_path, "--steps", "2", "--summary-every", "2", "--act", "tanh",
-                            "--opt", "sgd", "--init", "tf")) == 0
-    scalars = _events(tmp_path / "runs" / "t").Tags()["scalars"]
-    assert "health/saturated_fraction/fc1_act" in scalars
-
-
 def test_resume_matches_an_uninterrupted_run(tiny, tmp_path):
     """Stopped after 7 steps (mid-epoch) and resumed to 25 == 25 steps in one go."""
     whole, part = tmp_path / "whole", tmp_path / "part"
@@ -86,10 +41,10 @@ def test_resume_matches_an_uninterrupted_run(tiny, tmp_path):
     assert a["step"] == b["step"] == 25 and a["epoch"] == b["epoch"] == 1
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    resumed = [(e.step, e.value) for e in _events(part / "runs" / "t").Scalars("train/loss")]
+    resumed = [(e.step, e.value) for e in _events(part / "runs" / "t").Scalars("Train/loss")]
     assert [s for s, _ in resumed] == [5, 10, 15, 20, 25]  # continued, not duplicated
     # the window open at the checkpoint (steps 6-7) was saved: step 10 averages 6-10, as in one go
-    uninterrupted = [e.value for e in _events(whole / "runs" / "t").Scalars("train/loss")]
+    uninterrupted = [e.value for e in _events(whole / "runs" / "t").Scalars("Train/loss")]
     assert [v for _, v in resumed] == pytest.approx(uninterrupted, rel=1e-6)
 
 

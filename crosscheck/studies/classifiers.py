@@ -1,6 +1,7 @@
 """Minibatch classifiers (moons, circles, digits) on a 50/50 train/test split."""
 from __future__ import annotations
 
+from common import tags as T
 from numpy_impl.spec import ModelSpec
 
 from ..presets import digits_data, digits_spec, moons_data, moons_spec
@@ -28,7 +29,8 @@ def classifier_study(name: str, seed: int = 0, epochs: int = 25, batch_size: int
     spec = classifier_spec(name, act)
     tr, te = split_half(len(x), seed)
     cfg = TrainConfig("sgd", CLASSIFIER_LR.get(name, 0.05), batch_size=batch_size, seed=seed)
-    steps = epochs * -(-len(tr) // batch_size)
+    steps_per_epoch = -(-len(tr) // batch_size)
+    steps = epochs * steps_per_epoch
     logger = logger_for(name, spec, x[te][:64]) if logger_for else None
     records = {s: RunRecord() for s in SIDES}
 
@@ -38,10 +40,10 @@ def classifier_study(name: str, seed: int = 0, epochs: int = 25, batch_size: int
             vl, va = evaluate(side, spec, x[te], y[te])
             records[side.name].epochs.append({"epoch": epoch, "train_loss": tl, "train_acc": ta,
                                               "test_loss": vl, "test_acc": va})
-            if logger:
-                for tag, v in (("epoch/train_loss", tl), ("epoch/train_accuracy", ta),
-                               ("epoch/test_loss", vl), ("epoch/test_accuracy", va)):
-                    logger.scalar(side.name, tag, v, epoch)
+            if logger:  # at the step that ends the epoch, on the same axis as Train/loss
+                for tag, v in ((T.TRAIN_ACCURACY, ta), (T.TEST_LOSS, vl), (T.TEST_ACCURACY, va)):
+                    if v is not None:
+                        logger.scalar(side.name, tag, v, epoch * steps_per_epoch)
 
     run, sides = run_both(spec, x[tr], y[tr], cfg, steps, logger, on_epoch=on_epoch)
     for s in SIDES:

@@ -1,33 +1,60 @@
-"""TensorBoard summaries for side-by-side training: runs/<run>/numpy and runs/<run>/torch,
-with the same tags on both sides so the curves overlay."""
+"""TensorBoard summaries for side-by-side training: runs/<run>/numpy and runs/<run>/torch with the
+same tags (common.tags, shared with the MNIST trainer) so the curves overlay, and
+runs/<run>/divergence with how far apart the two sides are, log-scaled."""
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 
-from numpy_impl.spec import Activation, ModelSpec
+from common import tags as T
+from numpy_impl.spec import Activation, Conv2d, Linear, MaxPool2d, ModelSpec
 
-from .diagnostics import gradient_ratio_index, unit_health, weight_grad_norms
+from ..check.compare import compare
+from .diagnostics import gradient_ratio_index
+
+SIDES = ("numpy", "torch")
 
 
-def stats(a: np.ndarray) -> dict[str, float]:
-    return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()), "max": float(a.max())}
+def spec_kinds(spec: ModelSpec) -> list[tuple[str, str]]:
+    """(kind, activation name) per layer, the input common.tags names layers from."""
+    kinds = {Conv2d: "conv", Linear: "linear", Activation: "act", MaxPool2d: "pool"}
+    return [(kinds.get(type(layer), type(layer).__name__.lower()),
+             layer.name if isinstance(layer, Activation) else "") for layer in spec.layers]
+
+
+def param_groups(spec: ModelSpec) -> dict[str, tuple[str, str]]:
+    """'0.weight' -> ('fc1', 'weight') for every parameter of the spec's layers."""
+    groups = T.layer_groups(spec_kinds(spec))
+    return {f"{i}.{kind}": (group, kind) for i, (group, role) in enumerate(groups)
+            if role == "preact" for kind in ("weight", "bias")}
+
+
+def log10_rel(rel: float) -> float:
+    """log10 of a relative difference: DIVERGENCE_FLOOR for an exact match, DIVERGENCE_CEIL for
+    NaN or infinity (a side that blew up must show as the worst divergence, not as none)."""
+    if not math.isfinite(rel):
+        return T.DIVERGENCE_CEIL
+    return max(math.log10(rel), T.DIVERGENCE_FLOOR) if rel > 0 else T.DIVERGENCE_FLOOR
 
 
 class SideBySideLogger:
-    """Writes loss, gradient norms, GRI and per-layer statistics of both sides.
+    """Writes loss, lr, GRI, per-layer statistics and health of both sides, and their divergence.
 
-    Scalars every `every` steps, histograms every `hist_every` steps; activation statistics
-    come from a fixed probe batch so they are comparable across steps."""
+    Loss and loss divergence every step; the rest every `every` steps and at step 1, histograms
+    every `hist_every` steps and at step 1; activations come from a fixed probe batch."""
 
     def __init__(self, run_dir: str | os.PathLike, spec: ModelSpec, probe: np.ndarray,
                  every: int = 10, hist_every: int = 100) -> None:
         # tensorboard's event-file writer takes about a second to import: only runs that log pay
         from torch.utils.tensorboard import SummaryWriter
         self.dir = str(run_dir)
-        self.writers = {side: SummaryWriter(os.path.join(self.dir, side)) for side in ("numpy", "torch")}
+        self.writers = {side: SummaryWriter(os.path.join(self.dir, side))
+                        for side in (*SIDES, "divergence")}
         self.spec, self.probe, self.every, self.hist_every = spec, probe, every, hist_every
+        self.groups = T.layer_groups(spec_kinds(spec))
+        self.params = param_groups(spec)
 
     def scalar(self, side: str, tag: str, value: float, step: int) -> None:
         self.writers[side].add_scalar(tag, value, step)
@@ -38,34 +65,42 @@ class SideBySideLogger:
             return
         for side in sides:
             self._log_side(side, step, hist=step % self.hist_every == 0 or step == 1)
+        if len(sides) == 2:
+            a, b = (s.params() for s in sides)
+            worst = max(compare(k, a[k], b[k]).max_rel for k in b)
+            self.writers["divergence"].add_scalar(T.DIVERGENCE_PARAMS, log10_rel(worst), step)
 
     def _log_side(self, side, step: int, hist: bool) -> None:
         w = self.writers[side.name]
-        norms = weight_grad_norms(self.spec, side.grads)
-        for key, norm in norms.items():
-            w.add_scalar(f"grad_norm/{key}", norm, step)
-        w.add_scalar("gri", gradient_ratio_index(self.spec, side.grads), step)
-        w.add_scalar("lr", side.lr, step)
+        w.add_scalar(T.TRAIN_GRI, gradient_ratio_index(self.spec, side.grads), step)
+        w.add_scalar(T.TRAIN_LR, side.lr, step)
         tensors = {}
         for key, value in side.params().items():
-            kind = "weights" if key.endswith("weight") else "biases"
-            tensors[f"{kind}/{key}"] = value
-        acts = side.activations(self.probe)
-        for i, (layer, out) in enumerate(zip(self.spec.layers, acts)):
-            kind = "activations" if isinstance(layer, Activation) else "preactivations"
-            tensors[f"{kind}/{i}"] = out
+            group, kind = self.params[key]
+            tensors[f"{group}/{kind}"] = value
+            if kind == "weight":
+                w.add_scalar(f"{group}/grad_norm", float(np.linalg.norm(side.grads[key])), step)
         for tag, value in tensors.items():
-            for name, v in stats(value).items():
+            for name, v in T.stats(value).items():
                 w.add_scalar(f"{tag}/{name}", v, step)
-            if hist:
+        acts = side.activations(self.probe)
+        for (kind, act), (group, role), out in zip(spec_kinds(self.spec), self.groups, acts):
+            if role is None:
+                continue
+            for tag, v in T.layer_tags(group, role, act, out).items():
+                w.add_scalar(tag, v, step)
+            tensors[f"{group}/{role}"] = out
+        if hist:
+            for tag, value in tensors.items():
                 w.add_histogram(tag, value, step)
-        for health in unit_health(self.spec, acts):
-            w.add_scalar(f"dead_fraction/{health.layer}", health.dead, step)
-            w.add_scalar(f"saturated_fraction/{health.layer}", health.saturated, step)
 
-    def log_losses(self, step: int, losses: dict[str, float], prefix: str = "loss") -> None:
+    def log_losses(self, step: int, losses: dict[str, float]) -> None:
         for side, value in losses.items():
-            self.writers[side].add_scalar(prefix, value, step)
+            self.writers[side].add_scalar(T.TRAIN_LOSS, value, step)
+        if set(losses) == set(SIDES):
+            a, b = losses["numpy"], losses["torch"]
+            rel = abs(a - b) / max(abs(b), np.finfo(np.float64).tiny)
+            self.writers["divergence"].add_scalar(T.DIVERGENCE_LOSS, log10_rel(rel), step)
 
     def close(self) -> None:
         for w in self.writers.values():

@@ -1,0 +1,116 @@
+"""TensorBoard tag names and unit-health metrics, shared by the MNIST trainer and the studies.
+
+Tags are `<group>/<name>`. TensorBoard's time-series page sorts groups by character code (digits
+and '/' first, then upper case, then lower case) and opens the first two, so the capitalised
+run-level groups (Divergence, Test, Train) come before the per-layer groups (conv1, fc1, logits).
+The metric functions accept NumPy arrays and torch tensors alike (only methods both have)."""
+from __future__ import annotations
+
+# Run-level scalars.
+TRAIN_LOSS, TRAIN_ACCURACY, TRAIN_LR = "Train/loss", "Train/accuracy", "Train/lr"
+TRAIN_IMAGES_PER_S, TRAIN_GRI = "Train/images_per_s", "Train/gri"
+TEST_LOSS, TEST_ACCURACY = "Test/loss", "Test/accuracy"
+DIVERGENCE_LOSS = "Divergence/loss_rel_log10"     # log10 |numpy - torch| / |torch| of the loss
+DIVERGENCE_PARAMS = "Divergence/param_rel_log10"  # log10 of the worst parameter's max relative difference
+DIVERGENCE_FLOOR = -20.0  # log10 written for an exact match (log10 0 is -inf, which plots as nothing)
+DIVERGENCE_CEIL = 10.0    # log10 written when either side is NaN or infinite
+
+SATURATION = 0.99  # tanh beyond +-0.99, sigmoid below 0.01 or above 0.99: the gradient is < 2% of its peak
+UNIT_SHARE = 0.99  # a unit (channel or neuron) is dead / saturated when this share of its probe positions is
+HEALTH = {  # per activation, only the metrics that can be non-zero
+    "relu": ("sparsity", "dead_units"),
+    "tanh": ("saturated", "saturated_units"),
+    "sigmoid": ("saturated", "saturated_units"),
+}
+# A ReLU output's min is 0 on any real batch and its max is the pre-activation's max: not logged.
+RELU_SKIPS = ("min", "max")
+
+
+def layer_groups(kinds: list[tuple[str, str]]) -> list[tuple[str | None, str | None]]:
+    """Per layer, (group, role) for tags. kinds: (kind, activation name) with kind 'conv', 'linear',
+    'act', 'pool' or anything else. Convs are conv1, conv2, ...; Linears fc1, fc2, ..., the last
+    `logits`; their outputs are role 'preact', an activation right after one of them is role 'act'
+    of the same group; pools, flattens, dropouts get (None, None): they are not logged."""
+    out, counts, last_group = [], {"conv": 0, "linear": 0}, None
+    n_linear = sum(kind == "linear" for kind, _ in kinds)
+    for kind, _ in kinds:
+        if kind in counts:
+            counts[kind] += 1
+            if kind == "conv":
+                group = f"conv{counts[kind]}"
+            else:
+                group = "logits" if counts[kind] == n_linear else f"fc{counts[kind]}"
+            out.append((group, "preact"))
+            last_group = group
+        elif kind == "act" and last_group is not None:
+            out.append((last_group, "act"))
+            last_group = None
+        else:
+            out.append((None, None))
+            last_group = None
+    return out
+
+
+def module_names(kinds: list[tuple[str, str]]) -> list[str]:
+    """A name per layer for the model graph: conv1, conv1_act, pool1, ..., fc1, fc1_act, dropout, logits."""
+    names, pools = [], 0
+    for (kind, act), (group, role) in zip(kinds, layer_groups(kinds)):
+        if role == "preact":
+            names.append(group)
+        elif role == "act":
+            names.append(f"{group}_act")
+        elif kind == "pool":
+            pools += 1
+            names.append(f"pool{pools}")
+        else:
+            names.append(kind if kind not in names else f"{kind}{len(names)}")
+    return names
+
+
+def stat_names(size: int) -> tuple[str, ...]:
+    """The statistics worth a tag for a tensor of `size` elements: one value is its own min and max;
+    of two, the std is half their gap and often equals the max (a 2-class bias stays +-c)."""
+    return ("value",) if size == 1 else ("min", "max") if size == 2 else ("mean", "std", "min", "max")
+
+
+def stats(a, skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """stat_names' statistics (std: population) of an array or tensor, as floats, less those in skip."""
+    names = [k for k in stat_names(int(a.size if isinstance(a.size, int) else a.numel())) if k not in skip]
+    out = {}
+    if "value" in names:
+        out["value"] = float(a.reshape(-1)[0])
+    if "mean" in names:
+        m = a.mean()
+        out["mean"], out["std"] = float(m), float(((a - m) ** 2).mean() ** 0.5)
+    for k in ("min", "max"):
+        if k in names:
+            out[k] = float(a.min() if k == "min" else a.max())
+    return out
+
+
+def health(act: str, a) -> dict[str, float]:
+    """Activation outputs a, shaped (N, C, ...) or (N, F), on the probe batch -> fractions:
+    sparsity (outputs exactly 0) and dead_units (units 0 on >= 99% of their positions) for ReLU;
+    saturated (outputs past the 0.99 bound) and saturated_units (likewise per unit) for tanh and
+    sigmoid. A unit is a channel (positions: images x height x width) or a neuron (images)."""
+    if act not in HEALTH:
+        return {}
+    units = a.swapaxes(0, 1).reshape(a.shape[1], -1)
+    if act == "relu":
+        bad = (units == 0) * 1.0
+    elif act == "tanh":
+        bad = (abs(units) > SATURATION) * 1.0
+    else:
+        bad = ((units < 1 - SATURATION) | (units > SATURATION)) * 1.0
+    per_unit = bad.mean(1)
+    element, unit = HEALTH[act]
+    return {element: float(per_unit.mean()), unit: float(((per_unit >= UNIT_SHARE) * 1.0).mean())}
+
+
+def layer_tags(group: str, role: str, act: str | None, a) -> dict[str, float]:
+    """Scalars of one layer's output: <group>/<role>/<stat> and, for activations, <group>/health/<metric>."""
+    skip = RELU_SKIPS if role == "act" and act == "relu" else ()
+    out = {f"{group}/{role}/{k}": v for k, v in stats(a, skip).items()}
+    if role == "act":
+        out.update({f"{group}/health/{k}": v for k, v in health(act, a).items()})
+    return out
