@@ -107,3 +107,23 @@ def test_labels_out_of_range_are_named():
 
 def test_sigmoid_is_stable_inside_a_model():
     assert np.isfinite(F.sigmoid(np.array([-1e4, 1e4]))).all()
+
+
+def test_confident_right_predictions_are_not_blamed_for_rounding():
+    """softmax CE's dL/dz = p - onehot is tiny where p ~ 1, yet rounds like its terms (size 1/N):
+    a correct loss must not be reported wrong for that (seed 3 was, before the floor)."""
+    preset = PRESETS["moons"]
+    spec = preset.make_spec("tanh")
+    x, _ = preset.batch()
+    state = {k: v * (60 if k.startswith("2.") else 1) for k, v in ni.init_state(spec, 3).items()}
+    np_model, t_model = build_pair(spec, state, "float64")
+    out = np_model.forward(x)
+    confident = x[np.abs(out[:, 0] - out[:, 1]) > 16][:20]
+    labels = np_model.forward(confident).argmax(1)
+    result = check_pair(np_model, t_model, confident, labels, spec.loss)
+    row = next(r for r in result.rows if r.quantity == "dloss/dpred")
+    assert np.max(np.abs(row.acc.expected)) < 1e-8  # the case in point: every gradient tiny
+    assert result.passed, row.acc.describe()
+    wrong = LinearMissingMean(16, 2)  # a real 1/N slip is still caught at this confidence
+    result = check_pair(plant(np_model, 2, wrong), t_model, confident, labels, spec.loss)
+    assert not result.passed

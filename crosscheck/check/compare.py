@@ -38,11 +38,12 @@ class Comparison:
         return d
 
 
-def compare(name: str, actual, expected, dtype: str | None = None) -> Comparison:
+def compare(name: str, actual, expected, dtype: str | None = None, scale_floor: float = 0.0) -> Comparison:
     """Compare shape, then dtype (when `dtype` is given), then values of two arrays.
 
     The relative error divides by the largest magnitude in `expected`, floored at the
-    smallest normal float, so an all-zero reference gives 0 (equal) or a huge error, never NaN."""
+    smallest normal float, so an all-zero reference gives 0 (equal) or a huge error, never NaN,
+    and at `scale_floor` where the caller knows the quantity is a difference of larger terms."""
     a = np.asarray(actual)
     e = np.asarray(expected)
     if a.shape != e.shape:
@@ -65,7 +66,8 @@ def compare(name: str, actual, expected, dtype: str | None = None) -> Comparison
     flat = int(np.argmax(diff))
     idx = np.unravel_index(flat, a.shape)
     max_abs = float(diff.flat[flat])
-    return Comparison(name, e.shape, max_abs, max_abs / magnitude(e64), tuple(int(i) for i in idx),
+    scale = max(magnitude(e64), scale_floor)  # scale_floor: see verdict.LOSS_ROUNDING_ULPS
+    return Comparison(name, e.shape, max_abs, max_abs / scale, tuple(int(i) for i in idx),
                       float(a64[idx]), float(e64[idx]))
 
 

@@ -24,7 +24,7 @@ from .compare import Comparison, compare
 from .slips import diagnose
 from .torch_side import Trace, layer_vjp, run_torch
 from .user_code import UserCodeError
-from .verdict import ROUTING_TIE, TOLERANCES, agrees, row_bar, row_status
+from .verdict import ROUTING_TIE, TOLERANCES, agrees, loss_scale_floor, row_bar, row_status
 
 
 @dataclass
@@ -265,6 +265,22 @@ def _torch_loss(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[np.nda
     return value.detach().numpy().reshape(1), t.grad.numpy()
 
 
+def loss_term_sizes(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Size of the terms the loss value and dL/dpred are computed from (what their rounding
+    scales with; see verdict.LOSS_ROUNDING_ULPS). torch's losses average over all elements
+    (softmax CE and half SSE over samples)."""
+    n, numel = len(pred), pred.size
+    if loss == "softmax_ce":
+        return float(np.max(np.abs(pred))) + 1.0, 1.0 / n
+    if loss == "bce":
+        p = np.clip(pred, 1e-12, 1 - 1e-12)
+        value = float(np.max(np.maximum(-np.log(p), -np.log1p(-p))))
+        return value, float(np.max(1.0 / np.minimum(p, 1 - p))) / numel
+    size = max(float(np.max(np.abs(pred))), float(np.max(np.abs(target))))
+    per = numel if loss == "mse" else n
+    return size * size / per, 2.0 * size / per
+
+
 def _loss_rows(loss: str, out_np, out_ref, out_truth, target, tol: float, dtype: str,
                float32: bool) -> list[Row]:
     """Loss value and dL/dpred: accumulated (each side on its own output) and local
@@ -277,10 +293,12 @@ def _loss_rows(loss: str, out_np, out_ref, out_truth, target, tol: float, dtype:
     local_truth = _torch_loss(loss, out_ref.astype(np.float64), target)
     noise = _torch_loss(loss, out_ref, target) if float32 else None
     rows = []
+    terms = loss_term_sizes(loss, out_truth.astype(np.float64), target)
     for k, qty, mine, here in ((0, "loss", np.asarray([v_np], dtype), np.asarray([v_loc], dtype)),
                                (1, "dloss/dpred", g_np, g_loc)):
-        acc = compare(qty, mine, truth[k], dtype)
-        loc = compare(qty, here, local_truth[k], dtype)
+        floor = loss_scale_floor(terms[k], dtype)
+        acc = compare(qty, mine, truth[k], dtype, scale_floor=floor)
+        loc = compare(qty, here, local_truth[k], dtype, scale_floor=floor)
         rows.append(Row(-1, f"loss:{loss}", qty, acc, loc, tol, dtype,
                         compare(qty, noise[k], truth[k]).max_rel if float32 else None))
     return rows

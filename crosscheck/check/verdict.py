@@ -37,6 +37,15 @@ TOL_FLOAT32 = 1e-4
 FLOAT32_NOISE_FACTOR = 10.0
 TOLERANCES = {"float64": TOL_FLOAT64, "float32": TOL_FLOAT32}
 
+# A loss and its gradient are computed from terms larger than themselves: softmax CE's
+# gradient is p - onehot (terms of size 1/N), its value logsumexp(z) - z_y (terms of size
+# max|z|), BCE's gradient (p - y) / (p (1 - p)). Where the terms nearly cancel (a confident,
+# right prediction) the result is tiny but still carries a few ulps of the TERMS, so a correct
+# loss would show a large relative error. Such rows are measured against max(|reference|,
+# LOSS_ROUNDING_ULPS * eps * term size / bar): rounding of the terms is never blamed, while a
+# real slip (a 1/N, a sign, a wrong formula) is as large as the terms and still fails.
+LOSS_ROUNDING_ULPS = 16.0
+
 # Max-pooling routes each window's gradient to its maximum. Where two inputs of a window are
 # equal up to rounding, the two sides may each pick a different one, and every gradient below
 # that layer then differs by whole routed values although both are right. A flip counts as
@@ -91,6 +100,13 @@ def row_status(local_ok: bool, acc_ok: bool) -> str:
     if not local_ok:
         return "wrong"
     return "ok" if acc_ok else "inherited"
+
+
+def loss_scale_floor(term_size: float, dtype: str) -> float:
+    """The scale below which a loss row's relative error would only measure rounding of its
+    terms (see LOSS_ROUNDING_ULPS): pass it to compare(..., scale_floor=)."""
+    eps = 2.220446049250313e-16 if dtype == "float64" else 1.1920928955078125e-07
+    return LOSS_ROUNDING_ULPS * eps * term_size / TOLERANCES[dtype]
 
 
 def fd_bar(scale: float, floor: float) -> float:

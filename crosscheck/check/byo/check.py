@@ -10,9 +10,9 @@ import reference
 
 from ..compare import compare, relative_error
 from ..fd import fd_check
-from ..harness import Row, _torch_loss, check_pair, layer_names
+from ..harness import Row, _torch_loss, check_pair, layer_names, loss_term_sizes
 from ..slips import diagnose
-from ..verdict import SLIP_MATCH, TOLERANCES, agrees
+from ..verdict import SLIP_MATCH, TOLERANCES, agrees, loss_scale_floor
 from .cnn_model import CNNModel
 from .cnn_slips import name_cnn_slips, tied_maxima_rows
 from .conventions import UserModel
@@ -99,10 +99,13 @@ def _user_loss_rows(user: UserModel, truth) -> tuple[list[Row], bool]:
     scale = 1.0 / n if means else 1.0
     label = f"loss:yours({user.loss})"
     rows = []
-    for qty, acc_pair, loc_pair in (("loss", (np.array([u_val], dtype), t_val), (np.array([l_val], dtype), t_val)),
-                                    ("dloss/dpred", (u_grad * scale, t_grad), (l_grad * scale, t_grad))):
-        acc = compare(qty, acc_pair[0], acc_pair[1], dtype)
-        loc = compare(qty, loc_pair[0], loc_pair[1], dtype)
+    terms = loss_term_sizes(user.loss, out_t, user.target)
+    for k, (qty, acc_pair, loc_pair) in enumerate((
+            ("loss", (np.array([u_val], dtype), t_val), (np.array([l_val], dtype), t_val)),
+            ("dloss/dpred", (u_grad * scale, t_grad), (l_grad * scale, t_grad)))):
+        floor = loss_scale_floor(terms[k], dtype)
+        acc = compare(qty, acc_pair[0], acc_pair[1], dtype, scale_floor=floor)
+        loc = compare(qty, loc_pair[0], loc_pair[1], dtype, scale_floor=floor)
         row = Row(-1, label, qty, acc, loc, tol, dtype)
         if not row.local_ok:
             row.slip = diagnose(qty, loc_pair[0], loc_pair[1], {"input": out_t, "dout": None, "layer": None})
