@@ -18,5 +18,8 @@ if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$stamp" ]; then
     # --compile-bytecode: this environment never writes .pyc files (PYTHONDONTWRITEBYTECODE=1),
     # so without it every run would compile torch, numpy and scikit-learn from source again.
     "$py" -m uv pip install --quiet --compile-bytecode --python "$py" -e '.[test]'
+    # uv compiles what it installs; packages an older setup left uncompiled are caught here
+    # (a no-op taking a second or two when everything is compiled already)
+    "$py" -m compileall -q -j 0 "$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null
     echo "$stamp" > "$venv/.installed"
 fi
