@@ -1,25 +1,14 @@
 """Bring-your-own networks: both conventions, and broken user code pinned to its layer."""
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
+from examples_loader import load_example
 
 from crosscheck import byo
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("example", ["byo_rowmajor", "byo_colmajor"])
 def test_examples_pass(example):
-    result = byo.check(_load(example).crosscheck_model())
+    result = byo.check(load_example(example).crosscheck_model())
     assert result.passed
     assert max(result.worst("forward"), result.worst("gradient")) <= 1e-10
 
@@ -94,7 +83,7 @@ def test_rowmajor_user_slips_are_pinned(rng, broken, layer, slip):
 
 def test_colmajor_batch_mean_convention(rng):
     """Course-style code divides by m inside the layer; the flag says so."""
-    mod = _load("byo_colmajor")
+    mod = load_example("byo_colmajor")
 
     def backward_mean(dA, cache, activation):
         da, dw, db = mod.backward(dA, cache, activation)
@@ -129,28 +118,28 @@ NEW_EXAMPLES = ["byo_functional", "byo_network", "byo_netclass", "byo_dense"]
 
 @pytest.mark.parametrize("example", NEW_EXAMPLES)
 def test_new_examples_pass(example):
-    assert byo.check(_load(example).crosscheck_model()).passed
+    assert byo.check(load_example(example).crosscheck_model()).passed
 
 
 def test_planted_bug_in_each_example_fails_at_its_layer(monkeypatch):
-    fun = _load("byo_functional")
+    fun = load_example("byo_functional")
     monkeypatch.setattr(fun, "relu_backward", lambda dout, cache: dout)
     res = byo.check(fun.crosscheck_model())
     assert not res.passed and res.culprit().layer == 1 and "derivative missing" in res.culprit().slip
-    net = _load("byo_network")
+    net = load_example("byo_network")
     orig = net.backward
     monkeypatch.setattr(net, "backward", lambda d, p, c: [(g[0] / 2, g[1]) if k == 1 else g
                                                           for k, g in enumerate(orig(d, p, c))])
     res = byo.check(net.crosscheck_model())
     assert not res.passed and res.culprit().layer == 1
-    dense = _load("byo_dense")
+    dense = load_example("byo_dense")
     monkeypatch.setattr(dense.LeakyReLU, "backward", lambda self, dy: dy * np.where(self.x > 0, 1.0, 0.01))
     res = byo.check(dense.crosscheck_model())
     assert not res.passed and res.culprit().layer == 2
 
 
 def test_course_notebook_double_mean_is_caught_with_the_users_loss(rng):
-    net = _load("byo_network")
+    net = load_example("byo_network")
     model = net.crosscheck_model()
     X = model.x.T
     res = byo.check(byo.network(net.forward, net.backward, [(np.array(w), np.array(b)) for w, b in
@@ -207,7 +196,7 @@ def test_square_out_in_and_float32_pass(rng):
 
 def test_result_renders_and_assert_matches_torch(rng):
     import crosscheck
-    model = _load("byo_rowmajor").crosscheck_model()
+    model = load_example("byo_rowmajor").crosscheck_model()
     res = crosscheck.assert_matches_torch(model)
     assert "<table>" in res._repr_html_() and "PASS" in str(res)
     layers = _layers(rng, transposed=True)

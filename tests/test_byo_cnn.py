@@ -1,11 +1,10 @@
 """Bring-your-own CNNs: both layouts' examples pass, planted bugs are pinned to their layer
 and named, bad inputs give one line naming the layer."""
-import importlib.util
-import pathlib
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from examples_loader import load_example
 
 from crosscheck import byo
 from crosscheck.check.byo.cnn_layers import UserPool, same_pads
@@ -14,19 +13,10 @@ from numpy_impl import ReLU, Sequential
 
 from corpus.cnn_cases import TF, _nchw_objects, _tf_net, cases
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.parametrize("example", ["byo_cnn_nhwc", "byo_cnn_cs231n"])
 def test_examples_pass(example):
-    result = byo.check(_load(example).crosscheck_model())
+    result = byo.check(load_example(example).crosscheck_model())
     assert result.passed, [r.acc.describe() for r in result.rows if r.status != "ok"]
     assert max(result.worst("forward"), result.worst("gradient")) <= 1e-10
     assert any(n.startswith("checked on") for n in result.notes)

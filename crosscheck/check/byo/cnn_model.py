@@ -118,7 +118,7 @@ def adapt(obj, index: int, layout: str, x: np.ndarray):
         return UserDropout(obj, index, layout)
     y = np.asarray(call_user(f"layer {index} ({label_of(obj)}).forward", obj.forward, x.copy()))
     act, alpha = activation_of(obj, index, x, y, given=name_of(label_of(obj)))
-    layer = Activation(obj, index, act, alpha, backward_style(obj) == "x, dy")
+    layer = Activation(obj, index, act, alpha, backward_style(obj))
     layer.label = label_of(obj)
     return layer
 

@@ -93,7 +93,7 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
         style = D.backward_style(obj)
         if access is None:
             act, alpha = D.activation_of(obj, i, h, y, given)
-            adapted.append(Activation(obj, i, act, alpha, style == "x, dy"))
+            adapted.append(Activation(obj, i, act, alpha, style))
         else:
             layout = w_layout[i] if isinstance(w_layout, (list, tuple)) else w_layout
             transposed, act, alpha, note = D.layout_and_activation(

@@ -68,6 +68,22 @@ class UserLayer(Layer):
                     self.warnings.append(note)
         return out
 
+    def forward_obj(self, x):
+        """The user object's forward on a copy of x (kept for backward styles that need it)."""
+        self._x = x
+        return np.asarray(self.call("forward", self.obj.forward, x))
+
+    def backward_obj(self, dy, style: str):
+        """The user object's backward in its style: (dy), (x, dy) or (dy, lr) with lr = 0, so
+        a backward that also updates moves nothing."""
+        if self._x is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        if style == "x, dy":
+            return np.asarray(self.call("backward", self.obj.backward, self._x, dy))
+        if style == "dy, lr":
+            return np.asarray(self.call("backward", self.obj.backward, dy, extra=(0.0,)))
+        return np.asarray(self.call("backward", self.obj.backward, dy))
+
     def pre_activation(self, x: np.ndarray) -> np.ndarray:
         """What the activation is applied to, for kinks and for the slip search."""
         if not self.has_linear:
@@ -95,22 +111,18 @@ class UserLayer(Layer):
 
 
 class Activation(UserLayer):
-    """A user's element-wise activation object: forward(x), backward(dy) or backward(x, dy)."""
+    """A user's element-wise activation object: forward(x), backward(dy), backward(x, dy) or
+    backward(dy, lr)."""
 
-    def __init__(self, obj, index: int, activation: str, alpha: float, with_input: bool) -> None:
+    def __init__(self, obj, index: int, activation: str, alpha: float, style: str) -> None:
         super().__init__(index, type(obj).__name__)
-        self.obj, self.activation, self.alpha, self.with_input = obj, activation, alpha, with_input
+        self.obj, self.activation, self.alpha, self.style = obj, activation, alpha, style
 
     def forward(self, x):
-        self._x = x
-        return np.asarray(self.call("forward", self.obj.forward, x))
+        return self.forward_obj(x)
 
     def backward(self, dy):
-        if self._x is None:
-            raise RuntimeError(f"{self.name}: backward called before forward")
-        if self.with_input:
-            return np.asarray(self.call("backward", self.obj.backward, self._x, dy))
-        return np.asarray(self.call("backward", self.obj.backward, dy))
+        return self.backward_obj(dy, self.style)
 
 
 class ParamLinear(UserLayer):
@@ -129,18 +141,10 @@ class ParamLinear(UserLayer):
         self.params = {"weight": w.T if transposed else w, "bias": b.reshape(-1)}
 
     def forward(self, x):
-        self._x = x
-        return np.asarray(self.call("forward", self.obj.forward, x))
+        return self.forward_obj(x)
 
     def backward(self, dy):
-        if self._x is None:
-            raise RuntimeError(f"{self.name}: backward called before forward")
-        if self.backward_style == "x, dy":
-            dx = self.call("backward", self.obj.backward, self._x, dy)
-        elif self.backward_style == "dy, lr":  # lr = 0: the user's update must not move anything
-            dx = self.call("backward", self.obj.backward, dy, extra=(0.0,))
-        else:
-            dx = self.call("backward", self.obj.backward, dy)
+        dx = self.backward_obj(dy, self.backward_style)
         dw, db = self.access.grads(self.obj, self.index, self.label)
         scale = self.grad_scale(dy)
         dw = np.asarray(dw)
