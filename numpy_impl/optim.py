@@ -14,16 +14,26 @@ Array = np.ndarray
 ADAM_BLOCK = 1 << 16
 
 
-def _check_lr(lr: float) -> float:
+def check_lr(lr: float) -> float:
+    """A learning rate: a finite number > 0 (the one place this rule is written)."""
     if not lr > 0:
         raise ValueError(f"lr: must be > 0, got {lr}")
+    if not np.isfinite(lr):
+        raise ValueError(f"lr: must be a finite number, got {lr}")
     return float(lr)
+
+
+def check_decay(gamma: float) -> float:
+    """A decay factor: in (0, 1]."""
+    if not 0 < gamma <= 1:
+        raise ValueError(f"decay: must lie in (0, 1], got {gamma}")
+    return float(gamma)
 
 
 class Optimizer:
     def __init__(self, params: dict[str, Array], lr: float) -> None:
         self.params = params
-        self.lr = _check_lr(lr)
+        self.lr = check_lr(lr)
         self.state: dict[str, dict] = {k: {} for k in params}
 
     def step(self, grads: dict[str, Array]) -> None:
@@ -128,8 +138,7 @@ class ExponentialLR:
     """lr_t = lr_0 * gamma^t, stepped once per epoch (or per step) like torch's."""
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        if not 0 < gamma <= 1:
-            raise ValueError(f"decay: must lie in (0, 1], got {gamma}")
+        check_decay(gamma)
         self.optimizer, self.gamma, self.base_lr, self.last_epoch = optimizer, gamma, optimizer.lr, 0
 
     def step(self) -> None:
@@ -143,8 +152,7 @@ class StepLR:
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         if step_size < 1:
             raise ValueError(f"step_size: must be >= 1, got {step_size}")
-        if not 0 < gamma <= 1:
-            raise ValueError(f"decay: must lie in (0, 1], got {gamma}")
+        check_decay(gamma)
         self.optimizer, self.step_size, self.gamma, self.last_epoch = optimizer, step_size, gamma, 0
 
     def step(self) -> None:

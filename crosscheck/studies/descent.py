@@ -40,10 +40,8 @@ def descend(eta0: float = DEFAULT_ETA0, decay: float = DEFAULT_DECAY, steps: int
             start=START) -> DescentResult:
     """eta_t = eta0 * decay^t. NumPy: hand-written gradient with numpy_impl's SGD and
     ExponentialLR; torch: autograd with torch.optim.SGD and ExponentialLR."""
-    if not eta0 > 0:
-        raise ValueError(f"lr: must be > 0, got {eta0}")
-    if not 0 < decay <= 1:
-        raise ValueError(f"decay: must lie in (0, 1], got {decay}")
+    npopt.check_lr(eta0)
+    npopt.check_decay(decay)
     p = np.array(start, dtype=np.float64)
     opt = npopt.SGD({"p": p}, eta0)
     sched = npopt.ExponentialLR(opt, decay)

@@ -39,10 +39,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.opt not in OPTIMIZERS:
             raise ValueError(f"opt: unknown optimizer {self.opt!r}; choose from {', '.join(OPTIMIZERS)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr: must be > 0, got {self.lr}")
-        if not 0 < self.decay <= 1:
-            raise ValueError(f"decay: must lie in (0, 1], got {self.decay}")
+        npopt.check_lr(self.lr)
+        npopt.check_decay(self.decay)
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from numpy_impl import optim as npopt
+
 from ..check.verdict import OPT_SLIP_MATCH, REPLAY_TOL
 from .stepcheck import StepRow, step_rows
 
@@ -30,10 +32,8 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"opt: unknown optimizer {self.kind!r}; choose from {', '.join(KINDS)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr: must be > 0, got {self.lr}")
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"decay: must lie in (0, 1], got {self.gamma}")
+        npopt.check_lr(self.lr)
+        npopt.check_decay(self.gamma)
         if self.momentum < 0:
             raise ValueError(f"momentum: must be >= 0, got {self.momentum}")
 
