@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -146,6 +147,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--no-summaries", dest="summaries", action="store_false")
+    p.add_argument("--num-workers", type=nonnegative_int, default=None,
+                   help="accepted for old scripts and not used: batches are sliced from tensors in memory")
     return p
 
 
@@ -154,11 +157,14 @@ def parse_command_line(argv: list[str] | None = None) -> tuple[Config, frozenset
     raises UsageError."""
     p = parser()
     values = vars(p.parse_args(argv))
+    if values.pop("num_workers") is not None:
+        print(f"{p.prog}: note: --num-workers is not used any more: batches are sliced from tensors "
+              f"already in memory (the fastest path)", file=sys.stderr)
     unknown = set(values) - {f.name for f in fields(Config)}
     assert not unknown, f"parser and Config disagree: {unknown}"
     for action in p._actions:  # parse again with no defaults: what is left was typed
         action.default = argparse.SUPPRESS
-    given = frozenset(vars(p.parse_args(argv)))
+    given = frozenset(vars(p.parse_args(argv))) - {"num_workers"}
     cfg = Config(**values)
     validate(cfg)
     return cfg, given

@@ -151,3 +151,11 @@ def test_shuffles_are_seeded_and_cover_the_data(tiny, tmp_path):
         assert train.main(_args(tiny, run_tmp, "--steps", "3", "--no-summaries", "--seed", "4")) == 0
         ends.append(torch.load(run_tmp / "ckpt" / "t" / "latest.pt", weights_only=True)["model"])
     assert all(torch.equal(ends[0][k], ends[1][k]) for k in ends[0])
+
+
+def test_num_workers_is_still_accepted_and_said_to_be_unused(capsys):
+    """Old scripts keep working: the flag parses, and the run says it is not used."""
+    from mnist_cnn.config import parse_command_line
+    cfg, given = parse_command_line(["--num-workers", "2", "--steps", "3"])
+    assert given == {"steps"} and cfg.steps == 3
+    assert "--num-workers is not used" in capsys.readouterr().err
