@@ -202,3 +202,17 @@ def test_result_renders_and_assert_matches_torch(rng):
     layers = _layers(rng, transposed=True)
     with pytest.raises(AssertionError, match="transposed"):
         crosscheck.assert_matches_torch(byo.rowmajor(layers, rng.normal(size=(20, 3)), rng.normal(size=(20, 1))))
+
+
+def test_numpy_ml_stack_passes_and_a_planted_bug_is_pinned():
+    """numpy-ml 0.1.x FullyConnected layers (an optional test dependency)."""
+    example = load_example("byo_numpy_ml")
+    pytest.importorskip("numpy_ml", reason="numpy-ml is not installed (pip install numpy-ml==0.1.2)")
+    model = example.crosscheck_model()
+    assert byo.check(model).passed
+    layer = model.model.layers[1].obj
+    real = layer._bwd
+    layer._bwd = lambda dy, X: (lambda dx, dw, db: (dx, dw * len(X), db))(*real(dy, X))  # dW summed twice over N
+    result = byo.check(model)
+    assert not result.passed
+    assert result.culprit().layer == 1 and result.culprit().quantity == "weight.grad"

@@ -1,4 +1,5 @@
 """`python -m crosscheck` as a user runs it."""
+import importlib.util
 import json
 import pathlib
 import subprocess
@@ -82,8 +83,11 @@ def test_user_model_with_a_wrong_derivative_fails_at_its_layer(tmp_path):
 
 
 def test_user_examples_pass():
-    for example in ("byo_rowmajor.py", "byo_colmajor.py", "byo_functional.py", "byo_network.py",
-                    "byo_netclass.py", "byo_dense.py"):
+    examples = ["byo_rowmajor.py", "byo_colmajor.py", "byo_functional.py", "byo_network.py",
+                "byo_netclass.py", "byo_dense.py", "byo_cnn_nhwc.py", "byo_cnn_cs231n.py"]
+    if importlib.util.find_spec("numpy_ml") is not None:
+        examples.append("byo_numpy_ml.py")
+    for example in examples:
         proc = run("--user", str(ROOT / "examples" / example))
         assert proc.returncode == 0, proc.stdout
 

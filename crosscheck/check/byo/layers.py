@@ -69,8 +69,12 @@ class UserLayer(Layer):
         return out
 
     def forward_obj(self, x):
-        """The user object's forward on a copy of x (kept for backward styles that need it)."""
+        """The user object's forward on a copy of x (kept for backward styles that need it).
+        Layers that keep every input and sum gradients until flushed (numpy-ml's
+        `flush_gradients()`) are flushed first, so each backward sees exactly this forward."""
         self._x = x
+        if callable(getattr(self.obj, "flush_gradients", None)):
+            self.call("flush_gradients", self.obj.flush_gradients)
         return np.asarray(self.call("forward", self.obj.forward, x))
 
     def backward_obj(self, dy, style: str):
