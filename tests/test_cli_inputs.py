@@ -63,3 +63,13 @@ def test_help_documents_the_exit_statuses():
     proc = run("--help")
     assert proc.returncode == 0
     assert "exit status: 0" in proc.stdout and "3 your own code" in proc.stdout
+
+
+def test_broken_mnist_files_are_one_line_not_a_traceback(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x1f\x8b" + bytes(98))  # still gzipped
+    proc = run("--model", "mnist_cnn", "--data-dir", str(tmp_path), "--no-fd", "--dtype", "float64")
+    assert proc.returncode == 2
+    assert "t10k-images-idx3-ubyte" in one_line(proc)

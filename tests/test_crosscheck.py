@@ -127,3 +127,11 @@ def test_confident_right_predictions_are_not_blamed_for_rounding():
     wrong = LinearMissingMean(16, 2)  # a real 1/N slip is still caught at this confidence
     result = check_pair(plant(np_model, 2, wrong), t_model, confident, labels, spec.loss)
     assert not result.passed
+
+
+def test_nan_never_matches_and_says_where():
+    both = compare("dW", np.array([1.0, np.nan]), np.array([1.0, np.nan]))
+    assert both.problem.startswith("non-finite value in both") and "[1]" in both.problem
+    assert not both.passed(1.0)
+    one = compare("dW", np.array([np.inf, 2.0]), np.array([1.0, 2.0]))
+    assert "on one side" in one.problem and not one.passed(1.0)
