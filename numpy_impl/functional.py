@@ -134,4 +134,18 @@ def softmax_ce(logits: Array, labels: Array) -> tuple[float, Array]:
     return float(-logp[rows, labels].mean()), grad / n
 
 
-LOSS_FUNCS = {"mse": mse, "half_sse": half_sse, "bce": bce, "softmax_ce": softmax_ce}
+def nll(prob: Array, labels: Array) -> tuple[float, Array]:
+    """Cross-entropy on probabilities (N, C) (a softmax layer's output) against integer labels
+    (N,): mean of -log p[label] (torch: nll_loss(log(p))). Used where a network ends in its own
+    softmax layer, so that layer's backward is checked as a layer."""
+    n = prob.shape[0]
+    rows = np.arange(n)
+    picked = prob[rows, labels]
+    grad = np.zeros_like(prob)
+    grad[rows, labels] = -1.0 / (n * picked)
+    with np.errstate(divide="ignore"):
+        return float(-np.mean(np.log(picked))), grad
+
+
+LOSS_FUNCS = {"mse": mse, "half_sse": half_sse, "bce": bce, "softmax_ce": softmax_ce, "nll": nll}
+LABEL_LOSSES = ("softmax_ce", "nll")  # targets are integer class labels

@@ -29,13 +29,21 @@ class Loss:
         return self._grad
 
 
+def check_loss_name(loss: str) -> str:
+    """Raise ValueError naming `loss` when it is not one this project implements."""
+    if loss not in F.LOSS_FUNCS:
+        raise ValueError(f"loss: unknown {loss!r}; choose from: {', '.join(F.LOSS_FUNCS)}")
+    return loss
+
+
 def check_target(loss: str, pred: np.ndarray, target: np.ndarray) -> None:
-    """Raise ValueError naming `target` when it does not fit the loss."""
-    if loss == "softmax_ce":
+    """Raise ValueError naming `loss` when it is unknown, `target` when it does not fit it."""
+    check_loss_name(loss)
+    if loss in F.LABEL_LOSSES:
         if target.shape != pred.shape[:1]:
-            raise ValueError(f"target: softmax_ce needs labels of shape ({pred.shape[0]},), got {target.shape}")
+            raise ValueError(f"target: {loss} needs labels of shape ({pred.shape[0]},), got {target.shape}")
         if not np.issubdtype(target.dtype, np.integer):
-            raise ValueError(f"target: softmax_ce needs integer class labels, got dtype {target.dtype}")
+            raise ValueError(f"target: {loss} needs integer class labels, got dtype {target.dtype}")
         if target.size and (target.min() < 0 or target.max() >= pred.shape[1]):
             raise ValueError(f"target: labels must lie in [0, {pred.shape[1]}), "
                              f"got range [{target.min()}, {target.max()}]")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Union
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "softplus", "identity", "softmax")
-LOSSES = ("mse", "half_sse", "bce", "softmax_ce")
+LOSSES = ("mse", "half_sse", "bce", "softmax_ce", "nll")
 INIT_SCHEMES = ("uniform", "constant", "truncnormal", "xavier", "torch")
 DTYPES = ("float64", "float32")
 

@@ -15,6 +15,8 @@ def loss_value(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Ten
         return F.binary_cross_entropy(pred, target)
     if name == "softmax_ce":
         return F.cross_entropy(pred, target)
+    if name == "nll":  # cross-entropy on probabilities (a network ending in its own softmax)
+        return F.nll_loss(torch.log(pred), target)
     raise ValueError(f"loss: unknown {name!r}")
 
 

@@ -259,7 +259,7 @@ def _local_runs(np_model: Sequential, torch_model, truth_model, ref: Trace, x, u
 def _torch_loss(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loss value (shape (1,)) and dL/dpred by torch autograd, in pred's dtype."""
     t = torch.tensor(pred, requires_grad=True)
-    tgt = torch.as_tensor(target) if loss == "softmax_ce" else torch.as_tensor(target, dtype=t.dtype)
+    tgt = torch.as_tensor(target) if loss in NF.LABEL_LOSSES else torch.as_tensor(target, dtype=t.dtype)
     value = reference.loss_value(loss, t, tgt)
     value.backward()
     return value.detach().numpy().reshape(1), t.grad.numpy()
@@ -272,6 +272,9 @@ def loss_term_sizes(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[fl
     n, numel = len(pred), pred.size
     if loss == "softmax_ce":
         return float(np.max(np.abs(pred))) + 1.0, 1.0 / n
+    if loss == "nll":
+        p = np.clip(pred, 1e-300, None)
+        return float(np.max(-np.log(p))), float(np.max(1.0 / p)) / n
     if loss == "bce":
         p = np.clip(pred, 1e-12, 1 - 1e-12)
         value = float(np.max(np.maximum(-np.log(p), -np.log1p(-p))))
@@ -286,7 +289,7 @@ def _loss_rows(loss: str, out_np, out_ref, out_truth, target, tol: float, dtype:
     """Loss value and dL/dpred: accumulated (each side on its own output) and local
     (NumPy's loss on torch's output, against torch's loss in float64 on that output)."""
     check_target(loss, out_np, target)
-    tgt = target if loss == "softmax_ce" else target.astype(out_np.dtype)
+    tgt = target if loss in NF.LABEL_LOSSES else target.astype(out_np.dtype)
     v_np, g_np = NF.LOSS_FUNCS[loss](out_np, tgt)
     v_loc, g_loc = NF.LOSS_FUNCS[loss](out_ref, tgt)
     truth = _torch_loss(loss, out_truth, target)

@@ -13,12 +13,14 @@ class UserCodeError(Exception):
     """The user's own code raised (or exited); the message names where. Exit status 3."""
 
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def _users_frame(tb) -> str:
     """file:line of the innermost frame outside this project's packages and the libraries,
     i.e. the user's own line; the innermost frame when there is none."""
     frames = traceback.extract_tb(tb)
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    ours = tuple(os.path.join(here, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
+    ours = tuple(os.path.join(_ROOT, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
     users = [f for f in frames if not f.filename.startswith(ours) and "site-packages" not in f.filename
              and not f.filename.startswith("<frozen")]
     frame = (users or frames or [None])[-1]
@@ -33,11 +35,27 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''} (at {_users_frame(err.__traceback__)})"
 
 
+def _raised_here(tb) -> bool:
+    """Was the error raised by this project's own code (its innermost Python frame ours)?"""
+    frames = traceback.extract_tb(tb)
+    ours = tuple(os.path.join(_ROOT, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
+    return bool(frames) and frames[-1].filename.startswith(ours)
+
+
 def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
     """fn(*args, **kwargs), with anything it raises (SystemExit included) turned into a
-    UserCodeError that starts with `what` (e.g. 'layer 2 (Dense).backward')."""
+    UserCodeError that starts with `what` (e.g. 'layer 2 (Dense).backward'). Two exceptions
+    pass through unchanged: a UserCodeError from a nested call (it already names the place),
+    and a ValueError that this project raised itself while checking what the user handed it
+    (byo.rowmajor(...) inside crosscheck_model(): a usage error, exit 2, not a crash)."""
     try:
         return fn(*args, **kwargs)
+    except UserCodeError:
+        raise
+    except ValueError as err:
+        if _raised_here(err.__traceback__):
+            raise
+        raise UserCodeError(f"{what} raised {describe(err)}") from err
     except (Exception, SystemExit) as err:  # SystemExit too: a user's sys.exit must not end the check
         raise UserCodeError(f"{what} raised {describe(err)}") from err
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 import reference
+from numpy_impl import functional as NF
 
 from ..compare import compare, relative_error
 from ..fd import fd_check
@@ -129,7 +130,7 @@ def _end_to_end_rows(user: UserModel, truth) -> list[Row]:
         layer.batch_means = flag
     truth.zero_grad(set_to_none=True)
     out = truth(torch.tensor(np.asarray(user.x, dtype=np.float64)))
-    tgt = torch.as_tensor(user.target) if user.loss == "softmax_ce" else torch.as_tensor(user.target, dtype=out.dtype)
+    tgt = torch.as_tensor(user.target) if user.loss in NF.LABEL_LOSSES else torch.as_tensor(user.target, dtype=out.dtype)
     reference.loss_value(user.loss, out, tgt).backward()
     want = {k: p.grad.numpy() for k, p in truth.named_parameters()}
     names, rows = layer_names(model), []

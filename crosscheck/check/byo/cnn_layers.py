@@ -266,6 +266,12 @@ def classify(obj) -> str:
     if given:
         return given
     w = getattr(obj, "W", None)
+    if w is None:
+        other = next((n for n in ("weight", "weights", "w", "kernel") if np.ndim(getattr(obj, n, None)) == 4), None)
+        if other:
+            raise ValueError(f"{type(obj).__name__}: a 4-D weight is stored as {other!r}; byo.cnn reads a "
+                             f"convolution's weight from W and its gradients from dW, db (set W = self.{other}, "
+                             f"or give the class properties W and dW)")
     if w is not None and np.ndim(w) == 4:
         return "conv"
     if w is not None and np.ndim(w) == 2:

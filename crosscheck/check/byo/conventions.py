@@ -8,6 +8,8 @@ from typing import Callable
 import numpy as np
 
 from numpy_impl import Sequential
+from numpy_impl import functional as NF
+from numpy_impl.losses import check_loss_name
 
 from ..user_code import call_user
 from . import discover as D
@@ -37,11 +39,22 @@ def _dtype(*arrays) -> str:
     return "float32" if any(np.asarray(a).dtype == np.float32 for a in arrays) else "float64"
 
 
+def require_methods(layers: list, convention: str) -> None:
+    """Layer objects need forward(x) and backward(...): say which one lacks what, in one line."""
+    for i, obj in enumerate(layers):
+        missing = [m for m in ("forward", "backward") if not callable(getattr(obj, m, None))]
+        if missing:
+            raise ValueError(f"layer {i} ({type(obj).__name__}): has no {' or '.join(missing)}() method; "
+                             f"{convention} takes layer objects with forward(x) and backward(dy) (a whole "
+                             f"network in one object: byo.netclass or byo.network)")
+
+
 def _as_target(target, loss):
+    check_loss_name(loss)
     if target is None:
         raise ValueError("target: give the labels or regression targets for the batch")
     target = np.asarray(target)
-    return target if loss == "softmax_ce" else target.astype(np.float64)
+    return target if loss in NF.LABEL_LOSSES else target.astype(np.float64)
 
 
 def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
@@ -64,15 +77,15 @@ def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
     return run
 
 
-def _softmax_head(adapted: list, loss: str, notes: list) -> list:
-    """A final Softmax fused with softmax_ce: torch's loss takes the logits, so the softmax
-    belongs to the loss (its forward was matched against softmax when it was recognised)."""
-    if loss == "softmax_ce" and adapted and isinstance(adapted[-1], Activation) \
-            and adapted[-1].activation == "softmax":
-        notes.append(f"layer {len(adapted) - 1} ({adapted[-1].label}) is a softmax fused with the "
-                     f"cross-entropy: checked as part of the loss (softmax_ce on the logits)")
-        return adapted[:-1]
-    return adapted
+def _softmax_head(adapted: list, loss: str, notes: list) -> str:
+    """A network ending in its own Softmax layer, asked for softmax_ce: the Softmax stays a layer
+    (its backward is checked like any other) and the loss becomes cross-entropy on its
+    probabilities, 'nll', which is the same function of the logits."""
+    if loss == "softmax_ce" and adapted and adapted[-1].activation == "softmax":
+        notes.append(f"layer {len(adapted) - 1} ({adapted[-1].label}) is a softmax: it is checked as a layer, "
+                     f"and the loss is cross-entropy on its probabilities (nll), as softmax_ce of the logits")
+        return "nll"
+    return loss
 
 
 def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
@@ -80,6 +93,7 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
              param_names: tuple | None = None, loss_fn=None, loss_grad=None) -> UserModel:
     """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
     activation; see the package docstring."""
+    require_methods(layers, "byo.rowmajor")
     first = [D.find_access(o, param_names) for o in layers[:1]]
     dtype = _dtype(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = np.asarray(x, dtype=dtype)
@@ -101,7 +115,7 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
             notes += [note] if note else []
             adapted.append(ParamLinear(obj, i, access, transposed, act, alpha, style, grads_are_batch_means))
         h = y
-    adapted = _softmax_head(adapted, loss, notes)
+    loss = _softmax_head(adapted, loss, notes)
     return UserModel(name, Sequential(adapted), x0, _as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype)
 
@@ -127,7 +141,7 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
                              f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
         blocks.append(ColMajorBlock(w, b, act, 0.01 if alpha is None else alpha, forward, backward, i,
                                     grads_are_batch_means, act))
-    target = Y if loss == "softmax_ce" else Y.T
+    target = Y if loss in NF.LABEL_LOSSES else Y.T
     return UserModel(name, Sequential(blocks), X.T.copy(), _as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad, transpose=True), dtype=dtype)
 
@@ -188,9 +202,14 @@ def netclass(net, X, Y, *, activations: list, layout: str | None = None, backwar
 def _whole_model(net: WholeNet, X, Y, loss, loss_fn, loss_grad, name) -> UserModel:
     x = net.to_rows(np.asarray(X, dtype=net.dtype))
     Y = np.asarray(Y)
-    target = Y.T if net.col and loss != "softmax_ce" and Y.ndim == 2 else Y
+    notes = []
+    if loss == "softmax_ce" and net.acts and net.acts[-1][0] == "softmax":
+        loss = "nll"  # the twin applies that softmax itself: its loss must not apply another
+        notes.append("the network's last activation is a softmax: the loss is cross-entropy on its "
+                     "probabilities (nll), as softmax_ce of the logits")
+    target = Y.T if net.col and loss not in NF.LABEL_LOSSES and Y.ndim == 2 else Y
     return UserModel(name, Sequential([net]), x, _as_target(target, loss), loss,
-                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), dtype=net.dtype)
+                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), notes=notes, dtype=net.dtype)
 
 
 def call_model_factory(make_model, path: str = "") -> UserModel:

@@ -136,19 +136,24 @@ def match(y: np.ndarray, z: np.ndarray, act: str, alpha: float) -> bool:
 
 
 def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None) -> tuple[str, float]:
-    """(name, slope) of an activation layer: declared, else class name, else its forward on x."""
+    """(name, slope) of an activation layer: declared, else told from its forward on x, trying
+    first what its class name suggests (a name alone is never trusted: `LReLU` contains "relu",
+    `NonLinearity` contains "linear"). The slope comes from the object (alpha, negative_slope,
+    slope) or, failing that, from the forward."""
     name, alpha = declared(given)
-    name = name or name_of(obj)
+    if name is None:
+        guess, slope = name_of(obj), slope_of(obj)
+        for cand in [c for c in (guess,) if c in SUPPORTED_ACTIVATIONS] + [
+                c for c in SUPPORTED_ACTIVATIONS if c != guess]:
+            a = (slope if slope is not None else _probe_alpha(x, y)) if cand == "leaky_relu" else 0.01
+            if a is not None and match(y, x, cand, a):
+                return cand, a
+        raise ValueError(f"layer {index} ({type(obj).__name__}): cannot tell which activation it is from its "
+                         f"forward; pass activations=[...] naming one per layer (supported: "
+                         f"{', '.join(SUPPORTED_ACTIVATIONS)})")
     alpha = alpha if alpha is not None else slope_of(obj)
     if name == "leaky_relu" and alpha is None:
         alpha = _probe_alpha(x, y)
-    if name is None:
-        for cand in SUPPORTED_ACTIVATIONS:
-            a = _probe_alpha(x, y) if cand == "leaky_relu" else 0.01
-            if a is not None and match(y, x, cand, a):
-                return cand, a
-        raise ValueError(f"layer {index} ({type(obj).__name__}): cannot tell which activation it is; "
-                         f"pass activations=[...] naming one per layer (supported: {', '.join(SUPPORTED_ACTIVATIONS)})")
     if name not in SUPPORTED_ACTIVATIONS:
         raise ValueError(f"layer {index} ({type(obj).__name__}): activation {name!r} is not supported; "
                          f"supported: {', '.join(SUPPORTED_ACTIVATIONS)}")

@@ -83,10 +83,19 @@ class UserLayer(Layer):
         if self._x is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
         if style == "x, dy":
-            return np.asarray(self.call("backward", self.obj.backward, self._x, dy))
+            return self._dx(self.call("backward", self.obj.backward, self._x, dy))
         if style == "dy, lr":
-            return np.asarray(self.call("backward", self.obj.backward, dy, extra=(0.0,)))
-        return np.asarray(self.call("backward", self.obj.backward, dy))
+            return self._dx(self.call("backward", self.obj.backward, dy, extra=(0.0,)))
+        return self._dx(self.call("backward", self.obj.backward, dy))
+
+    def _dx(self, out) -> np.ndarray:
+        """What a layer object's backward returns must be dL/dx alone."""
+        if isinstance(out, (tuple, list)) or out is None:
+            what = "nothing" if out is None else f"a {type(out).__name__} of {len(out)} items"
+            raise ValueError(f"layer {self.index} ({self.label}).backward returned {what}; it must return "
+                             f"dL/dx alone and keep dW, db on the object (for functions returning (dx, dw, db) "
+                             f"use byo.functional)")
+        return np.asarray(out)
 
     def pre_activation(self, x: np.ndarray) -> np.ndarray:
         """What the activation is applied to, for kinks and for the slip search."""

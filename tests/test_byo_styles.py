@@ -1,0 +1,118 @@
+"""Styles a new user tried that once got wrong verdicts: each correct one passes, each slip is
+pinned to its layer, each unsupported shape of code gets one line naming what to do."""
+import numpy as np
+import pytest
+
+from crosscheck import byo
+
+
+class Dense:
+    def __init__(self, n_in, n_out, rng):
+        self.W, self.b = rng.normal(0, 0.5, (n_in, n_out)), np.zeros(n_out)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dy):
+        self.dW, self.db = self.x.T @ dy, dy.sum(axis=0)
+        return dy @ self.W.T
+
+
+class Softmax:
+    def __init__(self, diagonal_only=False):
+        self.diagonal_only = diagonal_only
+
+    def forward(self, z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        self.p = e / e.sum(axis=1, keepdims=True)
+        return self.p
+
+    def backward(self, dy):
+        if self.diagonal_only:  # the classic slip: only the Jacobian's diagonal
+            return dy * self.p * (1 - self.p)
+        return self.p * (dy - (dy * self.p).sum(axis=1, keepdims=True))
+
+
+class LReLU:  # the name contains "relu", the slope says otherwise
+    slope = 0.1
+
+    def forward(self, x):
+        self.x = x
+        return np.where(x > 0, x, self.slope * x)
+
+    def backward(self, dy):
+        return dy * np.where(self.x > 0, 1.0, self.slope)
+
+
+class NonLinearity:  # the name contains "linear"; the function is a constructor argument
+    def __init__(self, kind):
+        self.kind = kind
+
+    def forward(self, x):
+        self.y = 1 / (1 + np.exp(-x)) if self.kind == "sigmoid" else np.tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        return dy * (self.y * (1 - self.y) if self.kind == "sigmoid" else 1 - self.y ** 2)
+
+
+def _data(rng, n=16, d=5, classes=3):
+    return rng.normal(size=(n, d)), rng.integers(0, classes, n)
+
+
+@pytest.mark.parametrize("diagonal_only", [False, True], ids=["right", "diagonal-only"])
+def test_a_softmax_layer_before_softmax_ce_is_checked_as_a_layer(rng, diagonal_only):
+    x, y = _data(rng)
+    layers = [Dense(5, 8, rng), NonLinearity("tanh"), Dense(8, 3, rng), Softmax(diagonal_only)]
+    result = byo.check(byo.rowmajor(layers, x, y, loss="softmax_ce"))
+    assert result.passed is not diagonal_only
+    if diagonal_only:
+        assert result.culprit().layer == 3
+
+
+def test_own_nll_on_probabilities_is_checked_against_the_same_function(rng):
+    x, y = _data(rng)
+
+    def nll(p, labels):
+        n = len(labels)
+        grad = np.zeros_like(p)
+        grad[np.arange(n), labels] = -1 / (n * p[np.arange(n), labels])
+        return -np.mean(np.log(p[np.arange(n), labels])), grad
+
+    model = byo.rowmajor([Dense(5, 8, rng), NonLinearity("tanh"), Dense(8, 3, rng), Softmax()], x, y,
+                         loss="softmax_ce", loss_fn=nll)
+    assert byo.check(model).passed
+
+
+@pytest.mark.parametrize("act", [LReLU(), NonLinearity("sigmoid")], ids=["LReLU", "NonLinearity"])
+def test_class_names_are_checked_against_the_forward(rng, act):
+    x = rng.normal(size=(16, 4))
+    y = rng.normal(size=(16, 1))
+    assert byo.check(byo.rowmajor([Dense(4, 6, rng), act, Dense(6, 1, rng)], x, y, loss="mse")).passed
+
+
+def test_an_unknown_loss_is_named(rng):
+    x, y = _data(rng)
+    with pytest.raises(ValueError, match="loss: unknown 'cross_entropy'; choose from"):
+        byo.rowmajor([Dense(5, 3, rng)], x, y, loss="cross_entropy")
+
+
+def test_a_backward_returning_a_tuple_gets_one_line(rng):
+    class TupleDense(Dense):
+        def backward(self, dy):
+            super().backward(dy)
+            return dy @ self.W.T, self.dW, self.db
+
+    x = rng.normal(size=(8, 4))
+    with pytest.raises(ValueError, match=r"layer 0 \(TupleDense\)\.backward returned a tuple of 3 items"):
+        byo.check(byo.rowmajor([TupleDense(4, 1, rng)], x, rng.normal(size=(8, 1)), loss="mse"))
+
+
+def test_a_layer_without_backward_is_named(rng):
+    class NoBackward:
+        def forward(self, x):
+            return x
+
+    with pytest.raises(ValueError, match=r"layer 1 \(NoBackward\): has no backward\(\) method"):
+        byo.rowmajor([Dense(4, 1, rng), NoBackward()], rng.normal(size=(8, 4)), rng.normal(size=(8, 1)))
