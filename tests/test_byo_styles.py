@@ -116,3 +116,40 @@ def test_a_layer_without_backward_is_named(rng):
 
     with pytest.raises(ValueError, match=r"layer 1 \(NoBackward\): has no backward\(\) method"):
         byo.rowmajor([Dense(4, 1, rng), NoBackward()], rng.normal(size=(8, 4)), rng.normal(size=(8, 1)))
+
+
+class TorchLinear:
+    """W stored (out, in) like torch: y = x @ W.T + b."""
+    def __init__(self, n_in, n_out, rng, transposed_dw=False):
+        self.W, self.b = rng.normal(0, 0.3, (n_out, n_in)), rng.normal(0, 0.1, n_out)
+        self.transposed_dw = transposed_dw
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W.T + self.b
+
+    def backward(self, dy):
+        self.dW, self.db = dy.T @ self.x, dy.sum(0)
+        if self.transposed_dw:
+            self.dW = self.dW.T
+        return dy @ self.W
+
+
+class Flatten:
+    def forward(self, x):
+        self.shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, dy):
+        return dy.reshape(self.shape)
+
+
+@pytest.mark.parametrize("transposed_dw", [False, True], ids=["right", "dW-transposed"])
+def test_a_cnn_square_fc_stored_out_in_is_told_from_its_forward(rng, transposed_dw):
+    x, y = rng.normal(size=(3, 2, 4, 4)), np.array([0, 2, 1])
+    layers = [Flatten(), TorchLinear(32, 8, rng), NonLinearity("tanh"), TorchLinear(8, 8, rng, transposed_dw),
+              NonLinearity("tanh"), TorchLinear(8, 3, rng)]
+    result = byo.check(byo.cnn(layers, x, y, layout="nchw"))
+    assert result.passed is not transposed_dw
+    if transposed_dw:
+        assert result.culprit().layer == 3 and "transposed" in result.culprit().slip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..user_code import call_user
 from . import cnn_torch as T
 from .discover import backward_style
 from .layers import UserLayer
@@ -227,32 +228,48 @@ class UserFlatten(UserCNNLayer):
 
 
 class UserLinear(UserCNNLayer):
-    """y = x.reshape(N, -1) @ W + b, W (in, out); dW, db after backward."""
+    """y = x.reshape(N, -1) @ W + b with W (in, out), or x @ W.T + b with W stored (out, in):
+    the layout is told from b's size, or for a square W from the layer's own forward on x."""
     kind = "linear"
 
-    def __init__(self, obj, index: int, layout: str) -> None:
+    def __init__(self, obj, index: int, layout: str, x: np.ndarray | None = None) -> None:
         super().__init__(obj, index, layout)
-        b = _attr(obj, ("b", "bias"))
-        if b is None or np.size(b) != obj.W.shape[1]:
-            raise ValueError(f"{self._where()}: W must be (in, out) and b have out={obj.W.shape[1]} entries, "
-                             f"got W {obj.W.shape}, b {None if b is None else np.shape(b)}")
-        self.params = {"weight": obj.W, "bias": b.reshape(-1)}
+        b, w = _attr(obj, ("b", "bias")), np.asarray(obj.W)
+        if b is None or np.size(b) not in w.shape:
+            raise ValueError(f"{self._where()}: W must be (in, out) or (out, in) with b of out entries, "
+                             f"got W {w.shape}, b {None if b is None else np.shape(b)}")
+        self.transposed = np.size(b) != w.shape[1] or (w.shape[0] == w.shape[1] and self._out_in(x))
+        self.params = {"weight": obj.W.T if self.transposed else obj.W, "bias": b.reshape(-1)}
+
+    def _out_in(self, x: np.ndarray | None) -> bool:
+        """Does the layer's forward compute x @ W.T + b (W stored (out, in)) rather than x @ W + b?"""
+        if x is None:
+            return False
+        y = np.asarray(call_user(f"{self._where()}.forward", self.obj.forward, np.array(x, copy=True)))
+        flat, w, b = x.reshape(len(x), -1), self.obj.W, np.asarray(_attr(self.obj, ("b", "bias"))).reshape(-1)
+        as_in_out, as_out_in = flat @ w + b, flat @ w.T + b
+        return y.shape == as_out_in.shape and not np.allclose(y, as_in_out) and np.allclose(y, as_out_in)
 
     def check_input(self, x) -> None:
-        if int(np.prod(x.shape[1:])) != self.obj.W.shape[0]:
+        n_in = self.params["weight"].shape[0]
+        if int(np.prod(x.shape[1:])) != n_in:
             raise ValueError(f"{self._where()}: input {x.shape} has {int(np.prod(x.shape[1:]))} features "
-                             f"per sample but W expects {self.obj.W.shape[0]}")
+                             f"per sample but W expects {n_in}")
 
     def backward(self, dy):
         dx = super().backward(dy)
-        self.grads = {"weight": _attr(self.obj, ("dW", "dw")), "bias": _grad_bias(self.obj)}
+        dw = _attr(self.obj, ("dW", "dw"))
+        if self.transposed and dw is not None:
+            dw = np.asarray(dw).T
+        self.grads = {"weight": dw, "bias": _grad_bias(self.obj)}
         return dx
 
     def twin(self):
         return T.RowMajorLinearTwin(self.params["weight"], self.params["bias"])
 
     def describe(self) -> str:
-        return f"linear({self.obj.W.shape[0]}->{self.obj.W.shape[1]})"
+        n_in, n_out = self.params["weight"].shape
+        return f"linear({n_in}->{n_out}{', W stored (out, in)' if self.transposed else ''})"
 
 
 def label_of(obj) -> str:

@@ -33,7 +33,7 @@ from ..user_code import call_user
 from .cnn_dropout import UserDropout
 from .cnn_layers import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
 from .conventions import UserModel, _as_target
-from .discover import activation_of, backward_style, name_of
+from .discover import activation_of, backward_style
 from .layers import Activation, build_twin
 
 BUDGET_S = 5.0  # the whole check should take a few seconds, even for loops over pixels
@@ -109,7 +109,7 @@ def adapt(obj, index: int, layout: str, x: np.ndarray):
     if kind == "conv":
         return UserConv(obj, index, layout)
     if kind == "linear":
-        return UserLinear(obj, index, layout)
+        return UserLinear(obj, index, layout, x)
     if kind in ("maxpool", "avgpool"):
         return UserPool(obj, index, layout, kind[:3])
     if kind == "flatten":
@@ -117,7 +117,7 @@ def adapt(obj, index: int, layout: str, x: np.ndarray):
     if kind == "dropout":
         return UserDropout(obj, index, layout)
     y = np.asarray(call_user(f"layer {index} ({label_of(obj)}).forward", obj.forward, x.copy()))
-    act, alpha = activation_of(obj, index, x, y, given=name_of(label_of(obj)))
+    act, alpha = activation_of(obj, index, x, y, hint=label_of(obj))
     layer = Activation(obj, index, act, alpha, backward_style(obj))
     layer.label = label_of(obj)
     return layer

@@ -135,14 +135,16 @@ def match(y: np.ndarray, z: np.ndarray, act: str, alpha: float) -> bool:
                                          <= PROBE_MATCH * max(1.0, float(np.max(np.abs(want), initial=0.0))))
 
 
-def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None) -> tuple[str, float]:
+def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
+                  hint: str | None = None) -> tuple[str, float]:
     """(name, slope) of an activation layer: declared, else told from its forward on x, trying
     first what its class name suggests (a name alone is never trusted: `LReLU` contains "relu",
     `NonLinearity` contains "linear"). The slope comes from the object (alpha, negative_slope,
-    slope) or, failing that, from the forward."""
+    slope) or, failing that, from the forward. `hint` is a name to try first when the class
+    name says nothing (a wrapped function's name)."""
     name, alpha = declared(given)
     if name is None:
-        guess, slope = name_of(obj), slope_of(obj)
+        guess, slope = name_of(obj) or (name_of(hint) if hint else None), slope_of(obj)
         for cand in [c for c in (guess,) if c in SUPPORTED_ACTIVATIONS] + [
                 c for c in SUPPORTED_ACTIVATIONS if c != guess]:
             a = (slope if slope is not None else _probe_alpha(x, y)) if cand == "leaky_relu" else 0.01
