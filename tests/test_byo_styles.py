@@ -153,3 +153,42 @@ def test_a_cnn_square_fc_stored_out_in_is_told_from_its_forward(rng, transposed_
     assert result.passed is not transposed_dw
     if transposed_dw:
         assert result.culprit().layer == 3 and "transposed" in result.culprit().slip
+
+
+def affine_forward(x, w, b):
+    return x.reshape(len(x), -1) @ w + b, (x, w)
+
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(len(x), -1).T @ dout, dout.sum(0)
+
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+
+def relu_backward(dout, x, masked=True):
+    return dout * (x > 0) if masked else dout
+
+
+def sandwich_funcs(masked: bool) -> dict:
+    def affine_relu_forward(x, w, b):
+        a, fc = affine_forward(x, w, b)
+        out, rc = relu_forward(a)
+        return out, (fc, rc)
+
+    def affine_relu_backward(dout, cache):
+        fc, rc = cache
+        return affine_backward(relu_backward(dout, rc, masked), fc)
+    return {**globals(), "affine_relu_forward": affine_relu_forward, "affine_relu_backward": affine_relu_backward}
+
+
+@pytest.mark.parametrize("masked", [True, False], ids=["right", "relu-mask-missing"])
+def test_cs231n_sandwich_layers_carry_their_activation(rng, masked):
+    x, y = _data(rng, d=6)
+    layers = [("affine_relu", rng.normal(0, .4, (6, 8)), np.zeros(8)), ("affine", rng.normal(0, .4, (8, 3)), np.zeros(3))]
+    result = byo.check(byo.functional(layers, x, y, funcs=sandwich_funcs(masked), loss="softmax_ce"))
+    assert result.passed is masked
+    if not masked:
+        assert result.culprit().layer == 0

@@ -158,16 +158,23 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
     """CS231n style: layers like [("affine", w1, b1), "relu", ("affine", w2, b2)], with
     affine_forward(x, w, b) -> (out, cache), affine_backward(dout, cache) -> (dx, dw, db),
     relu_forward(x) -> (out, cache), relu_backward(dout, cache) -> dx found in `funcs` (a
-    module or dict). w is (in, out); x of any shape is flattened inside the affine layer."""
+    module or dict); sandwiches like ("affine_relu", w, b) with affine_relu_forward/_backward.
+    w is (in, out); x of any shape is flattened inside the affine layer."""
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
     dtype = _dtype(x, *ws)
     adapted = []
     for i, entry in enumerate(layers):
         kind, *rest = entry if isinstance(entry, tuple) else (entry,)
         fwd, bwd = _lookup(funcs, f"{kind}_forward"), _lookup(funcs, f"{kind}_backward")
-        if len(rest) == 2:
+        if len(rest) == 2:  # affine, or a CS231n "sandwich" such as affine_relu
             w, b = (np.asarray(a) for a in rest)
-            adapted.append(FunctionalLayer(i, kind, fwd, bwd, w, b, batch_means=grads_are_batch_means))
+            _, _, fused = kind.partition("_")
+            act = D.name_of(fused) if fused else "identity"
+            if act not in D.SUPPORTED_ACTIVATIONS:
+                raise ValueError(f"layer {i} ({kind}): not supported; layers with (w, b) are affine or "
+                                 f"affine_<activation> ({', '.join(D.SUPPORTED_ACTIVATIONS)})")
+            adapted.append(FunctionalLayer(i, kind, fwd, bwd, w, b, activation=act,
+                                           batch_means=grads_are_batch_means))
             continue
         act = D.name_of(kind)
         if act is None or act not in D.SUPPORTED_ACTIVATIONS:
