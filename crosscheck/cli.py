@@ -139,11 +139,13 @@ def run_check(args) -> int:
     start = time.perf_counter()
     results = []
     jobs = [] if args.user else plan(args)
-    print(report.summary_header())
-    if args.user:
+    if args.user:  # the table starts only once there is a row: a failure before is one line alone
         model = byo.call_model_factory(load_user_file(args.user), args.user)
         results.append(byo.check(model, seed=args.seed, fd=not args.no_fd))
+        print(report.summary_header())
         _show(results[0], args, report)
+    else:
+        print(report.summary_header())
     noted = set()
     for preset, act, dtype, mode in jobs:
         spec = preset.make_spec(act)
