@@ -27,11 +27,14 @@ def one_line(proc) -> str:
     (["train", "--lr", "nan"], "--lr: must be a finite number"),
     (["train", "--lr", "inf"], "--lr: must be a finite number"),
     (["train", "--decay", "1.5"], "--decay: must lie in (0, 1]"),
+    (["train", "--decay", "0"], "--decay: must be > 0"),
     (["train", "--batch-size", "0"], "--batch-size: must be >= 1"),
     (["train", "--opt", "rmsprop"], "unknown optimizer 'rmsprop'; choose from: sgd, adam"),
     (["study", "descent", "--steps", "0"], "--steps: must be >= 1"),
     (["study", "depth", "--epochs", "-1"], "--epochs: must be >= 1"),
-    (["study", "nope"], "unknown study 'nope'"),
+    (["study", "nope"], "unknown study 'nope'; choose from: depth, stress"),
+    (["study", "stress", "--roll", "12"], "roll: needs an identifier of at least three digits"),
+    (["study", "descent", "--decay", "2"], "--decay: must lie in (0, 1]"),
     (["--seed", "-1"], "--seed: must be >= 0"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_values_are_one_line_exit_2(args, needle):
