@@ -192,3 +192,16 @@ def test_cs231n_sandwich_layers_carry_their_activation(rng, masked):
     assert result.passed is masked
     if not masked:
         assert result.culprit().layer == 0
+
+
+def test_a_loss_summed_over_outputs_is_named(rng):
+    """The common per-sample sum of squares, sum((p - y)^2) / N, where mse means over N*D."""
+    def sum_sq(pred, target):
+        diff = pred - target
+        return np.sum(diff ** 2) / len(pred), 2 * diff / len(pred)
+
+    x, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 2))
+    result = byo.check(byo.rowmajor([Dense(4, 5, rng), NonLinearity("tanh"), Dense(5, 2, rng)], x, y,
+                                    loss="mse", loss_fn=sum_sq))
+    assert not result.passed
+    assert "D=2 times too large" in result.culprit().slip

@@ -9,7 +9,6 @@ from .compare import relative_error
 from .verdict import SLIP_MATCH, agrees
 
 
-
 def _close(candidate, expected) -> bool:
     """Does this candidate explain the error: does it match the reference within SLIP_MATCH?"""
     return agrees(relative_error(candidate, expected), SLIP_MATCH)
@@ -46,6 +45,13 @@ def _scale_slip(quantity: str, actual, expected, ctx: dict) -> str:
         (actual * n, f"extra 1/N: {quantity} is N={n} times too small (mean over the batch where the sum was meant)"),
         (-actual, f"{quantity} has the wrong sign"),
     ]
+    d = int(np.prod(ctx["input"].shape[1:])) if ctx["input"].ndim > 1 else 1
+    if quantity.startswith(("loss", "dloss")) and d > 1:  # a loss over D outputs per sample
+        candidates += [
+            (actual / d, f"{quantity} is D={d} times too large: summed over the {d} outputs of a sample "
+                         f"where the loss averages over them (torch's mse is the mean over all N*D elements)"),
+            (actual * d, f"{quantity} is D={d} times too small: averaged over the {d} outputs of a sample "
+                         f"where the loss sums them")]
     for candidate, message in candidates:
         if _close(candidate, expected):
             return message
