@@ -196,10 +196,8 @@ def _entries(model, loss, l2, x, target, name, arr, grad, value, rng, samples) -
     worst, skipped, checked, h_min = (0.0, (), np.nan, np.nan), 0, 0, FD_STEPS[0]
     for flat in picks:
         idx = np.unravel_index(int(flat), arr.shape)
-        unit = np.zeros(arr.shape)
-        unit[idx] = 1.0
         fd = next((d for h in FD_STEPS
-                   if (d := _derivative(model, loss, l2, x, target, arr, unit, h)) is not None), None)
+                   if (d := _derivative(model, loss, l2, x, target, arr, idx, h)) is not None), None)
         if fd is None:
             skipped += 1
             continue
@@ -212,18 +210,27 @@ def _entries(model, loss, l2, x, target, name, arr, grad, value, rng, samples) -
                     worst[1], worst[2], worst[3])
 
 
-def _derivative(model, loss, l2, x, target, arr, direction, h):
-    """(d/de L(arr + e direction), h) by Richardson-extrapolated central differences, or None
-    if the evaluations straddle a kink. `arr` is perturbed in place and restored exactly."""
-    orig = arr.copy()
+def _derivative(model, loss, l2, x, target, arr, along, h):
+    """(d/de L(arr + e v), h) by Richardson-extrapolated central differences, or None if the
+    evaluations straddle a kink. `along` is v, a unit-norm array shaped like arr, or the index
+    of one entry (v its unit vector: only that entry moves, so sampling stays O(1) per step).
+    `arr` is perturbed in place and restored exactly."""
+    entry = not isinstance(along, np.ndarray)
+    orig = arr[along] if entry else arr.copy()
     values, kinks = {}, []
     try:
         for step in (h, -h, h / 2, -h / 2):
-            np.add(orig, step * direction, out=arr)
+            if entry:
+                arr[along] = orig + step
+            else:
+                np.add(orig, step * along, out=arr)
             values[step], kink = _loss_only(model, loss, l2, x, target)
             kinks.append(kink)
     finally:
-        arr[...] = orig
+        if entry:
+            arr[along] = orig
+        else:
+            arr[...] = orig
     if any(not np.array_equal(kinks[0], k) for k in kinks[1:]):
         return None
     d_h = (values[h] - values[-h]) / (2 * h)
