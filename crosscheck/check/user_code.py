@@ -14,14 +14,15 @@ class UserCodeError(Exception):
 
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Source folders of this project's packages: a frame in one of them is ours, not the user's.
+_OURS = tuple(os.path.join(_ROOT, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
 
 
 def _users_frame(tb) -> str:
     """file:line of the innermost frame outside this project's packages and the libraries,
     i.e. the user's own line; the innermost frame when there is none."""
     frames = traceback.extract_tb(tb)
-    ours = tuple(os.path.join(_ROOT, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
-    users = [f for f in frames if not f.filename.startswith(ours) and "site-packages" not in f.filename
+    users = [f for f in frames if not f.filename.startswith(_OURS) and "site-packages" not in f.filename
              and not f.filename.startswith("<frozen")]
     frame = (users or frames or [None])[-1]
     return f"{frame.filename}:{frame.lineno}" if frame is not None else "?"
@@ -38,8 +39,7 @@ def describe(err: BaseException) -> str:
 def _raised_here(tb) -> bool:
     """Was the error raised by this project's own code (its innermost Python frame ours)?"""
     frames = traceback.extract_tb(tb)
-    ours = tuple(os.path.join(_ROOT, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
-    return bool(frames) and frames[-1].filename.startswith(ours)
+    return bool(frames) and frames[-1].filename.startswith(_OURS)
 
 
 def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
