@@ -205,3 +205,32 @@ def test_a_loss_summed_over_outputs_is_named(rng):
                                     loss="mse", loss_fn=sum_sq))
     assert not result.passed
     assert "D=2 times too large" in result.culprit().slip
+
+
+def test_a_column_major_softmax_output_is_judged_by_the_true_cross_entropy(rng):
+    """Any convention whose network ends in a softmax (here colmajor's output_activation) is judged
+    with cross-entropy on its probabilities, not softmax_ce applied to them a second time."""
+    def forward(A, W, b, act):
+        Z = W @ A + b
+        if act == "softmax":
+            e = np.exp(Z - Z.max(0, keepdims=True))
+            out = e / e.sum(0, keepdims=True)
+        else:
+            out = np.maximum(Z, 0)
+        return out, (A, W, Z, out)
+
+    def backward(dA, cache, act):
+        A, W, Z, out = cache
+        dZ = out * (dA - (dA * out).sum(0, keepdims=True)) if act == "softmax" else dA * (Z > 0)
+        return W.T @ dZ, dZ @ A.T, dZ.sum(1, keepdims=True)
+
+    X, Y = rng.normal(size=(4, 10)), rng.integers(0, 3, 10)
+    params = [(rng.normal(size=(6, 4)), np.zeros((6, 1))), (rng.normal(size=(3, 6)), np.zeros((3, 1)))]
+    result = byo.check(byo.colmajor(params, "relu", forward, backward, X, Y, output_activation="softmax",
+                                    loss="softmax_ce"))
+    A = X
+    for i, (W, b) in enumerate(params):
+        A, _ = forward(A, W, b, "softmax" if i == 1 else "relu")
+    loss_row = next(r for r in result.rows if r.quantity == "loss")
+    assert result.passed
+    assert loss_row.acc.expected == pytest.approx(-np.mean(np.log(A[Y, np.arange(10)])), rel=1e-12)

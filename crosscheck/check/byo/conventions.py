@@ -30,6 +30,17 @@ class UserModel:
     notes: list[str] = field(default_factory=list)
     dtype: str = "float64"
 
+    def __post_init__(self) -> None:
+        """A network ending in its own softmax, asked for softmax_ce: the softmax stays part of the
+        network (its backward is checked like any other layer's, and the twin applies it too), so
+        the loss is cross-entropy on its probabilities, 'nll', the same function of the logits."""
+        last = self.model.layers[-1] if len(self.model) else None
+        if self.loss == "softmax_ce" and getattr(last, "output_activation", None) == "softmax":
+            self.loss = "nll"
+            self.notes.append(f"the network ends in a softmax ({last.describe()}): it is checked as part of "
+                              f"the network, and the loss is cross-entropy on its probabilities (nll), the "
+                              f"same function of the logits as softmax_ce")
+
     @property
     def torch_model(self):
         return build_twin(self.model, self.dtype)
@@ -77,17 +88,6 @@ def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
     return run
 
 
-def _softmax_head(adapted: list, loss: str, notes: list) -> str:
-    """A network ending in its own Softmax layer, asked for softmax_ce: the Softmax stays a layer
-    (its backward is checked like any other) and the loss becomes cross-entropy on its
-    probabilities, 'nll', which is the same function of the logits."""
-    if loss == "softmax_ce" and adapted and adapted[-1].activation == "softmax":
-        notes.append(f"layer {len(adapted) - 1} ({adapted[-1].label}) is a softmax: it is checked as a layer, "
-                     f"and the loss is cross-entropy on its probabilities (nll), as softmax_ce of the logits")
-        return "nll"
-    return loss
-
-
 def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
              param_names: tuple | None = None, loss_fn=None, loss_grad=None) -> UserModel:
@@ -115,7 +115,6 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
             notes += [note] if note else []
             adapted.append(ParamLinear(obj, i, access, transposed, act, alpha, style, grads_are_batch_means))
         h = y
-    loss = _softmax_head(adapted, loss, notes)
     return UserModel(name, Sequential(adapted), x0, _as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype)
 
@@ -209,14 +208,9 @@ def netclass(net, X, Y, *, activations: list, layout: str | None = None, backwar
 def _whole_model(net: WholeNet, X, Y, loss, loss_fn, loss_grad, name) -> UserModel:
     x = net.to_rows(np.asarray(X, dtype=net.dtype))
     Y = np.asarray(Y)
-    notes = []
-    if loss == "softmax_ce" and net.acts and net.acts[-1][0] == "softmax":
-        loss = "nll"  # the twin applies that softmax itself: its loss must not apply another
-        notes.append("the network's last activation is a softmax: the loss is cross-entropy on its "
-                     "probabilities (nll), as softmax_ce of the logits")
     target = Y.T if net.col and loss not in NF.LABEL_LOSSES and Y.ndim == 2 else Y
     return UserModel(name, Sequential([net]), x, _as_target(target, loss), loss,
-                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), notes=notes, dtype=net.dtype)
+                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), dtype=net.dtype)
 
 
 def call_model_factory(make_model, path: str = "") -> UserModel:

@@ -68,6 +68,11 @@ class UserLayer(Layer):
                     self.warnings.append(note)
         return out
 
+    @property
+    def output_activation(self) -> str:
+        """The activation this layer's output ends in (what a loss after it receives)."""
+        return self.activation
+
     def forward_obj(self, x):
         """The user object's forward on a copy of x (kept for backward styles that need it).
         Layers that keep every input and sum gradients until flushed (numpy-ml's

@@ -122,6 +122,10 @@ class WholeNet(UserLayer):
         shapes = [tuple(self.params[f"W{k + 1}"].shape) for k in range(len(self.pairs))]
         return WholeTwin(shapes, self.acts)
 
+    @property
+    def output_activation(self) -> str:
+        return self.acts[-1][0]
+
     def pre_activations(self, x: np.ndarray) -> list[np.ndarray]:
         h, zs = x.reshape(len(x), -1), []
         for k, (act, alpha) in enumerate(self.acts):
