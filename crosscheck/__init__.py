@@ -2,6 +2,10 @@
 
 Subpackages by workflow: check/ (one model), train/ (two models trained in lockstep),
 studies/. `crosscheck.byo` (bring your own network) is loaded on first use: it imports torch."""
+from nn_crosscheck_common.launch import ignore_working_folder
+
+ignore_working_folder()  # first: `python -m` must not see the user's folder
+
 from .check.compare import Comparison, compare
 from .check.verdict import TOL_FD, TOL_FLOAT32, TOL_FLOAT64, TOLERANCES
 

@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
+from nn_crosscheck_common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
                     nonnegative_int, positive, positive_int, unit_interval)
 from numpy_impl.spec import DTYPES, param_count_lines
 
@@ -135,7 +135,7 @@ def run_check(args) -> int:
     from mnist_cnn.data import DataError  # these import torch; --help stays fast
 
     from .check import byo, report
-    from .check.run import check_spec
+    from .check.spec_check import check_spec
     start = time.perf_counter()
     results = []
     jobs = [] if args.user else plan(args)
@@ -274,7 +274,7 @@ def _train_alone(args, preset, spec, cfg) -> int:
 
 def run_study(args) -> int:
     _choose("study", [args.study], STUDIES)
-    from .studies import run as studies  # imports torch and matplotlib
+    from .studies import commands as studies  # imports torch and matplotlib
     from .studies.stress import parse_roll
     if args.study in ("stress", "all"):
         parse_roll(args.roll)  # fail before any training

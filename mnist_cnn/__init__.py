@@ -2,6 +2,10 @@
 
 Importing the package imports no torch: `mnist_cnn.spec` is the torch-free model
 description that numpy_impl builds too."""
+from nn_crosscheck_common.launch import ignore_working_folder
+
+ignore_working_folder()  # first: `python -m` must not see the user's folder
+
 from .spec import INITS, LAYER_NAMES, cnn_spec
 
 __all__ = ["INITS", "LAYER_NAMES", "cnn_spec"]

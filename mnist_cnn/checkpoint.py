@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from common import UsageError, atomic_write
+from nn_crosscheck_common import UsageError, atomic_write
 
 from .errors import WriteFailed
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from common import OneLineParser, UsageError, nonnegative_int, positive, positive_int
+from nn_crosscheck_common import OneLineParser, UsageError, nonnegative_int, positive, positive_int
 
 from .data import default_data_dir
 from .spec import ACTIVATIONS, INITS

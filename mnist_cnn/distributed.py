@@ -6,7 +6,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from common import UsageError
+from nn_crosscheck_common import UsageError
 
 
 def world_and_local_rank() -> tuple[int, int]:

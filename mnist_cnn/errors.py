@@ -1,7 +1,7 @@
 """Why a training run stops early, each with its exit status (see config.EXIT_STATUSES)."""
 from __future__ import annotations
 
-from common import UsageError
+from nn_crosscheck_common import UsageError
 
 __all__ = ["Diverged", "NonFiniteLoss", "UsageError", "WriteFailed"]
 

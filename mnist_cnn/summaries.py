@@ -1,6 +1,6 @@
 """TensorBoard summaries for the MNIST trainer (one run folder per training run).
 
-Tag names come from common.tags, shared with crosscheck's studies: Train/..., Test/... first,
+Tag names come from nn_crosscheck_common.tags, shared with crosscheck's studies: Train/..., Test/... first,
 then one group per layer (conv1, conv2, fc1, logits)."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from torch import nn  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from torch.utils.tensorboard.summary import hparams  # noqa: E402
 
-from common import tags as T  # noqa: E402
+from nn_crosscheck_common import tags as T  # noqa: E402
 
 # The flags that define an experiment; paths, device, workers and logging cadence do not.
 HPARAMS = ("opt", "act", "init", "lr", "schedule", "momentum", "batch_size", "epochs", "steps",
@@ -28,7 +28,7 @@ ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 
 
 def layer_kinds(model: nn.Sequential) -> list[tuple[str, str]]:
-    """(kind, activation name) per module, the input common.tags names layers from."""
+    """(kind, activation name) per module, the input nn_crosscheck_common.tags names layers from."""
     out = []
     for m in model:
         if isinstance(m, nn.Conv2d):

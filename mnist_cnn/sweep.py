@@ -7,7 +7,7 @@ import itertools
 import sys
 import time
 
-from common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, OneLineParser, UsageError, nonnegative_int, positive_int
+from nn_crosscheck_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, OneLineParser, UsageError, nonnegative_int, positive_int
 
 from .config import EXIT_STATUSES, OPTIMIZERS, Config
 from .data import DataError, default_data_dir

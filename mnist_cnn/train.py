@@ -1,7 +1,7 @@
 """`python -m mnist_cnn.train --opt adam`: train the MNIST CNN with TensorBoard summaries.
 
 Read top to bottom: train_one_epoch (with its sync points), evaluate, train, fit, main. The
-run's setup and checkpoints are in run.py."""
+run's setup and checkpoints are in run_state.py."""
 from __future__ import annotations
 
 import math
@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from nn_crosscheck_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 from . import distributed
 from .config import Config, parse_command_line
 from .data import MEAN, STD, DataError
 from .errors import Diverged, NonFiniteLoss, WriteFailed
-from .run import Run, State, save_checkpoint, setup, stop_handler, to_device
+from .run_state import Run, State, save_checkpoint, setup, stop_handler, to_device
 
 __all__ = ["Diverged", "NonFiniteLoss", "Outcome", "evaluate", "fit", "main", "setup", "train",
            "train_one_epoch"]

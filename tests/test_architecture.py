@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("numpy_impl", "reference", "crosscheck", "mnist_cnn", "common")
+PACKAGES = ("numpy_impl", "reference", "crosscheck", "mnist_cnn", "nn_crosscheck_common")
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ import pytest
 
 from crosscheck import TOL_FLOAT32, TOL_FLOAT64
 from crosscheck.presets import PRESETS
-from crosscheck.check.run import check_spec
+from crosscheck.check.spec_check import check_spec
 from crosscheck.train.lockstep import TrainConfig
 from crosscheck.train.trajectory import check_trajectory
 from mnist_cnn.spec import cnn_spec
@@ -36,7 +36,7 @@ def test_cnn_layers_agree(act, dtype, mode):
 def test_cnn_broken_maxpool_is_pinned():
     from numpy_impl.conv import MaxPool2d
     from crosscheck.check.harness import check_pair
-    from crosscheck.check.run import build_pair
+    from crosscheck.check.spec_check import build_pair
     from numpy_impl.init import init_state
 
     class LastMaxPool(MaxPool2d):  # routes ties and maxima to the wrong element

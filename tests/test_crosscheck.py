@@ -7,7 +7,7 @@ import reference
 from crosscheck import TOL_FLOAT32, TOL_FLOAT64, compare
 from crosscheck.check.harness import check_pair
 from crosscheck.presets import PRESETS, chain_spec, chain_data
-from crosscheck.check.run import build_pair, check_spec
+from crosscheck.check.spec_check import build_pair, check_spec
 from numpy_impl import functional as F
 from broken_layers import LinearExtraMean, LinearMissingMean, LinearTransposed, WrongTanh, plant
 

@@ -133,7 +133,7 @@ def test_a_stop_signal_saves_a_checkpoint_and_stops(tiny, tmp_path, signum):
 def test_ddp_backend_follows_the_device():
     """gloo for --device cpu even where CUDA is visible; one line when asking for more
     processes than GPUs."""
-    from common import UsageError
+    from nn_crosscheck_common import UsageError
     from mnist_cnn import distributed
     assert distributed.backend(torch.device("cpu")) == "gloo"
     assert distributed.backend(torch.device("cuda", 1)) == "nccl"

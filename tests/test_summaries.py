@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 import reference
-from common import tags as T
+from nn_crosscheck_common import tags as T
 from mnist_cnn import cnn_spec, train
 from mnist_cnn.summaries import HPARAMS, Summaries
 from mnist_helpers import write_tiny_mnist

@@ -1,12 +1,12 @@
 """Side-by-side training runs write TensorBoard events that tensorboard's own reader understands,
-with the trainer's tag scheme (common.tags)."""
+with the trainer's tag scheme (nn_crosscheck_common.tags)."""
 import itertools
 
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from common import tags as T
+from nn_crosscheck_common import tags as T
 from crosscheck.presets import PRESETS
 from crosscheck.train.lockstep import TrainConfig
 from crosscheck.train.tb_logger import log10_rel, spec_kinds

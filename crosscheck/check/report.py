@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from common import atomic_write
+from nn_crosscheck_common import atomic_write
 
 from .harness import CheckResult
 

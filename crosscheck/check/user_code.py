@@ -2,11 +2,13 @@
 user's file and line, never a traceback that looks like a verdict."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import sys
 import traceback
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 
 class UserCodeError(Exception):
@@ -15,7 +17,8 @@ class UserCodeError(Exception):
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Source folders of this project's packages: a frame in one of them is ours, not the user's.
-_OURS = tuple(os.path.join(_ROOT, pkg) for pkg in ("crosscheck", "numpy_impl", "reference", "common"))
+OUR_PACKAGES = ("crosscheck", "numpy_impl", "reference", "mnist_cnn", "nn_crosscheck_common")
+_OURS = tuple(os.path.join(_ROOT, pkg) for pkg in OUR_PACKAGES)
 
 
 def _users_frame(tb) -> str:
@@ -71,10 +74,9 @@ def load_user_file(path: str, entry: str = "crosscheck_model"):
         raise ValueError(f"--user: {path} is not a Python file")
     module = importlib.util.module_from_spec(module_spec)
     folder = os.path.dirname(os.path.abspath(path))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
     try:
-        module_spec.loader.exec_module(module)
+        with _users_own_modules(folder):
+            module_spec.loader.exec_module(module)
     except SyntaxError as err:
         raise UserCodeError(f"{path}:{err.lineno}: syntax error: {err.msg}") from None
     except (Exception, SystemExit) as err:
@@ -83,3 +85,25 @@ def load_user_file(path: str, entry: str = "crosscheck_model"):
     if not callable(fn):
         raise ValueError(f"--user: {path} defines no {entry}() function (see examples/)")
     return fn
+
+
+@contextmanager
+def _users_own_modules(folder: str) -> Iterator[None]:
+    """Put the user's folder first on sys.path, as Python does for a script, and while their
+    file is imported let its `import reference` (or numpy_impl, ...) find their own module of
+    that name beside it, not ours: our packages of clashing names step out of sys.modules and
+    come back afterwards. The user's modules stay bound in their file's globals."""
+    clashing = {name for name in OUR_PACKAGES
+                if os.path.isfile(os.path.join(folder, name + ".py"))
+                or os.path.isfile(os.path.join(folder, name, "__init__.py"))}
+    for name in clashing:  # ours loaded first, so that no later import of ours finds theirs
+        importlib.import_module(name)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    ours = {key: sys.modules.pop(key) for key in list(sys.modules) if key.split(".")[0] in clashing}
+    try:
+        yield
+    finally:
+        for key in [key for key in sys.modules if key.split(".")[0] in clashing]:
+            del sys.modules[key]
+        sys.modules.update(ours)

@@ -1,7 +1,7 @@
 """Minibatch classifiers (moons, circles, digits) on a 50/50 train/test split."""
 from __future__ import annotations
 
-from common import tags as T
+from nn_crosscheck_common import tags as T
 from numpy_impl.spec import ModelSpec
 
 from ..presets import digits_data, digits_spec, moons_data, moons_spec

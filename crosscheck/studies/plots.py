@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import atomic_write  # noqa: E402
+from nn_crosscheck_common import atomic_write  # noqa: E402
 
 from .descent import DescentResult, f  # noqa: E402
 

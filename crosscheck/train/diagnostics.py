@@ -1,4 +1,4 @@
-"""Gradient-flow diagnostics from either side's own gradients (unit health: common.tags.health)."""
+"""Gradient-flow diagnostics from either side's own gradients (unit health: nn_crosscheck_common.tags.health)."""
 from __future__ import annotations
 
 import numpy as np

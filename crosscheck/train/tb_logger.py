@@ -1,5 +1,5 @@
 """TensorBoard summaries for side-by-side training: runs/<run>/numpy and runs/<run>/torch with the
-same tags (common.tags, shared with the MNIST trainer) so the curves overlay, and
+same tags (nn_crosscheck_common.tags, shared with the MNIST trainer) so the curves overlay, and
 runs/<run>/divergence with how far apart the two sides are, log-scaled."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from common import tags as T
+from nn_crosscheck_common import tags as T
 from numpy_impl.spec import Activation, Conv2d, Linear, MaxPool2d, ModelSpec
 
 from ..check.compare import compare
@@ -18,7 +18,7 @@ SIDES = ("numpy", "torch")
 
 
 def spec_kinds(spec: ModelSpec) -> list[tuple[str, str]]:
-    """(kind, activation name) per layer, the input common.tags names layers from."""
+    """(kind, activation name) per layer, the input nn_crosscheck_common.tags names layers from."""
     kinds = {Conv2d: "conv", Linear: "linear", Activation: "act", MaxPool2d: "pool"}
     return [(kinds.get(type(layer), type(layer).__name__.lower()),
              layer.name if isinstance(layer, Activation) else "") for layer in spec.layers]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common import claim_run_dir
+from nn_crosscheck_common import claim_run_dir
 from numpy_impl.spec import ModelSpec
 
 from ..check.compare import Comparison, compare

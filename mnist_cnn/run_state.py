@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import reference
-from common import UsageError, claim_run_dir
+from nn_crosscheck_common import UsageError, claim_run_dir
 
 from . import checkpoint, distributed
 from .config import Config, merge_on_resume, validate

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from common import claim_run_dir
+from nn_crosscheck_common import claim_run_dir
 
 from ..train.tb_logger import SideBySideLogger
 from . import classifiers, depth as depth_study, plots, stress as stress_study
