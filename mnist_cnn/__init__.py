@@ -6,6 +6,6 @@ from nn_crosscheck_common.launch import ignore_working_folder
 
 ignore_working_folder()  # first: `python -m` must not see the user's folder
 
-from .spec import INITS, LAYER_NAMES, cnn_spec
+from .spec import INITS, cnn_spec
 
-__all__ = ["INITS", "LAYER_NAMES", "cnn_spec"]
+__all__ = ["INITS", "cnn_spec"]

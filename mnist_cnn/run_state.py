@@ -14,6 +14,7 @@ from torch import nn
 
 import reference
 from nn_crosscheck_common import UsageError, claim_run_dir
+from numpy_impl.spec import ModelSpec
 
 from . import checkpoint, distributed
 from .config import Config, merge_on_resume, validate
@@ -81,9 +82,14 @@ def pick_device(cfg: Config, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def model_spec(cfg: Config) -> ModelSpec:
+    """The network this run trains, described once (its summaries name layers from it too)."""
+    return cnn_spec(cfg.act, cfg.init, cfg.dropout)
+
+
 def build_model(cfg: Config, device: torch.device) -> nn.Sequential:
     """The torch model of the project's CNN spec, initialised from cfg.seed."""
-    net = reference.build(cnn_spec(cfg.act, cfg.init, cfg.dropout), seed=cfg.seed).to(device)
+    net = reference.build(model_spec(cfg), seed=cfg.seed).to(device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     return net
@@ -204,7 +210,7 @@ def place(run: Run, state: State, saved: dict | None, resumed_from: Path | None)
         run.ckpt_path = ckpt_dir / checkpoint.LATEST
     if cfg.summaries:
         try:  # purge_step drops events a crashed run wrote past its last checkpoint
-            run.summaries = Summaries(str(run.run_dir), purge_step=state.progress.step if saved else None)
+            run.summaries = Summaries(str(run.run_dir), model_spec(cfg), purge_step=state.progress.step if saved else None)
         except OSError as err:
             raise WriteFailed(f"could not write TensorBoard logs in {run.run_dir}: {err.strerror or err}") from None
 

@@ -10,10 +10,6 @@ INITS = {
 }
 ACTIVATIONS = ("relu", "tanh")
 
-# Names of the Sequential's layers, by index, for summaries and reports.
-LAYER_NAMES = ("conv1", "conv1_act", "pool1", "conv2", "conv2_act", "pool2", "flatten",
-               "fc1", "fc1_act", "dropout", "logits")
-
 
 def cnn_spec(act: str = "relu", init: str = "xavier", dropout: float = 0.5,
              dtype: str = "float32") -> ModelSpec:

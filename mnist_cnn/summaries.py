@@ -19,46 +19,23 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from torch.utils.tensorboard.summary import hparams  # noqa: E402
 
 from nn_crosscheck_common import tags as T  # noqa: E402
+from numpy_impl.spec import ModelSpec  # noqa: E402
 
 # The flags that define an experiment; paths, device, workers and logging cadence do not.
 HPARAMS = ("opt", "act", "init", "lr", "schedule", "momentum", "batch_size", "epochs", "steps",
            "seed", "dropout", "amp")
 FILTER_ZOOM = 8  # 5x5 conv1 filters drawn 40x40 px, legible at TensorBoard's card size
-ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
-
-
-def layer_kinds(model: nn.Sequential) -> list[tuple[str, str]]:
-    """(kind, activation name) per module, the input nn_crosscheck_common.tags names layers from."""
-    out = []
-    for m in model:
-        if isinstance(m, nn.Conv2d):
-            out.append(("conv", ""))
-        elif isinstance(m, nn.Linear):
-            out.append(("linear", ""))
-        elif type(m) in ACTIVATIONS:
-            out.append(("act", ACTIVATIONS[type(m)]))
-        elif isinstance(m, nn.MaxPool2d):
-            out.append(("pool", ""))
-        else:
-            out.append((type(m).__name__.lower(), ""))
-    return out
-
-
-def param_groups(model: nn.Sequential) -> dict[str, tuple[str, str]]:
-    """'7.weight' -> ('fc1', 'weight') for every parameter."""
-    groups = T.layer_groups(layer_kinds(model))
-    out = {}
-    for key, _ in model.named_parameters():
-        index, kind = key.split(".", 1)
-        out[key] = (groups[int(index)][0], kind)
-    return out
 
 
 class Summaries:
     """Writes one run's events; each method is one call from the trainer."""
 
-    def __init__(self, run_dir: str, purge_step: int | None = None) -> None:
+    def __init__(self, run_dir: str, spec: ModelSpec, purge_step: int | None = None) -> None:
+        """`spec`: the trained network's description; layers are named from it (conv1, fc1, logits)."""
         self.writer = SummaryWriter(run_dir, purge_step=purge_step)
+        self.kinds = T.spec_kinds(spec)             # (kind, activation) per layer
+        self.groups = T.layer_groups(self.kinds)    # (group, role) per layer
+        self.params = T.param_groups(spec)          # '7.weight' -> ('fc1', 'weight')
         self.name = os.path.basename(os.path.normpath(run_dir))
         self.test_logged_at: int | None = None
 
@@ -84,7 +61,7 @@ class Summaries:
         """<layer>/weight|bias/{mean,std,min,max}, <layer>/grad/weight|bias/{std,absmax},
         <layer>/grad_norm (of the weight gradient), histograms of all when hist."""
         grads = {}
-        for key, (group, kind) in param_groups(model).items():
+        for key, (group, kind) in self.params.items():
             p = model.get_parameter(key)
             self._tensor(f"{group}/{kind}", p, step, hist)
             if p.grad is not None:
@@ -92,7 +69,7 @@ class Summaries:
         self.gradients(step, model, grads, hist)
 
     def gradients(self, step: int, model: nn.Sequential, grads: dict[str, torch.Tensor], hist: bool) -> None:
-        for key, (group, kind) in param_groups(model).items():
+        for key, (group, kind) in self.params.items():
             if key not in grads:
                 continue
             g = grads[key].detach().float()
@@ -110,8 +87,7 @@ class Summaries:
         was_training = model.training
         model.eval()
         h = probe
-        for module, (kind, act), (group, role) in zip(model, layer_kinds(model),
-                                                     T.layer_groups(layer_kinds(model))):
+        for module, (kind, act), (group, role) in zip(model, self.kinds, self.groups):
             h = module(h)
             if role is None:
                 continue
@@ -123,7 +99,7 @@ class Summaries:
 
     def update_ratios(self, step: int, before: dict[str, torch.Tensor], model: nn.Module) -> None:
         """<layer>/update_ratio/weight|bias = ||w_after - w_before|| / ||w_before||: ~1e-3 is healthy."""
-        for key, (group, kind) in param_groups(model).items():
+        for key, (group, kind) in self.params.items():
             p = model.get_parameter(key).detach()
             ratio = (p - before[key]).norm() / before[key].norm().clamp_min(1e-12)
             self.scalars(step, {f"{group}/update_ratio/{kind}": ratio.item()})
@@ -138,14 +114,14 @@ class Summaries:
             loss = F.cross_entropy(model(probe).float(), labels)
             grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
         model.train(was_training)
-        for key, (group, kind) in param_groups(model).items():
+        for key, (group, kind) in self.params.items():
             self._tensor(f"{group}/{kind}", params[key], 0, hist=True)
         self.gradients(0, model, grads, hist=True)
         self.activations(0, model, probe, hist=True)
 
     def graph(self, model: nn.Sequential, probe: torch.Tensor) -> None:
         """The model graph with the tags' layer names (the modules are shared, not copied)."""
-        named = nn.Sequential(OrderedDict(zip(T.module_names(layer_kinds(model)), model)))
+        named = nn.Sequential(OrderedDict(zip(T.module_names(self.kinds), model)))
         try:
             with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns
                 warnings.simplefilter("ignore")

@@ -6,6 +6,8 @@ run-level groups (Divergence, Test, Train) come before the per-layer groups (con
 The metric functions accept NumPy arrays and torch tensors alike (only methods both have)."""
 from __future__ import annotations
 
+from numpy_impl.spec import Activation, Conv2d, Linear, MaxPool2d, ModelSpec
+
 # Run-level scalars.
 TRAIN_LOSS, TRAIN_ACCURACY, TRAIN_LR = "Train/loss", "Train/accuracy", "Train/lr"
 TRAIN_IMAGES_PER_S, TRAIN_GRI = "Train/images_per_s", "Train/gri"
@@ -24,6 +26,21 @@ HEALTH = {  # per activation, only the metrics that can be non-zero
 }
 # A ReLU output's min is 0 on any real batch and its max is the pre-activation's max: not logged.
 RELU_SKIPS = ("min", "max")
+
+
+def spec_kinds(spec: ModelSpec) -> list[tuple[str, str]]:
+    """(kind, activation name) per layer of the spec, the input layer_groups names layers from."""
+    kinds = {Conv2d: "conv", Linear: "linear", Activation: "act", MaxPool2d: "pool"}
+    return [(kinds.get(type(layer), type(layer).__name__.lower()),
+             layer.name if isinstance(layer, Activation) else "") for layer in spec.layers]
+
+
+def param_groups(spec: ModelSpec) -> dict[str, tuple[str, str]]:
+    """'7.weight' -> ('fc1', 'weight') for every parameter of the spec's layers (state-dict keys
+    of both builders)."""
+    groups = layer_groups(spec_kinds(spec))
+    return {f"{i}.{kind}": (group, kind) for i, (group, role) in enumerate(groups)
+            if role == "preact" for kind in ("weight", "bias")}
 
 
 def layer_groups(kinds: list[tuple[str, str]]) -> list[tuple[str | None, str | None]]:

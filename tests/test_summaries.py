@@ -134,7 +134,7 @@ def _saturated_tanh_cnn():
 
 def test_saturated_tanh_layer_reports_its_saturation(tmp_path):
     net, probe = _saturated_tanh_cnn(), torch.randn(16, 1, 28, 28)
-    s = Summaries(str(tmp_path))
+    s = Summaries(str(tmp_path), cnn_spec("tanh", "xavier", 0.5))
     s.activations(5, net, probe, hist=False)
     s.close()
     acc = _events(tmp_path)

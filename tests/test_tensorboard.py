@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from nn_crosscheck_common import tags as T
 from crosscheck.presets import PRESETS
 from crosscheck.train.lockstep import TrainConfig
-from crosscheck.train.tb_logger import log10_rel, spec_kinds
+from crosscheck.train.tb_logger import log10_rel
 from crosscheck.train.trajectory import check_trajectory
 
 STEPS = 100
@@ -33,9 +33,9 @@ def run_dir(request, tmp_path_factory):
 
 
 def expected_scalars(spec) -> set[str]:
-    groups = T.layer_groups(spec_kinds(spec))
+    groups = T.layer_groups(T.spec_kinds(spec))
     tags = {T.TRAIN_LOSS, T.TRAIN_LR, T.TRAIN_GRI}
-    for i, ((kind, act), (group, role)) in enumerate(zip(spec_kinds(spec), groups)):
+    for i, ((kind, act), (group, role)) in enumerate(zip(T.spec_kinds(spec), groups)):
         if role == "preact":
             n_out = spec.layers[i].out_features
             tags |= {f"{group}/{p}/{s}" for p in ("weight", "preact") for s in ("mean", "std", "min", "max")}

@@ -9,26 +9,12 @@ import os
 import numpy as np
 
 from nn_crosscheck_common import tags as T
-from numpy_impl.spec import Activation, Conv2d, Linear, MaxPool2d, ModelSpec
+from numpy_impl.spec import ModelSpec
 
 from ..check.compare import compare
 from .diagnostics import gradient_ratio_index
 
 SIDES = ("numpy", "torch")
-
-
-def spec_kinds(spec: ModelSpec) -> list[tuple[str, str]]:
-    """(kind, activation name) per layer, the input nn_crosscheck_common.tags names layers from."""
-    kinds = {Conv2d: "conv", Linear: "linear", Activation: "act", MaxPool2d: "pool"}
-    return [(kinds.get(type(layer), type(layer).__name__.lower()),
-             layer.name if isinstance(layer, Activation) else "") for layer in spec.layers]
-
-
-def param_groups(spec: ModelSpec) -> dict[str, tuple[str, str]]:
-    """'0.weight' -> ('fc1', 'weight') for every parameter of the spec's layers."""
-    groups = T.layer_groups(spec_kinds(spec))
-    return {f"{i}.{kind}": (group, kind) for i, (group, role) in enumerate(groups)
-            if role == "preact" for kind in ("weight", "bias")}
 
 
 def log10_rel(rel: float) -> float:
@@ -53,8 +39,8 @@ class SideBySideLogger:
         self.writers = {side: SummaryWriter(os.path.join(self.dir, side))
                         for side in (*SIDES, "divergence")}
         self.spec, self.probe, self.every, self.hist_every = spec, probe, every, hist_every
-        self.groups = T.layer_groups(spec_kinds(spec))
-        self.params = param_groups(spec)
+        self.groups = T.layer_groups(T.spec_kinds(spec))
+        self.params = T.param_groups(spec)
 
     def scalar(self, side: str, tag: str, value: float, step: int) -> None:
         self.writers[side].add_scalar(tag, value, step)
@@ -84,7 +70,7 @@ class SideBySideLogger:
             for name, v in T.stats(value).items():
                 w.add_scalar(f"{tag}/{name}", v, step)
         acts = side.activations(self.probe)
-        for (kind, act), (group, role), out in zip(spec_kinds(self.spec), self.groups, acts):
+        for (kind, act), (group, role), out in zip(T.spec_kinds(self.spec), self.groups, acts):
             if role is None:
                 continue
             for tag, v in T.layer_tags(group, role, act, out).items():
