@@ -1,7 +1,9 @@
 """Optimizers and learning-rate schedules that match torch.optim step for step.
 
 An optimizer updates arrays in place from a dict of gradients with the same keys, and keeps
-its state explicitly in `self.state` (one dict per parameter key), like torch's."""
+its state explicitly in `self.state` (one dict per parameter key), like torch's. Every
+argument after lr is keyword-only (torch's SGD orders them differently); `build_optimizer`
+makes the optimizer and schedule an OptimSpec describes, as reference.build_optimizer does in torch."""
 from __future__ import annotations
 
 import numpy as np
