@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import reference  # noqa: E402
 from crosscheck.train.lockstep import NumpySide, TrainConfig  # noqa: E402
 from mnist_cnn.spec import cnn_spec  # noqa: E402
+from numpy_impl import OptimSpec  # noqa: E402
 from numpy_impl import conv_functional as CF  # noqa: E402
 from numpy_impl.init import init_state  # noqa: E402
 
@@ -84,7 +85,7 @@ def main() -> None:
     if args.torch_worker:
         return torch_worker()
     rng, x, y, spec, state = problem()
-    np_side = NumpySide(spec, state, TrainConfig("adam", 1e-3))
+    np_side = NumpySide(spec, state, TrainConfig(OptimSpec("adam", 1e-3)))
     torch_step = torch_training_step(spec, state, x, y)
     # conv2 alone: input (50, 32, 14, 14), weights (64, 32, 5, 5), 'same' padding
     cx = rng.normal(size=(BATCH, 32, 14, 14)).astype(np.float32)

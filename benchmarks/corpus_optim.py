@@ -10,7 +10,7 @@ import numpy as np
 
 from crosscheck.check.user_code import UserCodeError
 from crosscheck.train.byo_optim import check_rule, functional_rule, layer_rule, optimizer_rule
-from crosscheck.train.replay import OptimConfig
+from numpy_impl import OptimSpec
 from numpy_impl import optim as npopt
 
 START = {"0.weight": np.random.default_rng(1).normal(size=(5, 3)), "0.bias": np.zeros(5),
@@ -131,11 +131,11 @@ def functional(update):
     return functional_rule(update, [(rng.normal(size=(3, 4)), np.zeros(4))])
 
 
-ADAM, SGD = OptimConfig("adam", 0.01), OptimConfig("sgd", 0.05)
-ADAM_WD, ADAMW = OptimConfig("adam", 0.01, weight_decay=0.1), OptimConfig("adamw", 0.01, weight_decay=0.1)
-MOM, MOM_WD = OptimConfig("sgd", 0.05, momentum=0.9), OptimConfig("sgd", 0.05, momentum=0.9, weight_decay=0.1)
-MOM_DAMP, NEST = OptimConfig("sgd", 0.05, momentum=0.9, dampening=0.5), OptimConfig("sgd", 0.05, momentum=0.9, nesterov=True)
-DECAY = OptimConfig("sgd", 0.05, momentum=0.9, gamma=0.9)
+ADAM, SGD = OptimSpec("adam", 0.01), OptimSpec("sgd", 0.05)
+ADAM_WD, ADAMW = OptimSpec("adam", 0.01, weight_decay=0.1), OptimSpec("adamw", 0.01, weight_decay=0.1)
+MOM, MOM_WD = OptimSpec("sgd", 0.05, momentum=0.9), OptimSpec("sgd", 0.05, momentum=0.9, weight_decay=0.1)
+MOM_DAMP, NEST = OptimSpec("sgd", 0.05, momentum=0.9, dampening=0.5), OptimSpec("sgd", 0.05, momentum=0.9, nesterov=True)
+DECAY = OptimSpec("sgd", 0.05, momentum=0.9, decay=0.9)
 
 
 def opt(cfg, make):
@@ -143,11 +143,13 @@ def opt(cfg, make):
 
 
 def sgd_of(cfg, cls=npopt.SGD):
-    return lambda p: cls(p, cfg.lr, cfg.momentum, cfg.dampening, cfg.nesterov, cfg.weight_decay)
+    return lambda p: cls(p, cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening, nesterov=cfg.nesterov,
+                         weight_decay=cfg.weight_decay)
 
 
 def adam_of(cfg, cls=npopt.Adam, wd=None):
-    return lambda p: cls(p, cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay if wd is None else wd)
+    return lambda p: cls(p, cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                         weight_decay=cfg.weight_decay if wd is None else wd)
 
 
 # (name, config, adapted-rule factory, first step with an effect or None for clean, slip words)

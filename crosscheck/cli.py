@@ -15,6 +15,7 @@ import time
 
 from nn_crosscheck_common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
                     nonnegative_int, positive, positive_int, unit_interval)
+from numpy_impl.optim_spec import KINDS, OptimSpec
 from numpy_impl.spec import DTYPES, param_count_lines
 
 from .check.user_code import UserCodeError, load_user_file
@@ -61,12 +62,13 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=positive_int, help="with --impl numpy|torch (default 1)")
     p.add_argument("--data-dir", help="MNIST folder for mnist_cnn (default $MNIST_DATA_DIR or ./data)")
     p.add_argument("--act", help="activation (default: the preset's first)")
-    p.add_argument("--opt", help="sgd or adam (default sgd; adam for mnist_cnn)")
+    p.add_argument("--opt", help="sgd, adam or adamw (default sgd; adam for mnist_cnn)")
     p.add_argument("--lr", type=positive, help="default 0.01 (mnist_cnn: 0.001)")
-    p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--amsgrad", action="store_true")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD")
+    p.add_argument("--dampening", type=float, default=0.0, help="SGD momentum dampening")
+    p.add_argument("--nesterov", action="store_true", help="SGD (needs --momentum)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 (sgd, adam) or decoupled (adamw)")
+    p.add_argument("--amsgrad", action="store_true", help="adam, adamw")
     p.add_argument("--decay", type=unit_interval, default=1.0, help="lr factor per epoch (exponential)")
     p.add_argument("--step-size", type=nonnegative_int, default=0,
                    help="step decay: apply --decay every N epochs")
@@ -175,32 +177,32 @@ def run_check(args) -> int:
 # --- train ---------------------------------------------------------------------------
 
 def run_train(args) -> int:
-    from .train.lockstep import OPTIMIZERS, TrainConfig  # imports torch
     if args.update:
         return _train_update(args)
+    from .train.lockstep import TrainConfig  # imports torch
+    from .train.replay import replay_numpy_optimizer
     from .train.trajectory import check_trajectory
     preset = PRESETS[_choose("model", [args.model], list(PRESETS))[0]]
     act = _choose(f"activation for {args.model}", [args.act or preset.activations[0]], preset.activations)[0]
     _choose("dtype", [args.dtype], DTYPES)
     _choose("impl", [args.impl], ("both", "numpy", "torch"))
     cnn = args.model == "mnist_cnn"
-    opt = _choose("optimizer", [args.opt or ("adam" if cnn else "sgd")], OPTIMIZERS)[0]
-    cfg = TrainConfig(opt, args.lr or (1e-3 if cnn else 0.01), args.momentum, args.nesterov,
-                      args.weight_decay, amsgrad=args.amsgrad, decay=args.decay, step_size=args.step_size,
-                      batch_size=args.batch_size or (50 if cnn else None), seed=args.seed)
+    cfg = TrainConfig(_train_optim_spec(args, cnn), batch_size=args.batch_size or (50 if cnn else None),
+                      seed=args.seed)
     spec = preset.make_spec(act).with_dtype(args.dtype)
     if args.impl != "both":
         return _train_alone(args, preset, spec, cfg)
     steps = args.steps or (50 if cnn else 500)
     x, y = _train_batch(preset, args.data_dir)
-    print(f"{spec.name} {act} {args.dtype}: {cfg.opt} lr {cfg.lr:g}, "
+    print(f"{spec.name} {act} {args.dtype}: {cfg.optim.describe()}, "
           f"{'full batch' if not cfg.batch_size else f'batch {cfg.batch_size}'}, {steps} steps")
     result = check_trajectory(spec, x, y, cfg, steps, logdir=args.logdir)
     if result.passed:
         print(result.summary())
         return EXIT_OK
     print(result.summary().rsplit("\n", 1)[0])
-    replayed = _replay_train_optimizer(cfg)
+    # a wrong update rule or a wrong gradient? NumPy's optimizer alone, from identical gradients
+    replayed = replay_numpy_optimizer(cfg.optim)
     # with a finite run, a rule that agrees alone leaves the gradient; a diverged run says lower the lr
     hint = replayed.passed and result.free_finite
     print(replayed.summary().rsplit("\n", 1)[0] + ("\n  the update rule agrees alone: look at the gradient"
@@ -209,15 +211,12 @@ def run_train(args) -> int:
     return EXIT_FAILED
 
 
-def _replay_train_optimizer(cfg):
-    """Tell a wrong update rule from a wrong gradient: NumPy's optimizer alone, identical gradients."""
-    import numpy as np
-    from .train.byo_optim import check_rule, optimizer_rule
-    from .train.lockstep import numpy_optimizer
-    from .train.replay import OptimConfig
-    rc = OptimConfig(cfg.opt, cfg.lr, cfg.momentum, 0.0, cfg.nesterov, cfg.weight_decay, cfg.betas, cfg.eps)
-    start = {"w": np.random.default_rng(0).normal(size=(4, 3))}
-    return check_rule(rc, optimizer_rule(lambda p: numpy_optimizer(cfg, p)[0], start))
+def _train_optim_spec(args, cnn: bool) -> OptimSpec:
+    """The optimizer the train flags describe (ValueError naming a flag that does not fit)."""
+    kind = _choose("optimizer", [args.opt or ("adam" if cnn else "sgd")], KINDS)[0]
+    return OptimSpec(kind=kind, lr=args.lr or (1e-3 if cnn else 0.01), momentum=args.momentum,
+                     dampening=args.dampening, nesterov=args.nesterov, weight_decay=args.weight_decay,
+                     amsgrad=args.amsgrad, decay=args.decay, step_size=args.step_size)
 
 
 def _train_update(args) -> int:
@@ -226,8 +225,9 @@ def _train_update(args) -> int:
     from .train.byo_optim import check_rule
     make = load_user_file(args.update, "crosscheck_update")
     got = call_user("crosscheck_update()", make)
-    if not (isinstance(got, tuple) and len(got) == 2):
-        raise UsageError(f"--update: crosscheck_update() must return (OptimConfig, adapted rule), got {type(got).__name__}")
+    if not (isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], OptimSpec)):
+        what = f"({', '.join(type(g).__name__ for g in got)})" if isinstance(got, tuple) else type(got).__name__
+        raise UsageError(f"--update: crosscheck_update() must return (OptimSpec, adapted rule), got {what}")
     result = check_rule(got[0], got[1], args.steps or 10, args.seed)
     print(result.summary())
     return EXIT_OK if result.passed else EXIT_FAILED
@@ -261,8 +261,8 @@ def _train_alone(args, preset, spec, cfg) -> int:
         x, y = preset.batch()
         tr, te = split_half(len(x), cfg.seed)
         train_data, test_data = (x[tr], y[tr]), (x[te], y[te])
-    print(f"training {spec.name} ({args.impl}, {spec.dtype}) on {len(train_data[0])} samples: {cfg.opt} "
-          f"lr {cfg.lr:g}, batch {cfg.batch_size}, {args.epochs or 1} epoch(s)")
+    print(f"training {spec.name} ({args.impl}, {spec.dtype}) on {len(train_data[0])} samples: "
+          f"{cfg.optim.describe()}, batch {cfg.batch_size}, {args.epochs or 1} epoch(s)")
     out = train_single(args.impl, spec, cfg, train_data, test_data, args.epochs or 1, args.steps)
     acc = f"{out['test_accuracy']:.4f}" if out["test_accuracy"] is not None else "-"
     print(f"test accuracy {acc}, test loss {out['test_loss']:.4f} after {out['steps']} steps "

@@ -33,8 +33,8 @@ def update(params, grads, lr):
 
 def crosscheck_update():
     from crosscheck.train.byo_optim import functional_rule
-    from crosscheck.train.replay import OptimConfig
+    from numpy_impl import OptimSpec
     rng = np.random.default_rng(0)
     params = [(rng.uniform(-0.5, 0.5, (3, 8)), np.zeros(8)), (rng.uniform(-0.5, 0.5, (8, 1)), np.zeros(1))]
     _state.update(t=0, m=None, v=None)
-    return OptimConfig("adam", lr=0.01), functional_rule(update, params)
+    return OptimSpec("adam", lr=0.01), functional_rule(update, params)

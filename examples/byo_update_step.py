@@ -36,7 +36,7 @@ class Tanh:  # no parameters: skipped by the check
 
 def crosscheck_update():
     from crosscheck.train.byo_optim import layer_rule
-    from crosscheck.train.replay import OptimConfig
+    from numpy_impl import OptimSpec
     rng = np.random.default_rng(0)
     layers = [MomentumDense(3, 8, rng), Tanh(), MomentumDense(8, 1, rng)]
-    return OptimConfig("sgd", lr=0.05, momentum=0.9), layer_rule(layers, method="step")
+    return OptimSpec("sgd", lr=0.05, momentum=0.9), layer_rule(layers, method="step")

@@ -5,8 +5,9 @@ from .init import init_state
 from .layers import (Activation, CheckableLayer, Identity, Layer, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
                      Softmax, Softplus, Tanh)
 from .losses import Loss, l2_penalty
+from .optim_spec import OptimSpec
 from .spec import ModelSpec, Init, infer_shapes, mlp, param_count, param_count_lines, param_shapes
 
 __all__ = ["Conv2d", "Dropout", "Flatten", "MaxPool2d", "build", "init_state", "Activation", "CheckableLayer", "Identity", "Layer", "LeakyReLU", "Linear", "ReLU",
-           "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "Loss", "l2_penalty", "ModelSpec",
+           "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "Loss", "l2_penalty", "ModelSpec", "OptimSpec",
            "Init", "infer_shapes", "mlp", "param_count", "param_count_lines", "param_shapes"]

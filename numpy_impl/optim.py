@@ -1,10 +1,14 @@
 """Optimizers and learning-rate schedules that match torch.optim step for step.
 
 An optimizer updates arrays in place from a dict of gradients with the same keys, and keeps
-its state explicitly in `self.state` (one dict per parameter key), like torch's."""
+its state explicitly in `self.state` (one dict per parameter key), like torch's. Every
+argument after lr is keyword-only (torch's SGD orders them differently); `build_optimizer`
+makes the optimizer and schedule an OptimSpec describes, as reference.build_optimizer does in torch."""
 from __future__ import annotations
 
 import numpy as np
+
+from .optim_spec import OptimSpec, check_decay, check_lr
 
 Array = np.ndarray
 
@@ -12,22 +16,6 @@ Array = np.ndarray
 # gradient, moments and scratch stay in cache across Adam's dozen element-wise passes
 # (the CNN's fc1 alone has 3.2M weights: each full-size pass would stream them from memory).
 ADAM_BLOCK = 1 << 16
-
-
-def check_lr(lr: float) -> float:
-    """A learning rate: a finite number > 0 (the one place this rule is written)."""
-    if not lr > 0:
-        raise ValueError(f"lr: must be > 0, got {lr}")
-    if not np.isfinite(lr):
-        raise ValueError(f"lr: must be a finite number, got {lr}")
-    return float(lr)
-
-
-def check_decay(gamma: float) -> float:
-    """A decay factor: in (0, 1]."""
-    if not 0 < gamma <= 1:
-        raise ValueError(f"decay: must lie in (0, 1], got {gamma}")
-    return float(gamma)
 
 
 class Optimizer:
@@ -47,7 +35,7 @@ class Optimizer:
 class SGD(Optimizer):
     """torch.optim.SGD: momentum, dampening, nesterov, weight decay."""
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+    def __init__(self, params, lr: float, *, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         if momentum < 0:
@@ -73,8 +61,9 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """torch.optim.Adam: betas, eps, (L2-style) weight decay, amsgrad."""
+    decoupled = False  # weight decay: added to the gradient (L2), not applied to p apart
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+    def __init__(self, params, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(params, lr)
         if not all(0 <= b < 1 for b in betas):
@@ -82,7 +71,9 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay, self.amsgrad = betas, eps, weight_decay, amsgrad
 
     def _update(self, key, p, g):
-        if self.weight_decay:
+        if self.weight_decay and self.decoupled:
+            p *= 1 - self.lr * self.weight_decay
+        elif self.weight_decay:
             g = g + self.weight_decay * p
         st = self.state[key]
         if not st:
@@ -123,6 +114,12 @@ class Adam(Optimizer):
         p -= tmp
 
 
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay)
+    before the Adam step."""
+    decoupled = True
+
+
 def _lerp_into(start: Array, diff: Array, weight: float, end: Array) -> None:
     """start <- lerp(start, end, weight) in place, as ATen computes it; diff = end - start
     (overwritten)."""
@@ -159,3 +156,18 @@ class StepLR:
         self.last_epoch += 1
         if self.last_epoch % self.step_size == 0:
             self.optimizer.lr = self.optimizer.lr * self.gamma
+
+
+def build_optimizer(spec: OptimSpec, params: dict[str, Array]) -> tuple[Optimizer, ExponentialLR | StepLR]:
+    """The optimizer and lr schedule `spec` describes, updating `params` in place (the same
+    description reference.build_optimizer turns into torch.optim's)."""
+    if spec.kind == "sgd":
+        opt = SGD(params, spec.lr, momentum=spec.momentum, dampening=spec.dampening,
+                  nesterov=spec.nesterov, weight_decay=spec.weight_decay)
+    else:
+        cls = Adam if spec.kind == "adam" else AdamW
+        opt = cls(params, spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay,
+                  amsgrad=spec.amsgrad)
+    if spec.step_size:
+        return opt, StepLR(opt, spec.step_size, spec.decay)
+    return opt, ExponentialLR(opt, spec.decay)

@@ -1,6 +1,8 @@
-"""The same models as numpy_impl, built in PyTorch from the same ModelSpec."""
+"""The same models and optimizers as numpy_impl, built in PyTorch from the same ModelSpec and
+OptimSpec."""
 from .build import TORCH_DTYPES, FixedMaskDropout, LinearAct, set_dropout_masks, activation_module, build, load_numpy_state, numpy_state
 from .losses import l2_penalty, loss_value, total_loss
+from .optim import build_optimizer, torch_optimizer
 
 __all__ = ["TORCH_DTYPES", "FixedMaskDropout", "LinearAct", "set_dropout_masks", "activation_module", "build", "load_numpy_state", "numpy_state",
-           "l2_penalty", "loss_value", "total_loss"]
+           "l2_penalty", "loss_value", "total_loss", "build_optimizer", "torch_optimizer"]

@@ -9,6 +9,7 @@ from crosscheck.check.spec_check import check_spec
 from crosscheck.train.lockstep import TrainConfig
 from crosscheck.train.trajectory import check_trajectory
 from mnist_cnn.spec import cnn_spec
+from numpy_impl import OptimSpec
 
 CASES = [(act, dtype, mode) for act in ("relu", "tanh") for dtype in ("float64", "float32")
          for mode in ("eval", "train")]
@@ -59,7 +60,7 @@ def test_fifty_adam_steps_agree():
     x = np.concatenate([x, rng.normal(size=(32, 1, 28, 28))])  # 40 images, 5 batches of 8
     y = np.concatenate([y, rng.integers(0, 10, 32)])
     result = check_trajectory(cnn_spec("relu", "xavier", dtype="float64"), x, y,
-                              TrainConfig("adam", 1e-3, batch_size=8), 50)
+                              TrainConfig(OptimSpec("adam", 1e-3), batch_size=8), 50)
     assert result.loss_rel.max() <= 1e-8, result.summary()
     assert result.passed
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from numpy_impl import optim
+import reference
+from numpy_impl import OptimSpec, optim
 
 STEPS = 200
 
@@ -22,15 +23,16 @@ ADAM_CASES = {
 }
 
 
-def _run(np_opt_cls, torch_opt_cls, kwargs, rng):
-    """Minimise a random quadratic plus a sine with both optimizers from the same start."""
+def _run(make_ours, make_theirs, rng):
+    """Minimise a random quadratic plus a sine with both optimizers from the same start;
+    make_*(params) gives an optimizer, or (optimizer, lr schedule) stepped after every step."""
     a = rng.normal(size=(6, 6))
     hess = a @ a.T / 6 + np.eye(6) * 0.1
     start = {"w": rng.normal(size=(6,)), "m": rng.normal(size=(2, 3))}
     params = {k: v.copy() for k, v in start.items()}
     tparams = {k: torch.tensor(v, requires_grad=True) for k, v in start.items()}
-    npo = np_opt_cls(params, **kwargs)
-    to = torch_opt_cls(list(tparams.values()), **kwargs)
+    npo, ns = _with_schedule(make_ours(params))
+    to, ts = _with_schedule(make_theirs(list(tparams.values())))
     for _ in range(STEPS):
         grads = {"w": hess @ params["w"], "m": np.cos(params["m"])}
         npo.step(grads)
@@ -38,19 +40,30 @@ def _run(np_opt_cls, torch_opt_cls, kwargs, rng):
         loss = 0.5 * tparams["w"] @ torch.tensor(hess) @ tparams["w"] + torch.sin(tparams["m"]).sum()
         loss.backward()
         to.step()
+        for sched in (ns, ts):
+            if sched is not None:
+                sched.step()
     return params, {k: v.detach().numpy() for k, v in tparams.items()}
+
+
+def _with_schedule(made):
+    return made if isinstance(made, tuple) else (made, None)
+
+
+def _classes(np_cls, torch_cls, kwargs):
+    return lambda p: np_cls(p, **kwargs), lambda p: torch_cls(p, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs", SGD_CASES.values(), ids=SGD_CASES.keys())
 def test_sgd_matches_torch(kwargs, rng):
-    ours, theirs = _run(optim.SGD, torch.optim.SGD, kwargs, rng)
+    ours, theirs = _run(*_classes(optim.SGD, torch.optim.SGD, kwargs), rng)
     for k in ours:
         np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kwargs", ADAM_CASES.values(), ids=ADAM_CASES.keys())
 def test_adam_matches_torch(kwargs, rng):
-    ours, theirs = _run(optim.Adam, torch.optim.Adam, kwargs, rng)
+    ours, theirs = _run(*_classes(optim.Adam, torch.optim.Adam, kwargs), rng)
     for k in ours:
         np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
 
@@ -59,9 +72,68 @@ def test_adam_matches_torch(kwargs, rng):
 def test_adam_in_blocks_matches_torch(kwargs, rng, monkeypatch):
     """Parameters larger than a block (7 elements here) are updated block by block."""
     monkeypatch.setattr(optim, "ADAM_BLOCK", 7)
-    ours, theirs = _run(optim.Adam, torch.optim.Adam, kwargs, rng)
+    ours, theirs = _run(*_classes(optim.Adam, torch.optim.Adam, kwargs), rng)
     for k in ours:
         np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", ADAM_CASES.values(), ids=ADAM_CASES.keys())
+def test_adamw_matches_torch(kwargs, rng):
+    kwargs = {"weight_decay": 0.05, **kwargs}  # decoupled weight decay is what sets AdamW apart
+    ours, theirs = _run(*_classes(optim.AdamW, torch.optim.AdamW, kwargs), rng)
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
+
+
+# one description, two builders: every field reaches both sides
+SPECS = {
+    "sgd-nesterov-wd-decay": OptimSpec("sgd", 0.05, momentum=0.8, nesterov=True, weight_decay=0.1, decay=0.99),
+    "sgd-dampening-step-decay": OptimSpec("sgd", 0.05, momentum=0.9, dampening=0.3, decay=0.5, step_size=50),
+    "adam-amsgrad-wd-decay": OptimSpec("adam", 0.01, amsgrad=True, weight_decay=0.05, decay=0.99),
+    "adamw": OptimSpec("adamw", 0.01, weight_decay=0.05),
+    "adamw-all": OptimSpec("adamw", 0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True,
+                           decay=0.5, step_size=40),
+}
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
+def test_both_builders_of_one_spec_match(spec, rng):
+    ours, theirs = _run(lambda p: optim.build_optimizer(spec, p), lambda p: reference.build_optimizer(spec, p), rng)
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"kind": "rmsprop"}, "opt: unknown optimizer 'rmsprop'"),
+    ({"lr": float("nan")}, "lr: must be > 0"),
+    ({"lr": float("inf")}, "lr: must be a finite number"),
+    ({"momentum": -0.5}, "momentum: must be a finite number >= 0"),
+    ({"momentum": float("nan")}, "momentum: must be a finite number >= 0"),
+    ({"weight_decay": -0.1}, "weight_decay: must be a finite number >= 0"),
+    ({"kind": "adam", "eps": float("nan")}, "eps: must be a finite number >= 0"),
+    ({"kind": "adam", "betas": (0.9, 1.0)}, r"betas: each must lie in \[0, 1\)"),
+    ({"kind": "adam", "betas": (float("nan"), 0.999)}, r"betas: each must lie in \[0, 1\)"),
+    ({"decay": float("nan")}, r"decay: must lie in \(0, 1\]"),
+    ({"step_size": -1}, "step_size: must be a whole number >= 0"),
+    ({"nesterov": True}, "nesterov: needs momentum > 0 and dampening 0"),
+    ({"momentum": 0.9, "dampening": 0.1, "nesterov": True}, "nesterov: needs momentum > 0 and dampening 0"),
+    ({"amsgrad": True}, "amsgrad: an Adam/AdamW option"),
+    ({"kind": "adam", "momentum": 0.9}, "momentum: an SGD option; adam has none"),
+    ({"kind": "adamw", "nesterov": True}, "nesterov: an SGD option; adamw has none"),
+], ids=["kind", "lr-nan", "lr-inf", "momentum-negative", "momentum-nan", "weight-decay-negative", "eps-nan",
+        "beta-one", "beta-nan", "decay-nan", "step-size-negative", "nesterov-without-momentum",
+        "nesterov-with-dampening", "amsgrad-for-sgd", "momentum-for-adam", "nesterov-for-adamw"])
+def test_bad_optim_spec_names_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        OptimSpec(**kwargs)
+
+
+def test_optim_spec_schedule_and_description():
+    spec = OptimSpec("adam", 0.01, amsgrad=True, decay=0.5, step_size=3)
+    assert [spec.lr_at(e) for e in range(7)] == [0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.0025]
+    assert spec.describe() == "adam lr 0.01 amsgrad decay 0.5 every 3 epochs"
+    assert OptimSpec("sgd", 0.1, momentum=0.9, nesterov=True, decay=0.9).describe(per="step") == \
+        "sgd lr 0.1 momentum 0.9 nesterov decay 0.9/step"
 
 
 @pytest.mark.parametrize("kind", ["exponential", "step"])

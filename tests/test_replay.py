@@ -8,7 +8,8 @@ import pytest
 
 from crosscheck.cli import main
 from crosscheck.train.byo_optim import check_rule, optimizer_rule
-from crosscheck.train.replay import Knobs, OptimConfig, knob_run, make_grads, torch_run
+from crosscheck.train.replay import Knobs, knob_run, make_grads, torch_run
+from numpy_impl import OptimSpec
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("corpus_optim", ROOT / "benchmarks" / "corpus_optim.py")
@@ -76,12 +77,12 @@ def test_user_update_that_raises_names_the_line(tmp_path, capsys):
     ({"kind": "rmsprop"}, "unknown optimizer 'rmsprop'"),
     ({"lr": 0.0}, "lr: must be > 0"),
     ({"lr": -1.0}, "lr: must be > 0"),
-    ({"gamma": 1.5}, "decay: must lie in (0, 1]"),
-    ({"gamma": 0.0}, "decay: must lie in (0, 1]"),
+    ({"decay": 1.5}, "decay: must lie in (0, 1]"),
+    ({"decay": 0.0}, "decay: must lie in (0, 1]"),
 ], ids=["optimizer", "lr-zero", "lr-negative", "decay-high", "decay-zero"])
 def test_bad_replay_config(kwargs, needle):
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
-        OptimConfig(**kwargs)
+        OptimSpec(**kwargs)
 
 
 def test_nan_update_never_passes():
@@ -95,3 +96,64 @@ def test_nan_update_never_passes():
     result = check_rule(corpus.SGD, optimizer_rule(NaNSGD, corpus.START), 3)
     assert not result.passed and result.first_failure == 1
     assert "non-finite" in result.summary()
+
+
+# --- a failed training run: a wrong update rule or a wrong gradient? ---------------------------
+
+TRAIN_OPTIMIZERS = {
+    "sgd": [],
+    "momentum": ["--momentum", "0.9"],
+    "nesterov": ["--momentum", "0.9", "--nesterov"],
+    "dampening": ["--momentum", "0.9", "--dampening", "0.5"],
+    "sgd-weight-decay": ["--momentum", "0.9", "--weight-decay", "0.01"],
+    "sgd-decay": ["--momentum", "0.9", "--decay", "0.9"],
+    "adam": ["--opt", "adam"],
+    "amsgrad": ["--opt", "adam", "--amsgrad"],
+    "adam-weight-decay": ["--opt", "adam", "--weight-decay", "0.01"],
+    "adam-step-decay": ["--opt", "adam", "--amsgrad", "--decay", "0.5", "--step-size", "3"],
+    "adamw": ["--opt", "adamw", "--weight-decay", "0.01"],
+    "adamw-amsgrad": ["--opt", "adamw", "--weight-decay", "0.01", "--amsgrad"],
+}
+GRADIENT_HINT = "the update rule agrees alone: look at the gradient"
+
+
+def plant_bias_gradient_bug(monkeypatch):
+    """NumPy's bias gradient 1% too large: every update rule right, the gradient wrong."""
+    from numpy_impl import functional
+    real = functional.linear_backward
+
+    def backward(dy, cache):
+        dx, dw, db = real(dy, cache)
+        return dx, dw, 1.01 * db
+    monkeypatch.setattr(functional, "linear_backward", backward)
+
+
+def plant_update_rule_bug(monkeypatch):
+    """NumPy's optimizers step with an lr 1% too large: the gradient right, the rule wrong."""
+    from numpy_impl import optim
+    real = optim.Optimizer.step
+
+    def step(self, grads):
+        lr, self.lr = self.lr, 1.01 * self.lr
+        real(self, grads)
+        self.lr = lr
+    monkeypatch.setattr(optim.Optimizer, "step", step)
+
+
+# the bug planted, and whether NumPy's optimizer then agrees alone (so the gradient is to blame)
+PLANTED = {"gradient": (plant_bias_gradient_bug, True), "update-rule": (plant_update_rule_bug, False)}
+
+
+@pytest.mark.parametrize("flags", TRAIN_OPTIMIZERS.values(), ids=TRAIN_OPTIMIZERS.keys())
+@pytest.mark.parametrize("planted", PLANTED)
+def test_train_blames_the_planted_bug_for_every_optimizer(planted, flags, monkeypatch, capsys):
+    plant, rule_agrees = PLANTED[planted]
+    plant(monkeypatch)
+    assert main(["train", "--model", "A", *flags, "--steps", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "step 1 FAILED when both sides start from the same state" in out
+    replayed = next(line for line in out.splitlines() if line.startswith("optimizer replay ("))
+    if rule_agrees:
+        assert GRADIENT_HINT in out and "FAILED" not in replayed, out
+    else:
+        assert "): step 1 FAILED" in replayed and GRADIENT_HINT not in out, out

@@ -11,6 +11,7 @@ from crosscheck.presets import PRESETS
 from crosscheck.train.lockstep import TrainConfig
 from crosscheck.train.tb_logger import log10_rel
 from crosscheck.train.trajectory import check_trajectory
+from numpy_impl import OptimSpec
 
 STEPS = 100
 
@@ -27,7 +28,7 @@ def run_dir(request, tmp_path_factory):
     preset = PRESETS["moons"]
     x, y = preset.data()
     spec = preset.make_spec(request.param)
-    check_trajectory(spec, x, y, TrainConfig("sgd", 0.1), STEPS, logdir=str(logdir))
+    check_trajectory(spec, x, y, TrainConfig(OptimSpec("sgd", 0.1)), STEPS, logdir=str(logdir))
     (run,) = list(logdir.iterdir())
     return run, spec
 

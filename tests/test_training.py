@@ -1,4 +1,6 @@
 """Whole training runs agree step by step; the studies' seed-independent findings hold."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -12,11 +14,12 @@ from crosscheck.studies.descent import descend, f
 from crosscheck.presets import PRESETS
 from crosscheck.train.lockstep import TrainConfig
 from crosscheck.train.trajectory import check_trajectory
+from numpy_impl import OptimSpec
 
 OPTS = {
-    "sgd": TrainConfig("sgd", 0.01),
-    "momentum": TrainConfig("sgd", 0.005, momentum=0.9),
-    "adam": TrainConfig("adam", 0.001),
+    "sgd": TrainConfig(OptimSpec("sgd", 0.01)),
+    "momentum": TrainConfig(OptimSpec("sgd", 0.005, momentum=0.9)),
+    "adam": TrainConfig(OptimSpec("adam", 0.001)),
 }
 MODELS = [("A", "relu"), ("B", "relu"), ("C", "relu"), ("D", "relu"), ("A", "sigmoid"), ("D", "sigmoid"),
           ("B", "tanh"), ("moons", "tanh"), ("moons", "relu")]
@@ -40,7 +43,7 @@ MINI = [("A", "relu"), ("D", "relu"), ("C", "tanh"), ("moons", "tanh")]
 def test_minibatch_trajectories_agree(model, act, opt):
     preset = PRESETS[model]
     x, y = preset.data()
-    cfg = TrainConfig(**{**OPTS[opt].__dict__, "batch_size": 32, "decay": 0.99})
+    cfg = TrainConfig(replace(OPTS[opt].optim, decay=0.99), batch_size=32)
     result = check_trajectory(preset.make_spec(act), x, y, cfg, 500)
     assert result.passed, result.summary()
 
@@ -59,7 +62,7 @@ def test_divergence_is_located_and_explained():
 
     training.NumpySide.step = bad_step
     try:
-        result = check_trajectory(preset.make_spec("relu"), x, y, TrainConfig("sgd", 0.01), 50)
+        result = check_trajectory(preset.make_spec("relu"), x, y, TrainConfig(OptimSpec("sgd", 0.01)), 50)
     finally:
         training.NumpySide.step = original
     assert not result.passed and result.first_divergent_step == 2
@@ -154,7 +157,7 @@ def test_teacher_forcing_fails_a_wrong_step_at_step_one(monkeypatch):
         return value
     monkeypatch.setattr(lockstep.NumpySide, "step", bad_step)
     preset = PRESETS["A"]
-    result = check_trajectory(preset.make_spec("relu"), *preset.data(), TrainConfig("adam", 0.01), 5)
+    result = check_trajectory(preset.make_spec("relu"), *preset.data(), TrainConfig(OptimSpec("adam", 0.01)), 5)
     assert not result.passed and result.first_failure == 1
     assert "step 1 FAILED when both sides start from the same state" in result.summary()
 
@@ -182,6 +185,6 @@ def test_nan_in_the_free_numpy_run_only_never_passes(monkeypatch):
         return ours, theirs
     monkeypatch.setattr(lockstep, "make_sides", poisoned)
     preset = PRESETS["A"]
-    result = check_trajectory(preset.make_spec("relu"), *preset.data(), TrainConfig("sgd", 0.01), 5)
+    result = check_trajectory(preset.make_spec("relu"), *preset.data(), TrainConfig(OptimSpec("sgd", 0.01)), 5)
     assert result.first_failure is None and not result.passed
     assert "not finite" in result.summary() and result.summary().endswith("FAIL")

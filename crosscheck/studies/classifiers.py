@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nn_crosscheck_common import tags as T
+from numpy_impl import OptimSpec
 from numpy_impl.spec import ModelSpec
 
 from ..presets import digits_data, digits_spec, moons_data, moons_spec
@@ -28,7 +29,7 @@ def classifier_study(name: str, seed: int = 0, epochs: int = 25, batch_size: int
     x, y = classifier_data(name)
     spec = classifier_spec(name, act)
     tr, te = split_half(len(x), seed)
-    cfg = TrainConfig("sgd", CLASSIFIER_LR.get(name, 0.05), batch_size=batch_size, seed=seed)
+    cfg = TrainConfig(OptimSpec("sgd", CLASSIFIER_LR.get(name, 0.05)), batch_size=batch_size, seed=seed)
     steps_per_epoch = -(-len(tr) // batch_size)
     steps = epochs * steps_per_epoch
     logger = logger_for(name, spec, x[te][:64]) if logger_for else None

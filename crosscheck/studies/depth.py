@@ -1,6 +1,8 @@
 """Depth x activation: full-batch gradient descent on the regression presets A-D."""
 from __future__ import annotations
 
+from numpy_impl import OptimSpec
+
 from ..presets import PRESETS, regression_data
 from ..train.lockstep import TrainConfig
 from .records import SIDES, loss_at, pair, run_both
@@ -15,7 +17,7 @@ def depth_study(seed: int = 0, epochs: int = 1000, lr: float = 0.01, logger_for=
     for name, act in DEPTH_MODELS:
         spec = PRESETS[name].make_spec(act)
         logger = logger_for(f"{name}-{act}", spec, x) if logger_for else None
-        out[(name, act)] = run_both(spec, x, y, TrainConfig("sgd", lr, seed=seed), epochs, logger)[0]
+        out[(name, act)] = run_both(spec, x, y, TrainConfig(OptimSpec("sgd", lr), seed=seed), epochs, logger)[0]
         if logger:
             logger.close()
     return out

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+import reference
+from numpy_impl import OptimSpec
 from numpy_impl import optim as npopt
 
 START = (3.0, 2.0)
@@ -39,15 +41,12 @@ class DescentResult:
 def descend(eta0: float = DEFAULT_ETA0, decay: float = DEFAULT_DECAY, steps: int = DEFAULT_STEPS,
             start=START) -> DescentResult:
     """eta_t = eta0 * decay^t. NumPy: hand-written gradient with numpy_impl's SGD and
-    ExponentialLR; torch: autograd with torch.optim.SGD and ExponentialLR."""
-    npopt.check_lr(eta0)
-    npopt.check_decay(decay)
+    ExponentialLR; torch: autograd with torch.optim.SGD and ExponentialLR (both from one spec)."""
+    spec = OptimSpec("sgd", eta0, decay=decay)
     p = np.array(start, dtype=np.float64)
-    opt = npopt.SGD({"p": p}, eta0)
-    sched = npopt.ExponentialLR(opt, decay)
+    opt, sched = npopt.build_optimizer(spec, {"p": p})
     q = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    topt = torch.optim.SGD([q], eta0)
-    tsched = torch.optim.lr_scheduler.ExponentialLR(topt, decay)
+    topt, tsched = reference.build_optimizer(spec, [q])
     path_np, path_t, worst = [p.copy()], [q.detach().numpy().copy()], 0.0
     for _ in range(steps):
         g = grad_f(*p)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from numpy_impl import OptimSpec
 from numpy_impl.init import init_state
 from numpy_impl.spec import Init, ModelSpec, conv_output_size, mlp
 
@@ -83,7 +84,7 @@ def stress_study(roll: str, seed: int = 0, epochs: int = 400, logger_for=None, k
     first run stalls at a plateau whose gradients are noise."""
     cfg = parse_roll(roll)
     x, y = regression_data()
-    train_cfg = TrainConfig("sgd", cfg.lr, seed=seed)
+    train_cfg = TrainConfig(OptimSpec("sgd", cfg.lr), seed=seed)
     runs = {}
     spec = stress_spec(cfg, cfg.hidden)
     logger = logger_for("before", spec, x) if logger_for else None

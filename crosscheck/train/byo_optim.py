@@ -10,8 +10,10 @@ from typing import Callable
 
 import numpy as np
 
+from numpy_impl.optim_spec import OptimSpec
+
 from ..check.user_code import call_user
-from .replay import OptimConfig, ReplayResult, replay
+from .replay import ReplayResult, replay
 
 
 def _as_float(value, what: str) -> np.ndarray:
@@ -76,9 +78,9 @@ def optimizer_rule(make: Callable, start: dict):
     return {k: v.copy() for k, v in params.items()}, rule_step
 
 
-def check_rule(cfg: OptimConfig, adapted, steps: int = 10, seed: int = 0) -> ReplayResult:
-    """Replay an adapted rule (start, rule_step) against torch.optim configured by cfg."""
+def check_rule(spec: OptimSpec, adapted, steps: int = 10, seed: int = 0) -> ReplayResult:
+    """Replay an adapted rule (start, rule_step) against torch.optim as `spec` describes it."""
     if steps < 1:
         raise ValueError(f"steps: must be >= 1, got {steps}")
     start, rule_step = adapted
-    return replay(cfg, rule_step, start, steps, seed)
+    return replay(spec, rule_step, start, steps, seed)

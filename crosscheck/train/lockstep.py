@@ -13,55 +13,24 @@ from numpy_impl import optim as npopt
 from numpy_impl.init import init_state
 from numpy_impl.losses import total_loss_and_grads
 from numpy_impl.conv import draw_dropout_masks, set_dropout_masks
+from numpy_impl.optim_spec import OptimSpec
 from numpy_impl.spec import Dropout, ModelSpec
 
-OPTIMIZERS = ("sgd", "adam")
 # optimizer state compared and copied between the sides (torch's names)
 STATE_ARRAYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Optimizer, schedule and batching, shared by both sides."""
-    opt: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    amsgrad: bool = False
-    decay: float = 1.0            # exponential lr decay per epoch (1: constant)
-    step_size: int = 0            # if > 0: step decay by `decay` every step_size epochs instead
+    """How both sides train: the optimizer and its schedule (one description, both sides build
+    from it), the batching and the seed."""
+    optim: OptimSpec = OptimSpec()
     batch_size: int | None = None  # None: full batch
-    seed: int = 0                 # parameters and the shuffled order
+    seed: int = 0                  # parameters and the shuffled order
 
     def __post_init__(self) -> None:
-        if self.opt not in OPTIMIZERS:
-            raise ValueError(f"opt: unknown optimizer {self.opt!r}; choose from {', '.join(OPTIMIZERS)}")
-        npopt.check_lr(self.lr)
-        npopt.check_decay(self.decay)
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
-
-
-def numpy_optimizer(cfg: TrainConfig, params: dict):
-    if cfg.opt == "adam":
-        opt = npopt.Adam(params, cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay, cfg.amsgrad)
-    else:
-        opt = npopt.SGD(params, cfg.lr, cfg.momentum, 0.0, cfg.nesterov, cfg.weight_decay)
-    sched = npopt.StepLR(opt, cfg.step_size, cfg.decay) if cfg.step_size else npopt.ExponentialLR(opt, cfg.decay)
-    return opt, sched
-
-
-def torch_optimizer(cfg: TrainConfig, params):
-    if cfg.opt == "adam":
-        opt = torch.optim.Adam(params, cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay, cfg.amsgrad)
-    else:
-        opt = torch.optim.SGD(params, cfg.lr, cfg.momentum, 0.0, cfg.weight_decay, cfg.nesterov)
-    sched = (torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.decay) if cfg.step_size
-             else torch.optim.lr_scheduler.ExponentialLR(opt, cfg.decay))
-    return opt, sched
 
 
 class NumpySide:
@@ -72,7 +41,7 @@ class NumpySide:
         self.spec = spec
         self.model = numpy_impl.build(spec, seed=None)
         self.model.load_state_dict(state)
-        self.opt, self.sched = numpy_optimizer(cfg, self.model.state_dict())
+        self.opt, self.sched = npopt.build_optimizer(cfg.optim, self.model.state_dict())
         self.grads: dict = {}
 
     def loss_and_grads(self, x, y) -> float:
@@ -137,7 +106,7 @@ class TorchSide:
         self.spec = spec
         self.model = reference.build(spec, seed=None)
         reference.load_numpy_state(self.model, state)
-        self.opt, self.sched = torch_optimizer(cfg, self.model.parameters())
+        self.opt, self.sched = reference.build_optimizer(cfg.optim, self.model.parameters())
         self.dtype = reference.TORCH_DTYPES[spec.dtype]
         self.grads: dict = {}
 

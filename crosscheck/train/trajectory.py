@@ -167,7 +167,7 @@ def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int,
     y = y if spec.loss == "softmax_ce" else np.asarray(y, dtype=spec.dtype)
     logger = None
     if logdir:
-        logger = SideBySideLogger(claim_run_dir(logdir, f"train-{spec.name}-{cfg.opt}"), spec, x[:64])
+        logger = SideBySideLogger(claim_run_dir(logdir, f"train-{spec.name}-{cfg.optim.kind}"), spec, x[:64])
         print(f"TensorBoard: {logger.dir}/numpy and {logger.dir}/torch")
     from numpy_impl.init import init_state
     from .lockstep import make_sides
