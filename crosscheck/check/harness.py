@@ -132,7 +132,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     """Compare two built models (same parameters) on one batch.
 
     In float32, `truth_model` is the torch model in float64 holding the same (float32-rounded)
-    parameters; both sides are judged against it."""
+    parameters; both sides are judged against it. The result keeps, per layer, the record its
+    rows were computed from (result.runs, a LayerRun each), for whoever names slips later."""
     if len(np_model) != len(torch_model):
         raise ValueError(f"models: NumPy side has {len(np_model)} layers, torch side {len(torch_model)}")
     for i, layer in enumerate(np_model.layers):
