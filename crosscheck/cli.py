@@ -14,17 +14,18 @@ import sys
 import time
 
 from nn_crosscheck_common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
-                    nonnegative_int, positive, positive_int, unit_interval)
+                    internal_error, nonnegative_int, positive, positive_int, unit_interval)
 from numpy_impl.optim_spec import KINDS, OptimSpec
 from numpy_impl.spec import DTYPES, param_count_lines
 
-from .check.user_code import UserCodeError, load_user_file
+from .check.user_code import UserCodeError, load_user_file, refused_on_purpose
 from .presets import PRESETS
 
 COMMANDS = ("check", "train", "study")
 STUDIES = ("depth", "stress", "descent", "moons", "digits", "all")
 EXIT_STATUSES = ("exit status: 0 everything agrees; 1 a check failed; 2 a bad flag, file or input "
-                 "(one line says which); 3 your own code (--user) raised, the line names where")
+                 "(one line says which); 3 your own code (--user) raised, the line names where; "
+                 "4 internal error: a bug of crosscheck, printed with its traceback: please report it")
 
 
 def parser() -> OneLineParser:
@@ -294,5 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crosscheck: your code: {err}", file=sys.stderr)
         return EXIT_USER_CODE
     except (UsageError, ValueError, OSError) as err:
+        if isinstance(err, ValueError) and not refused_on_purpose(err):
+            return internal_error("crosscheck")  # not a value we refused: numpy or torch on our line
         print(f"crosscheck: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception:  # anything else escaping is a bug of ours, never "bad input" or "a check failed"
+        return internal_error("crosscheck")

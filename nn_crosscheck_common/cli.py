@@ -3,16 +3,29 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import traceback
 
 # Exit statuses shared by `python -m crosscheck`, `python -m mnist_cnn.train` and `.sweep`.
 EXIT_OK = 0          # success: every check passed, training finished
 EXIT_FAILED = 1      # a check failed, or training stopped on a non-finite value
 EXIT_USAGE = 2       # a bad flag, file or input: one line says which
 EXIT_USER_CODE = 3   # the user's own code raised (crosscheck --user and the bring-your-own API)
+EXIT_INTERNAL = 4    # a bug of ours: an unexpected exception, printed with its traceback (crosscheck)
 
 
 class UsageError(Exception):
     """A bad command-line value or input file; printed as one line, exit status 2."""
+
+
+def internal_error(prog: str) -> int:
+    """Print the exception being handled with its traceback and ask for a bug report: what
+    escapes a command unexpected is a bug of ours, never bad input. Returns EXIT_INTERNAL."""
+    traceback.print_exc()
+    print(f"{prog}: internal error: this is a bug in {prog}, not in your input or your code; please "
+          f"report it, with the traceback above and the command you ran (exit status {EXIT_INTERNAL})",
+          file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 class OneLineParser(argparse.ArgumentParser):

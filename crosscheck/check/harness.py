@@ -15,22 +15,25 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-import reference
 from numpy_impl import CheckableLayer, Sequential
 from numpy_impl import functional as NF
 from numpy_impl.losses import check_target
 
 from .compare import Comparison, compare
-from .slips import diagnose
-from .torch_side import Trace, layer_vjp, run_torch
-from .user_code import UserCodeError
+from .layer_run import LayerPass, LayerRun
+from .slips import diagnose_layer
+from .torch_side import Trace, layer_vjp, run_torch, torch_loss
+from .user_code import refused_on_purpose
 from .verdict import ROUTING_TIE, TOLERANCES, agrees, loss_scale_floor, row_bar, row_status
+
+
+LOSS_LAYER = -1  # Row.layer of the loss's rows
 
 
 @dataclass
 class Row:
     """One quantity of one layer (or of the loss)."""
-    layer: int            # -1 for the loss
+    layer: int            # LOSS_LAYER (-1) for the loss
     layer_name: str
     quantity: str         # out, grad_in, weight.grad, bias.grad, loss, dloss/dpred
     acc: Comparison
@@ -40,6 +43,11 @@ class Row:
     torch_noise: float | None = None  # float32: torch's own error against float64
     slip: str = ""
     routing: str = ""  # set when max-pooling picked another of near-tied maxima upstream
+
+    @property
+    def is_loss(self) -> bool:
+        """A row of the loss (its value or dL/dpred), not of a layer."""
+        return self.layer == LOSS_LAYER
 
     @property
     def kind(self) -> str:
@@ -80,6 +88,14 @@ class CheckResult:
     rows: list[Row] = field(default_factory=list)
     fd: object = None  # fd.FDResult, float64 runs only
     notes: list[str] = field(default_factory=list)
+    runs: list[LayerRun] = field(default_factory=list, repr=False)  # per layer, what the rows compared
+
+    def replace_loss_rows(self, rows: list[Row]) -> None:
+        """Let `rows` stand for the loss where the harness's own loss rows stand (after the
+        forward rows, before the backward ones): for a caller that checks its own loss."""
+        at = [k for k, r in enumerate(self.rows) if r.is_loss]
+        assert at and at == list(range(at[0], at[-1] + 1)), "check_pair writes the loss rows together"
+        self.rows[at[0]:at[-1] + 1] = rows
 
     def worst(self, kind: str) -> float:
         """Worst accumulated relative error (rows judged locally for routing excluded)."""
@@ -116,7 +132,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     """Compare two built models (same parameters) on one batch.
 
     In float32, `truth_model` is the torch model in float64 holding the same (float32-rounded)
-    parameters; both sides are judged against it."""
+    parameters; both sides are judged against it. The result keeps, per layer, the record its
+    rows were computed from (result.runs, a LayerRun each), for whoever names slips later."""
     if len(np_model) != len(torch_model):
         raise ValueError(f"models: NumPy side has {len(np_model)} layers, torch side {len(torch_model)}")
     for i, layer in enumerate(np_model.layers):
@@ -138,6 +155,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     try:
         out_np = np_model.forward(x)
     except ValueError as err:
+        if not refused_on_purpose(err):  # numpy's own complaint on our line: a bug of ours, exit 4
+            raise
         raise ValueError(f"input of shape {x.shape} does not fit the model: {err}") from None
     upstream = rng.standard_normal(out_np.shape).astype(dtype)
     np_model.backward(upstream)
@@ -148,37 +167,27 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         truth = run_torch(truth_model, x.astype(np.float64), upstream.astype(np.float64))
         noise_of = ref
     result = CheckResult(name, activation, dtype)
-    names = layer_names(np_model)
+    result.runs = _layer_runs(np_model, truth_model if dtype == "float32" else None, x, upstream,
+                              np_trace, ref, truth, noise_of)
     tol = TOLERANCES[dtype]
 
-    def row(i, label, qty, actual, expected, local_actual, local_expected, noisy):
-        acc = compare(qty, actual, expected, dtype)
-        loc = None if local_actual is None else compare(qty, local_actual, local_expected, dtype)
-        noise = compare(qty, noisy, expected).max_rel if noisy is not None else None
-        return Row(i, label, qty, acc, loc, tol, dtype, noise)
+    def row(run: LayerRun, qty: str) -> Row:
+        local = run.local.get(qty)
+        acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), dtype)
+        loc = None if local is None else compare(qty, local, run.local_ref.get(qty), dtype)
+        noise = None if run.acc_torch is None else compare(qty, run.acc_torch.get(qty), run.acc_ref.get(qty)).max_rel
+        return Row(run.index, run.name, qty, acc, loc, tol, dtype, noise)
 
-    local = _local_runs(np_model, torch_model, truth_model if dtype == "float32" else None, ref, x, upstream)
-    for i in range(len(np_model)):
-        result.rows.append(row(i, names[i], "out", np_trace.outputs[i], truth.outputs[i],
-                               local[i]["out"], local[i]["ref_out"],
-                               noise_of.outputs[i] if noise_of else None))
+    result.rows.extend(row(run, "out") for run in result.runs)
     result.rows.extend(_loss_rows(loss, np_trace.outputs[-1], ref.outputs[-1], truth.outputs[-1],
                                   target, tol, dtype, noise_of is not None))
-    for i in reversed(range(len(np_model))):
-        for key in np_model[i].params:
-            pk = f"{i}.{key}"
-            r = row(i, names[i], f"{key}.grad", np_trace.grads.get(pk), truth.grads[pk],
-                    local[i]["grads"].get(key), local[i]["ref_grads"][key],
-                    noise_of.grads[pk] if noise_of else None)
-            result.rows.append(r)
-        result.rows.append(row(i, names[i], "grad_in", np_trace.grad_inputs[i], truth.grad_inputs[i],
-                               local[i]["dx"], local[i]["ref_dx"],
-                               noise_of.grad_inputs[i] if noise_of else None))
+    for run in reversed(result.runs):
+        result.rows.extend(row(run, f"{key}.grad") for key in run.layer.params)
+        result.rows.append(row(run, "grad_in"))
     _mark_routing_flips(result, np_model, x, np_trace, truth, dtype)
     for r in result.rows:
-        if r.kind == "gradient" and not r.local_ok and r.layer >= 0:
-            ctx = local[r.layer]
-            r.slip = diagnose(r.quantity, ctx["raw"].get(r.quantity), ctx["ref_raw"][r.quantity], ctx)
+        if r.kind == "gradient" and not r.local_ok and not r.is_loss:
+            r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
     return result
 
 
@@ -221,48 +230,40 @@ def _mark_routing_flips(result: CheckResult, np_model, x, np_trace: Trace, truth
     result.notes.extend(notes)
 
 
-def _local_runs(np_model: Sequential, torch_model, truth_model, ref: Trace, x, upstream) -> list[dict]:
-    """Each NumPy layer run alone on the torch run's input and upstream gradient."""
-    runs = []
+def _layer_runs(np_model: Sequential, truth_model, x, upstream, np_trace: Trace, ref: Trace,
+                truth: Trace, noise_of: Trace | None) -> list[LayerRun]:
+    """Each layer's record: its local run (the NumPy layer alone on the torch run's input and
+    upstream gradient) beside the three end-to-end traces. `truth_model`: the float64 torch
+    model of a float32 check, None in float64 (torch's own run is then the local reference)."""
+    runs, names = [], layer_names(np_model)
     n = len(np_model)
     for i, layer in enumerate(np_model.layers):
-        inp = x if i == 0 else ref.outputs[i - 1]
-        dout = upstream if i == n - 1 else ref.grad_inputs[i + 1]
-        if truth_model is None:  # float64: torch's own run is the local reference
-            ref_out, ref_dx = ref.outputs[i], ref.grad_inputs[i]
-            ref_grads = {k.split(".", 1)[1]: v for k, v in ref.grads.items() if k.split(".")[0] == str(i)}
+        inp = x if i == 0 else ref.outputs[i - 1]  # (N, ...in)
+        dout = upstream if i == n - 1 else ref.grad_inputs[i + 1]  # (N, ...out)
+        if truth_model is None:
+            local_ref = _trace_pass(ref, i)
         else:
-            ref_out, ref_dx, ref_grads = layer_vjp(truth_model[i], inp.astype(np.float64),
-                                                   dout.astype(np.float64))
-        out = dx = None
-        grads: dict = {}
-        try:  # copies: a layer that writes into its input must not change torch's record
-            out = layer.forward(inp.copy())
-            layer.grads = {}
-            dx = layer.backward(dout.copy())
-            grads = dict(layer.grads)
-        except UserCodeError:
-            raise  # the user's code raised: exit status 3, naming the layer and line
-        except Exception as err:  # a user's layer may break on its own; report, don't crash
-            out = out if out is not None else np.full(ref_out.shape, np.nan)
-            dx = np.full(ref_dx.shape, np.nan)
-            grads = {}
-            print(f"warning: {np_model[i].name} raised {type(err).__name__}: {err}")
-        raw = {"grad_in": dx, **{f"{k}.grad": v for k, v in grads.items()}}
-        ref_raw = {"grad_in": ref_dx, **{f"{k}.grad": v for k, v in ref_grads.items()}}
-        runs.append({"out": out, "ref_out": ref_out, "dx": dx, "ref_dx": ref_dx, "grads": grads,
-                     "ref_grads": ref_grads, "raw": raw, "ref_raw": ref_raw,
-                     "input": inp, "dout": dout, "layer": layer})
+            local_ref = LayerPass(*layer_vjp(truth_model[i], inp.astype(np.float64), dout.astype(np.float64)))
+        # copies in: a layer that writes into its input must not change torch's record; copies
+        # out: what the record keeps must not change when the layer runs again (finite differences)
+        out = _kept(layer.forward(inp.copy()))
+        layer.grads = {}
+        grad_in = _kept(layer.backward(dout.copy()))
+        grads = {k: _kept(v) for k, v in layer.grads.items()}
+        runs.append(LayerRun(i, names[i], layer, inp, dout, LayerPass(out, grad_in, grads),
+                             local_ref, _trace_pass(np_trace, i), _trace_pass(truth, i),
+                             _trace_pass(noise_of, i) if noise_of is not None else None))
     return runs
 
 
-def _torch_loss(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Loss value (shape (1,)) and dL/dpred by torch autograd, in pred's dtype."""
-    t = torch.tensor(pred, requires_grad=True)
-    tgt = torch.as_tensor(target) if loss in NF.LABEL_LOSSES else torch.as_tensor(target, dtype=t.dtype)
-    value = reference.loss_value(loss, t, tgt)
-    value.backward()
-    return value.detach().numpy().reshape(1), t.grad.numpy()
+def _kept(a):
+    return None if a is None else np.array(a)
+
+
+def _trace_pass(trace: Trace, i: int) -> LayerPass:
+    """Layer i's part of an end-to-end trace."""
+    grads = {key.split(".", 1)[1]: g for key, g in trace.grads.items() if key.split(".", 1)[0] == str(i)}
+    return LayerPass(trace.outputs[i], trace.grad_inputs[i], grads)
 
 
 def loss_term_sizes(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
@@ -292,9 +293,9 @@ def _loss_rows(loss: str, out_np, out_ref, out_truth, target, tol: float, dtype:
     tgt = target if loss in NF.LABEL_LOSSES else target.astype(out_np.dtype)
     v_np, g_np = NF.LOSS_FUNCS[loss](out_np, tgt)
     v_loc, g_loc = NF.LOSS_FUNCS[loss](out_ref, tgt)
-    truth = _torch_loss(loss, out_truth, target)
-    local_truth = _torch_loss(loss, out_ref.astype(np.float64), target)
-    noise = _torch_loss(loss, out_ref, target) if float32 else None
+    truth = torch_loss(loss, out_truth, target)
+    local_truth = torch_loss(loss, out_ref.astype(np.float64), target)
+    noise = torch_loss(loss, out_ref, target) if float32 else None
     rows = []
     terms = loss_term_sizes(loss, out_truth.astype(np.float64), target)
     for k, qty, mine, here in ((0, "loss", np.asarray([v_np], dtype), np.asarray([v_loc], dtype)),
@@ -302,6 +303,6 @@ def _loss_rows(loss: str, out_np, out_ref, out_truth, target, tol: float, dtype:
         floor = loss_scale_floor(terms[k], dtype)
         acc = compare(qty, mine, truth[k], dtype, scale_floor=floor)
         loc = compare(qty, here, local_truth[k], dtype, scale_floor=floor)
-        rows.append(Row(-1, f"loss:{loss}", qty, acc, loc, tol, dtype,
+        rows.append(Row(LOSS_LAYER, f"loss:{loss}", qty, acc, loc, tol, dtype,
                         compare(qty, noise[k], truth[k]).max_rel if float32 else None))
     return rows

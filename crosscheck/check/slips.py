@@ -6,6 +6,7 @@ import numpy as np
 from numpy_impl import functional as NF
 
 from .compare import relative_error
+from .layer_run import LayerRun
 from .verdict import SLIP_MATCH, agrees
 
 
@@ -19,24 +20,42 @@ def _activation_name(layer) -> str | None:
     return name if name in NF.ACTIVATION_FUNCS or name == "leaky_relu" else None
 
 
-def diagnose(quantity: str, actual, expected, ctx: dict) -> str:
-    """A one-phrase guess at the slip ('weight gradient transposed', ...) or ''. Never raises:
-    a candidate that cannot be formed is simply not tried."""
+def diagnose(quantity: str, actual, expected, x) -> str:
+    """A one-phrase guess at the slip ('weight gradient transposed', ...) or '', for a quantity
+    whose layer is not at hand (a loss, an end-to-end gradient): the scale slips only.
+    x: the batch the quantity was computed from, (N, ...): gives N and D. Never raises."""
+    return _shape_slip(quantity, actual, expected) or _scale_slip(quantity, np.asarray(actual),
+                                                                  np.asarray(expected), x)
+
+
+def diagnose_layer(run: LayerRun, quantity: str) -> str:
+    """The slip that explains a layer's failing local `quantity` ('grad_in', 'weight.grad', ...):
+    its activation's derivative written wrongly, or a scale slip, or ''. Never raises: a
+    candidate that cannot be formed is simply not tried."""
+    actual, expected = run.local.get(quantity), run.local_ref.get(quantity)
+    shape = _shape_slip(quantity, actual, expected)
+    if shape:
+        return shape
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    try:
+        found = _activation_slip(quantity, actual, expected, run)
+    except (ValueError, TypeError, FloatingPointError):  # a candidate that does not fit this layer
+        found = ""
+    return found or _scale_slip(quantity, actual, expected, run.input)
+
+
+def _shape_slip(quantity: str, actual, expected) -> str:
     if actual is None:
         return "no gradient stored for this quantity"
     actual, expected = np.asarray(actual), np.asarray(expected)
     if actual.size != expected.size:
         hint = " (summed over the wrong axis?)" if quantity.startswith("bias") else ""
         return f"{quantity} has shape {actual.shape} where {expected.shape} was expected{hint}"
-    try:
-        found = _activation_slip(quantity, actual, expected, ctx)
-    except (ValueError, TypeError, FloatingPointError):  # a candidate that does not fit this layer
-        found = ""
-    return found or _scale_slip(quantity, actual, expected, ctx)
+    return ""
 
 
-def _scale_slip(quantity: str, actual, expected, ctx: dict) -> str:
-    n = ctx["input"].shape[0]
+def _scale_slip(quantity: str, actual, expected, x) -> str:
+    n = x.shape[0]
     candidates = []
     if actual.ndim == 2 and actual.T.shape == expected.shape:
         candidates.append((actual.T, f"{quantity} transposed"))
@@ -45,7 +64,7 @@ def _scale_slip(quantity: str, actual, expected, ctx: dict) -> str:
         (actual * n, f"extra 1/N: {quantity} is N={n} times too small (mean over the batch where the sum was meant)"),
         (-actual, f"{quantity} has the wrong sign"),
     ]
-    d = int(np.prod(ctx["input"].shape[1:])) if ctx["input"].ndim > 1 else 1
+    d = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
     if quantity.startswith(("loss", "dloss")) and d > 1:  # a loss over D outputs per sample
         candidates += [
             (actual / d, f"{quantity} is D={d} times too large: summed over the {d} outputs of a sample "
@@ -58,14 +77,14 @@ def _scale_slip(quantity: str, actual, expected, ctx: dict) -> str:
     return ""
 
 
-def _activation_slip(quantity: str, actual, expected, ctx: dict) -> str:
+def _activation_slip(quantity: str, actual, expected, run: LayerRun) -> str:
     """Wrong activation derivatives, evaluated on the layer's pre-activation (for a fused
     linear+activation layer, not on its input), and carried through its linear part."""
-    layer = ctx["layer"]
+    layer = run.layer
     act = _activation_name(layer)
-    if act is None or act == "identity" or ctx.get("dout") is None:
+    if act is None or act == "identity":
         return ""
-    x, dy = ctx["input"].astype(np.float64), ctx["dout"].astype(np.float64)
+    x, dy = run.input.astype(np.float64), run.upstream.astype(np.float64)
     fused = bool(getattr(layer, "has_linear", False))
     if quantity != "grad_in" and not fused:
         return ""

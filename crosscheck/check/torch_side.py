@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
+import reference
+from numpy_impl import functional as NF
 from reference.build import TORCH_DTYPES
 
 
@@ -53,3 +55,13 @@ def layer_vjp(module: nn.Module, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndar
     y.backward(torch.as_tensor(dy, dtype=dtype))
     grads = {k: _np(p.grad) for k, p in module.named_parameters()}
     return _np(y), _np(inp.grad), grads
+
+
+def torch_loss(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The loss named `loss` by torch autograd, in pred's dtype: its value, shape (1,), and
+    dL/dpred, pred's shape (N, ...). target: class labels (N,) for the label losses, else pred's shape."""
+    t = torch.tensor(pred, requires_grad=True)
+    tgt = torch.as_tensor(target) if loss in NF.LABEL_LOSSES else torch.as_tensor(target, dtype=t.dtype)
+    value = reference.loss_value(loss, t, tgt)
+    value.backward()
+    return value.detach().numpy().reshape(1), t.grad.numpy()

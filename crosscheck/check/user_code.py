@@ -45,6 +45,15 @@ def _raised_here(tb) -> bool:
     return bool(frames) and frames[-1].filename.startswith(_OURS)
 
 
+def refused_on_purpose(err: BaseException) -> bool:
+    """Did this project's own validation refuse a value: a ValueError raised by a `raise`
+    statement in our source (a bad value raises ValueError naming it)? That is bad input, exit
+    status 2. A ValueError that numpy or torch raised on one of our lines is a bug of ours."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return (isinstance(err, ValueError) and _raised_here(err.__traceback__)
+            and (frames[-1].line or "").startswith("raise "))
+
+
 def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
     """fn(*args, **kwargs), with anything it raises (SystemExit included) turned into a
     UserCodeError that starts with `what` (e.g. 'layer 2 (Dense).backward'). Two exceptions

@@ -11,8 +11,9 @@ from numpy_impl import functional as NF
 
 from ..compare import compare, relative_error
 from ..fd import fd_check
-from ..harness import Row, _torch_loss, check_pair, layer_names, loss_term_sizes
+from ..harness import LOSS_LAYER, Row, check_pair, layer_names, loss_term_sizes
 from ..slips import diagnose
+from ..torch_side import torch_loss
 from ..verdict import SLIP_MATCH, TOLERANCES, agrees, loss_scale_floor
 from .cnn_model import CNNModel
 from .cnn_slips import name_cnn_slips, tied_maxima_rows
@@ -40,8 +41,7 @@ def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
     result = UserCheckResult(**vars(base))
     result.notes[:0] = user.notes
     if loss_rows:
-        n = len(user.model)
-        result.rows[n:n + 2] = loss_rows
+        result.replace_loss_rows(loss_rows)
         result.rows.extend(e2e)
     _pin_whole_network(result, user.model)
     if fd and user.dtype == "float64":
@@ -65,7 +65,7 @@ def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     result = UserCheckResult(**vars(base))
     result.notes[:0] = user.notes
     result.rows.extend(tied_maxima_rows(user.model, twin, seed))
-    name_cnn_slips(result, user, seed)
+    name_cnn_slips(result)
     if fd:
         result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed,
                              samples=user.fd_samples)
@@ -90,7 +90,7 @@ def _user_loss_rows(user: UserModel, truth) -> tuple[list[Row], bool]:
     x64 = torch.tensor(np.asarray(user.x, dtype=np.float64))
     out_t = truth(x64).detach().numpy()
     out_u = user.model.forward(user.x)
-    t_val, t_grad = _torch_loss(user.loss, out_t, user.target)
+    t_val, t_grad = torch_loss(user.loss, out_t, user.target)
     u_val, u_grad = user.user_loss(out_u, user.target)
     l_val, l_grad = user.user_loss(out_t.astype(dtype), user.target)
     n = out_t.shape[0]
@@ -107,9 +107,9 @@ def _user_loss_rows(user: UserModel, truth) -> tuple[list[Row], bool]:
         floor = loss_scale_floor(terms[k], dtype)
         acc = compare(qty, acc_pair[0], acc_pair[1], dtype, scale_floor=floor)
         loc = compare(qty, loc_pair[0], loc_pair[1], dtype, scale_floor=floor)
-        row = Row(-1, label, qty, acc, loc, tol, dtype)
+        row = Row(LOSS_LAYER, label, qty, acc, loc, tol, dtype)
         if not row.local_ok:
-            row.slip = diagnose(qty, loc_pair[0], loc_pair[1], {"input": out_t, "dout": None, "layer": None})
+            row.slip = diagnose(qty, loc_pair[0], loc_pair[1], out_t)
         rows.append(row)
     if means:
         user.notes.append(f"your loss gradient is a sum over the batch (N={n} times torch's mean): your "
@@ -140,7 +140,7 @@ def _end_to_end_rows(user: UserModel, truth) -> list[Row]:
         acc = compare(f"{qty} (your loss, end to end)", got, want[key], dtype)
         row = Row(int(i), names[int(i)], f"{qty}[your loss]", acc, acc, TOLERANCES[dtype], dtype)
         if not row.local_ok:
-            row.slip = diagnose(qty, got, want[key], {"input": user.x, "dout": None, "layer": None})
+            row.slip = diagnose(qty, got, want[key], user.x)
         rows.append(row)
     return rows
 

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from ..compare import compare
 from ..harness import CheckResult, Row
-from ..torch_side import layer_vjp, run_torch
+from ..layer_run import LayerRun
+from ..torch_side import layer_vjp
 from ..verdict import SLIP_MATCH, TOL_FLOAT64, agrees
 from .cnn_dropout import UserDropout
 from .cnn_layers import UserConv, UserFlatten, UserPool, from_nchw, to_nchw
@@ -160,7 +161,7 @@ def tied_maxima_rows(model, twin, seed: int) -> list[Row]:
     go to each window's first maximum, as torch's does. Random floats never tie, so without
     this probe a pool that routes to every or the last maximum could pass."""
     rows = []
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(seed + 1)  # its own stream: nothing here redraws the harness's numbers
     for i, layer in enumerate(model.layers):
         if not (isinstance(layer, UserPool) and layer.mode == "max"):
             continue
@@ -179,8 +180,8 @@ def tied_maxima_rows(model, twin, seed: int) -> list[Row]:
 
 # --- flatten and dropout ---------------------------------------------------------------------
 
-def _flatten_candidates(layer: UserFlatten, dy) -> list:
-    shape = layer.in_shape
+def _flatten_candidates(shape: tuple, dy) -> list:
+    """shape: the flatten's input shape (N, a, b, c); dy: dL/d(its output), (N, a*b*c)."""
     if len(shape) != 4:
         return []
     n, a, b, c = shape
@@ -204,43 +205,29 @@ def _dropout_slip(layer: UserDropout, actual, dy) -> str:
 
 # --- naming --------------------------------------------------------------------------------
 
-def _local_inputs(user, seed: int):
-    """The torch run's per-layer inputs and upstream gradients, as the harness's local runs."""
-    out = user.model.forward(user.x)
-    upstream = np.random.default_rng(seed).standard_normal(out.shape)
-    ref = run_torch(user.torch_model, user.x, upstream)
-    n = len(user.model)
-    return [(user.x if i == 0 else ref.outputs[i - 1],
-             upstream if i == n - 1 else ref.grad_inputs[i + 1], ref, i) for i in range(n)]
-
-
-def _slip_for(layer, quantity: str, x, dy, ref, i) -> str:
-    out = layer.forward(x)
-    dx = layer.backward(dy)
-    actual = {"out": out, "grad_in": dx, **{f"{k}.grad": v for k, v in layer.grads.items()}}.get(quantity)
-    expected = {"out": ref.outputs[i], "grad_in": ref.grad_inputs[i],
-                **{f"{k}.grad": v for k, v in ref.grads.items() if k.startswith(f"{i}.")}}
-    expected = {k.split(".", 1)[1] if k[0].isdigit() else k: v for k, v in expected.items()}.get(quantity)
+def _slip_for(run: LayerRun, quantity: str) -> str:
+    """The CNN slip that explains a layer's failing local `quantity`, from what the harness
+    recorded: its input and upstream gradient (torch's) and both sides' answers to them."""
+    layer, x, dy = run.layer, run.input, run.upstream
+    actual, expected = run.local.get(quantity), run.local_ref.get(quantity)
     if isinstance(layer, UserConv):
         return _conv_shape_slip(layer, actual) if quantity == "weight.grad" and np.shape(actual) != np.shape(expected) \
             else _explain(actual, expected, _conv_candidates(layer, quantity, x, dy))
     if isinstance(layer, UserPool) and quantity == "grad_in":
         return _explain(actual, expected, _pool_candidates(layer, x, dy))
     if isinstance(layer, UserFlatten) and quantity == "grad_in":
-        return _explain(actual, expected, _flatten_candidates(layer, dy))
+        return _explain(actual, expected, _flatten_candidates(x.shape, dy))
     if isinstance(layer, UserDropout) and quantity == "grad_in":
         return _dropout_slip(layer, actual, dy)
     return ""
 
 
-def name_cnn_slips(result: CheckResult, user, seed: int) -> None:
-    """Fill in the slip of every wrong conv/pool/flatten/dropout row that a CNN slip explains."""
-    wrong = [r for r in result.rows if not r.local_ok and r.layer >= 0 and "tied" not in r.quantity
-             and isinstance(user.model[r.layer], (UserConv, UserPool, UserFlatten, UserDropout))]
-    if not wrong:
-        return
-    ctx = _local_inputs(user, seed)
-    for r in wrong:
-        x, dy, ref, i = ctx[r.layer]
-        slip = _slip_for(user.model[r.layer], r.quantity, x, dy, ref, i)
-        r.slip = slip or r.slip
+def name_cnn_slips(result: CheckResult) -> None:
+    """Fill in the slip of every wrong conv/pool/flatten/dropout row that a CNN slip explains,
+    from the harness's per-layer records (result.runs)."""
+    for r in result.rows:
+        if r.local_ok or r.is_loss or "tied" in r.quantity:
+            continue
+        run = result.runs[r.layer]
+        if isinstance(run.layer, (UserConv, UserPool, UserFlatten, UserDropout)):
+            r.slip = _slip_for(run, r.quantity) or r.slip
