@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..user_code import call_user
-from . import cnn_torch as T
-from .discover import backward_style
-from .layers import UserLayer
+from ...user_code import call_user
+from ..shared.adapters import UserLayer
+from ..shared.discover import backward_style
+from . import twins as T
 
 LAYOUTS = ("nchw", "nhwc")
 

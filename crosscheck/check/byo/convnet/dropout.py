@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cnn_torch as T
-from .cnn_layers import UserCNNLayer
+from . import twins as T
+from .adapters import UserCNNLayer
 
 MASK_SEED = 1234  # the global and per-layer generators are reseeded to this before each forward
 MASK_NAMES = ("mask", "drop_mask", "dropout_mask", "u", "m", "keep")

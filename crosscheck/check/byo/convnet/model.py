@@ -28,13 +28,13 @@ import numpy as np
 
 from numpy_impl import Sequential
 
-from ..fd import FD_SAMPLES
-from ..user_code import call_user
-from .cnn_dropout import UserDropout
-from .cnn_layers import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
-from .conventions import UserModel, _as_target
-from .discover import activation_of, backward_style
-from .layers import Activation, build_twin
+from ...fd import FD_SAMPLES
+from ...user_code import call_user
+from ..shared.adapters import Activation, build_twin
+from ..shared.discover import activation_of, backward_style
+from ..shared.model import UserModel, as_target
+from .adapters import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
+from .dropout import UserDropout
 
 BUDGET_S = 5.0  # the whole check should take a few seconds, even for loops over pixels
 MIN_FD_SAMPLES = 2
@@ -176,5 +176,5 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
              f"finite-difference entries per tensor where a random direction fails (one image's forward+backward took {per_image:.3f} s; "
              f"budget {budget_s:g} s)"]
     notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
-    return CNNModel(name, model, x, _as_target(target, loss), loss, notes=notes, fd_samples=samples, twin=twin)
+    return CNNModel(name, model, x, as_target(target, loss), loss, notes=notes, fd_samples=samples, twin=twin)
 

@@ -1,53 +1,19 @@
-"""The ways a hand-written network comes in, each adapted to a Sequential of CheckableLayers
-(layers.py) with the batch to check it on: a UserModel."""
+"""The ways a fully connected network comes in (conventions 1-5 of the package docstring),
+each adapted to a Sequential of UserLayers (mlp/adapters.py, shared/adapters.py) with the
+batch to check it on: a UserModel (shared/model.py)."""
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from numpy_impl import Sequential
 from numpy_impl import functional as NF
-from numpy_impl.losses import check_loss_name
 
-from ..user_code import call_user
-from . import discover as D
-from .layers import Activation, ColMajorBlock, FunctionalLayer, ParamLinear, build_twin
+from ...user_code import call_user
+from ..shared import discover as D
+from ..shared.adapters import Activation
+from ..shared.model import UserModel, as_target, dtype_of, user_loss_fn
+from .adapters import ColMajorBlock, FunctionalLayer, ParamLinear
 from .whole import WholeNet
-
-
-@dataclass
-class UserModel:
-    """A user's network, adapted, with the batch to check it on."""
-    name: str
-    model: Sequential
-    x: np.ndarray
-    target: np.ndarray
-    loss: str
-    l2: float = 0.0
-    user_loss: Callable | None = None  # (pred rows, target) -> (value, dL/dpred rows), the user's own
-    notes: list[str] = field(default_factory=list)
-    dtype: str = "float64"
-
-    def __post_init__(self) -> None:
-        """A network ending in its own softmax, asked for softmax_ce: the softmax stays part of the
-        network (its backward is checked like any other layer's, and the twin applies it too), so
-        the loss is cross-entropy on its probabilities, 'nll', the same function of the logits."""
-        last = self.model.layers[-1] if len(self.model) else None
-        if self.loss == "softmax_ce" and getattr(last, "output_activation", None) == "softmax":
-            self.loss = "nll"
-            self.notes.append(f"the network ends in a softmax ({last.describe()}): it is checked as part of "
-                              f"the network, and the loss is cross-entropy on its probabilities (nll), the "
-                              f"same function of the logits as softmax_ce")
-
-    @property
-    def torch_model(self):
-        return build_twin(self.model, self.dtype)
-
-
-def _dtype(*arrays) -> str:
-    return "float32" if any(np.asarray(a).dtype == np.float32 for a in arrays) else "float64"
 
 
 def require_methods(layers: list, convention: str) -> None:
@@ -60,34 +26,6 @@ def require_methods(layers: list, convention: str) -> None:
                              f"network in one object: byo.netclass or byo.network)")
 
 
-def _as_target(target, loss):
-    check_loss_name(loss)
-    if target is None:
-        raise ValueError("target: give the labels or regression targets for the batch")
-    target = np.asarray(target)
-    return target if loss in NF.LABEL_LOSSES else target.astype(np.float64)
-
-
-def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
-    """The user's loss as (pred rows, target) -> (value, dpred rows): a combined function
-    returning (value, grad), or a value function and a gradient function."""
-    if loss_fn is None:
-        return None
-
-    def run(pred, target):
-        p, t = (pred.T, target.T if target.ndim == 2 else target) if transpose else (pred, target)
-        out = call_user("your loss", loss_fn, p.copy(), np.array(t))
-        if loss_grad is not None:
-            value, grad = out, call_user("your loss gradient", loss_grad, p.copy(), np.array(t))
-        elif isinstance(out, tuple) and len(out) == 2:
-            value, grad = out
-        else:
-            raise ValueError("loss_fn must return (loss, dloss/dpred), or pass loss_grad= as well")
-        grad = np.asarray(grad, dtype=pred.dtype)
-        return float(np.asarray(value)), grad.T if transpose else grad
-    return run
-
-
 def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
              param_names: tuple | None = None, loss_fn=None, loss_grad=None) -> UserModel:
@@ -95,7 +33,7 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     activation; see the package docstring."""
     require_methods(layers, "byo.rowmajor")
     first = [D.find_access(o, param_names) for o in layers[:1]]
-    dtype = _dtype(x, *[a.weight(layers[0]) for a in first if a is not None])
+    dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = np.asarray(x, dtype=dtype)
     x0, adapted, notes = h, [], []
     for i, obj in enumerate(layers):
@@ -115,7 +53,7 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
             notes += [note] if note else []
             adapted.append(ParamLinear(obj, i, access, transposed, act, alpha, style, grads_are_batch_means))
         h = y
-    return UserModel(name, Sequential(adapted), x0, _as_target(target, loss), loss,
+    return UserModel(name, Sequential(adapted), x0, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype)
 
 
@@ -125,7 +63,7 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
     """Column-major (W, b) with per-layer forward(A_prev, W, b, activation) -> (A, cache) and
     backward(dA, cache, activation) -> (dA_prev, dW, db). `activation` is one name for the hidden
     layers or a list (one per layer, output included); ('leaky_relu', 0.2) gives a slope."""
-    dtype = _dtype(X, *[w for w, _ in params])
+    dtype = dtype_of(X, *[w for w, _ in params])
     X = np.asarray(X, dtype=dtype)
     Y = np.asarray(Y)
     n = len(params)
@@ -141,7 +79,7 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
         blocks.append(ColMajorBlock(w, b, act, 0.01 if alpha is None else alpha, forward, backward, i,
                                     grads_are_batch_means, act))
     target = Y if loss in NF.LABEL_LOSSES else Y.T
-    return UserModel(name, Sequential(blocks), X.T.copy(), _as_target(target, loss), loss,
+    return UserModel(name, Sequential(blocks), X.T.copy(), as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad, transpose=True), dtype=dtype)
 
 
@@ -160,7 +98,7 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
     module or dict); sandwiches like ("affine_relu", w, b) with affine_relu_forward/_backward.
     w is (in, out); x of any shape is flattened inside the affine layer."""
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
-    dtype = _dtype(x, *ws)
+    dtype = dtype_of(x, *ws)
     adapted = []
     for i, entry in enumerate(layers):
         kind, *rest = entry if isinstance(entry, tuple) else (entry,)
@@ -181,7 +119,7 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
                              f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
         alpha = float(rest[0]) if rest else 0.01
         adapted.append(FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=alpha))
-    return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), _as_target(target, loss), loss,
+    return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype)
 
 
@@ -209,15 +147,5 @@ def _whole_model(net: WholeNet, X, Y, loss, loss_fn, loss_grad, name) -> UserMod
     x = net.to_rows(np.asarray(X, dtype=net.dtype))
     Y = np.asarray(Y)
     target = Y.T if net.col and loss not in NF.LABEL_LOSSES and Y.ndim == 2 else Y
-    return UserModel(name, Sequential([net]), x, _as_target(target, loss), loss,
+    return UserModel(name, Sequential([net]), x, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), dtype=net.dtype)
-
-
-def call_model_factory(make_model, path: str = "") -> UserModel:
-    """Call a --user file's crosscheck_model() and insist on what it must return."""
-    model = call_user(f"{path or 'your file'}: crosscheck_model()", make_model)
-    if not isinstance(model, UserModel):
-        raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
-                         f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
-                         f"byo.netclass(...) or byo.cnn(...) (see examples/)")
-    return model

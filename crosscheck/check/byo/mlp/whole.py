@@ -12,9 +12,9 @@ from torch import nn
 from numpy_impl import functional as NF
 from reference import activation_module
 
-from ..user_code import call_user
-from . import discover as D
-from .layers import UserLayer
+from ...user_code import call_user
+from ..shared import discover as D
+from ..shared.adapters import UserLayer
 
 
 class WholeTwin(nn.Module):

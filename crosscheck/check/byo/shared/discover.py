@@ -10,8 +10,9 @@ import numpy as np
 
 from numpy_impl import functional as NF
 
-from ..verdict import PROBE_MATCH
-from .layers import SUPPORTED_ACTIVATIONS, numpy_twin_forward
+from ...verdict import PROBE_MATCH
+
+SUPPORTED_ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "identity", "softmax")
 
 # (weight, bias) paths tried in order; "a.k" means obj.a["k"].
 PARAM_PATHS = (("W", "b"), ("weights", "bias"), ("weights", "biases"), ("weight", "bias"), ("w", "b"),
@@ -221,3 +222,12 @@ def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.n
             f"W {'(in, out)' if transposed else '(out, in)'} with {act}, the closest (declare w_layout/"
             f"activations if that is not what it computes)")
     return transposed, act, 0.01 if alpha is None else alpha, note
+
+
+def numpy_twin_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, activation: str,
+                       alpha: float) -> np.ndarray:
+    """What a linear+activation layer should output, in NumPy (for layout detection)."""
+    z = x.reshape(len(x), -1) @ weight.T + bias.reshape(-1)
+    if activation == "softmax":
+        return NF.softmax(z)
+    return NF.activation_funcs(activation, alpha)[0](z)

@@ -1,0 +1,148 @@
+"""What every adapted user layer shares, MLP or CNN: safe calls into the user's code (copies
+in, writes into an argument reported, what it raises naming the layer and line), the last
+input, kinks on the pre-activation, the element-wise activation adapter, and the torch twin
+of a whole adapted model.
+
+Adapters present the user's code behind numpy_impl's Layer contract in torch's layout:
+samples as rows, a linear weight (out, in), parameter names 'weight'/'bias'."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from numpy_impl import Layer
+import reference
+from reference import TORCH_DTYPES, activation_module
+
+from ...user_code import call_user
+
+class Twin(nn.Module):
+    """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
+    parameters at the top level ('weight', 'bias') like torch's nn.Linear."""
+
+    def __init__(self, shape: tuple | None, activation: str, alpha: float = 0.01) -> None:
+        super().__init__()
+        if shape is not None:
+            self.weight = nn.Parameter(torch.zeros(shape))
+            self.bias = nn.Parameter(torch.zeros(shape[0]))
+        self.has_linear = shape is not None
+        self.act = activation_module(activation, alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.has_linear:
+            x = nn.functional.linear(x.flatten(1), self.weight, self.bias)
+        return self.act(x)
+
+
+class UserLayer(Layer):
+    """Base adapter: safe calls into user code, the last input, kinks on the pre-activation."""
+
+    activation = "identity"
+    alpha = 0.01
+    has_linear = False
+
+    def __init__(self, index: int, label: str, batch_means: bool = False) -> None:
+        super().__init__()
+        self.index, self.label, self.batch_means = index, label, batch_means
+        self.warnings: list[str] = []
+        self._x = None
+
+    @property
+    def kind(self) -> str:
+        return f"linear+{self.activation}" if self.has_linear and self.activation != "identity" else (
+            "linear" if self.has_linear else self.activation)
+
+    def call(self, method: str, fn, *arrays, extra=()):
+        """fn(*copies of arrays, *extra), warning when the user's code writes into an array it got."""
+        copies = [np.array(a, copy=True) for a in arrays]
+        before = [c.copy() for c in copies]
+        out = call_user(f"layer {self.index} ({self.label}).{method}", fn, *copies, *extra)
+        for k, (c, b) in enumerate(zip(copies, before)):
+            if c.shape != b.shape or not np.array_equal(c, b, equal_nan=True):
+                note = (f"warning: layer {self.index} ({self.label}).{method} modifies its argument "
+                        f"{k + 1} in place; the check hands it a copy, so no other layer is affected")
+                if note not in self.warnings:
+                    self.warnings.append(note)
+        return out
+
+    @property
+    def output_activation(self) -> str:
+        """The activation this layer's output ends in (what a loss after it receives)."""
+        return self.activation
+
+    def forward_obj(self, x):
+        """The user object's forward on a copy of x (kept for backward styles that need it).
+        Layers that keep every input and sum gradients until flushed (numpy-ml's
+        `flush_gradients()`) are flushed first, so each backward sees exactly this forward."""
+        self._x = x
+        if callable(getattr(self.obj, "flush_gradients", None)):
+            self.call("flush_gradients", self.obj.flush_gradients)
+        return np.asarray(self.call("forward", self.obj.forward, x))
+
+    def backward_obj(self, dy, style: str):
+        """The user object's backward in its style: (dy), (x, dy) or (dy, lr) with lr = 0, so
+        a backward that also updates moves nothing."""
+        if self._x is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        if style == "x, dy":
+            return self._dx(self.call("backward", self.obj.backward, self._x, dy))
+        if style == "dy, lr":
+            return self._dx(self.call("backward", self.obj.backward, dy, extra=(0.0,)))
+        return self._dx(self.call("backward", self.obj.backward, dy))
+
+    def _dx(self, out) -> np.ndarray:
+        """What a layer object's backward returns must be dL/dx alone."""
+        if isinstance(out, (tuple, list)) or out is None:
+            what = "nothing" if out is None else f"a {type(out).__name__} of {len(out)} items"
+            raise ValueError(f"layer {self.index} ({self.label}).backward returned {what}; it must return "
+                             f"dL/dx alone and keep dW, db on the object (for functions returning (dx, dw, db) "
+                             f"use byo.functional)")
+        return np.asarray(out)
+
+    def pre_activation(self, x: np.ndarray) -> np.ndarray:
+        """What the activation is applied to, for kinks and for the slip search."""
+        if not self.has_linear:
+            return x
+        return x.reshape(len(x), -1) @ self.params["weight"].T + self.params["bias"]
+
+    def kink_state(self):
+        if self.activation in ("relu", "leaky_relu") and self._x is not None:
+            return self.pre_activation(self._x) > 0
+        return None
+
+    def grad_scale(self, dy: np.ndarray) -> float:
+        return dy.shape[0] if self.batch_means else 1.0
+
+    def twin(self) -> nn.Module:
+        shape = tuple(self.params["weight"].shape) if self.has_linear else None
+        return Twin(shape, self.activation, self.alpha)
+
+    def describe(self) -> str:
+        if not self.has_linear:
+            return f"{self.label}={self.activation}"
+        out, inp = self.params["weight"].shape
+        act = "" if self.activation == "identity" else f"+{self.activation}"
+        return f"{self.label}({inp}->{out}){act}"
+
+
+class Activation(UserLayer):
+    """A user's element-wise activation object: forward(x), backward(dy), backward(x, dy) or
+    backward(dy, lr)."""
+
+    def __init__(self, obj, index: int, activation: str, alpha: float, style: str) -> None:
+        super().__init__(index, type(obj).__name__)
+        self.obj, self.activation, self.alpha, self.style = obj, activation, alpha, style
+
+    def forward(self, x):
+        return self.forward_obj(x)
+
+    def backward(self, dy):
+        return self.backward_obj(dy, self.style)
+
+
+def build_twin(model, dtype: str) -> nn.Sequential:
+    """The torch twin of the adapted layers, holding the user's current parameters."""
+    twin = nn.Sequential(*[layer.twin() for layer in model.layers]).to(TORCH_DTYPES[dtype])
+    reference.load_numpy_state(twin, model.state_dict())
+    return twin
