@@ -31,7 +31,7 @@ from numpy_impl import Sequential
 from ...fd import FD_SAMPLES
 from ...user_code import call_user
 from ..shared.adapters import Activation, build_twin
-from ..shared.discover import activation_of, backward_style
+from ..shared import discover as D
 from ..shared.model import UserModel, as_target
 from .adapters import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
 from .dropout import UserDropout
@@ -102,14 +102,20 @@ def fn_layer(forward, backward) -> _Fn:
     return _Fn("activation", forward, backward, forward.__name__)
 
 
-def adapt(obj, index: int, layout: str, x: np.ndarray):
-    """The adapter for one user layer, by what it holds (classify); x, its input, tells an
-    activation by what its forward does when neither its name nor its class says."""
-    kind = classify(obj)
+def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str | None = None,
+          param_names: tuple | None = None):
+    """The adapter for one user layer, by what it holds (classify, with the shared discovery of
+    W and b); x, its input (N, ...) in `layout`, tells a square fully connected W's layout and
+    an activation by what its forward does, unless declared (`given`, `w_layout`)."""
+    access = D.find_access(obj, param_names)
+    kind = classify(obj, access)
+    if given is not None and kind != "activation":
+        raise ValueError(f"activations: layer {index} ({label_of(obj)}) is a {kind} layer; give None for it "
+                         f"(byo.cnn checks an activation as a layer of its own)")
     if kind == "conv":
-        return UserConv(obj, index, layout)
+        return UserConv(obj, index, layout, access)
     if kind == "linear":
-        return UserLinear(obj, index, layout, x)
+        return UserLinear(obj, index, layout, x, access, w_layout)
     if kind in ("maxpool", "avgpool"):
         return UserPool(obj, index, layout, kind[:3])
     if kind == "flatten":
@@ -117,17 +123,20 @@ def adapt(obj, index: int, layout: str, x: np.ndarray):
     if kind == "dropout":
         return UserDropout(obj, index, layout)
     y = np.asarray(call_user(f"layer {index} ({label_of(obj)}).forward", obj.forward, x.copy()))
-    act, alpha = activation_of(obj, index, x, y, hint=label_of(obj))
-    layer = Activation(obj, index, act, alpha, backward_style(obj))
+    act, alpha = D.activation_of(obj, index, x, y, given, hint=label_of(obj))
+    layer = Activation(obj, index, act, alpha, D.backward_style(obj))
     layer.label = label_of(obj)
     return layer
 
 
-def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict) -> list:
+def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activations: list | None,
+               w_layout, param_names: tuple | None) -> list:
     """Every layer adapted in turn, each run on its input; a dropout layer in `masks` gets its mask."""
     adapted, h = [], x
+    givens = D.per_layer("activations", activations, len(layers))
+    layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     for i, obj in enumerate(layers):
-        layer = adapt(obj, i, layout, h)
+        layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names)
         if i in masks:
             if not isinstance(layer, UserDropout):
                 raise ValueError(f"masks: layer {i} ({label_of(obj)}) is not a dropout layer")
@@ -158,13 +167,15 @@ def _plan(model: Sequential, x: np.ndarray, budget_s: float, fixed: bool) -> tup
 
 
 def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_ce",
-        masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN") -> CNNModel:
+        masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN",
+        activations: list | None = None, w_layout=None, param_names: tuple | None = None) -> CNNModel:
     """Adapt a user's CNN layer objects (module docstring); `masks` hands a dropout layer
     (by index) the keep-mask it should use."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
     x = np.array(x, dtype=np.float64)
-    adapted = _adapt_all(layers, x if masks else x[:1], layout, masks or {})  # handed masks fix the batch
+    adapted = _adapt_all(layers, x if masks else x[:1], layout, masks or {}, activations, w_layout,
+                         param_names)  # handed masks fix the batch
     model = Sequential(adapted)
     total = len(x)
     images, samples, per_image = _plan(model, x, budget_s, fixed=bool(masks))  # handed masks fix the batch

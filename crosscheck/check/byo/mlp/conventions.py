@@ -36,18 +36,16 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = np.asarray(x, dtype=dtype)
     x0, adapted, notes = h, [], []
-    for i, obj in enumerate(layers):
-        given = activations[i] if activations else None
+    givens = D.per_layer("activations", activations, len(layers))
+    layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
+    for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
         access = D.find_access(obj, param_names)
-        if access is not None and param_names is not None and D._get(obj, param_names[0]) is None:
-            access = None
         y = np.asarray(call_user(f"layer {i} ({type(obj).__name__}).forward", obj.forward, h.copy()))
         style = D.backward_style(obj)
         if access is None:
             act, alpha = D.activation_of(obj, i, h, y, given)
             adapted.append(Activation(obj, i, act, alpha, style))
         else:
-            layout = w_layout[i] if isinstance(w_layout, (list, tuple)) else w_layout
             transposed, act, alpha, note = D.layout_and_activation(
                 obj, i, access.weight(obj), access.bias(obj), h, y, given, layout)
             notes += [note] if note else []

@@ -78,14 +78,33 @@ class DeclaredAccess(Access):
         return values
 
 
-def find_access(obj, names: tuple | None) -> Access | None:
-    """The layer's parameter paths, or None for a layer without parameters."""
+def find_access(obj, names: tuple | None = None) -> Access | None:
+    """Where the layer keeps W and b (PARAM_PATHS, or `names` = (W, b, dW, db) as declared),
+    or None for a layer without parameters (an activation, a pooling, a flatten). The one
+    discovery of W and b: byo.rowmajor and byo.cnn both ask it."""
     if names is not None:
-        return DeclaredAccess(*names)
+        return DeclaredAccess(*names) if _get(obj, names[0]) is not None else None
     for w, b in PARAM_PATHS:
         if isinstance(_get(obj, w), np.ndarray) and isinstance(_get(obj, b), np.ndarray):
             return Access(w, b)
+    lone = next((w for w, _ in PARAM_PATHS if isinstance(_get(obj, w), np.ndarray)), None)
+    if lone is not None:  # a weight without a bias: not an activation, and not checkable as it is
+        raise ValueError(f"{type(obj).__name__}: keeps a weight {lone} but no bias beside it (looked for "
+                         f"{', '.join(sorted({b for w, b in PARAM_PATHS if w == lone}))}); keep one (zeros "
+                         f"if your layer has none), or pass param_names=(W, b, dW, db) naming them")
     return None
+
+
+def per_layer(option: str, value, n: int, *, once: bool = False) -> list:
+    """An option given per layer: None, a list of n entries (None where it does not apply),
+    or where `once`, one string for every layer (w_layout='out,in')."""
+    if value is None or (once and isinstance(value, str)):
+        return [value] * n
+    if isinstance(value, str) or len(value) != n:
+        count = "a string" if isinstance(value, str) else f"{len(value)} entries"
+        raise ValueError(f"{option}: {count} for {n} layers; give a list of one entry per layer (None where "
+                         f"it does not apply)")
+    return list(value)
 
 
 def backward_style(obj) -> str:
@@ -129,11 +148,21 @@ def _probe_alpha(x: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.median(y[neg] / x[neg]))
 
 
+def fits(y: np.ndarray, want: np.ndarray) -> bool:
+    """Is the user's output y what a candidate description computes (want)? The one rule every
+    probe of a user's forward uses (activation, slope, W layout, a whole network's layout):
+    same shape, and within PROBE_MATCH of want's scale, max(1, max |want|)."""
+    y, want = np.asarray(y), np.asarray(want)
+    if y.shape != want.shape:
+        return False
+    dtype = "float32" if np.float32 in (y.dtype, want.dtype) else "float64"
+    scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
+    return bool(np.max(np.abs(y - want), initial=0.0) <= PROBE_MATCH[dtype] * scale)
+
+
 def match(y: np.ndarray, z: np.ndarray, act: str, alpha: float) -> bool:
     """Does y equal act(z)?"""
-    want = NF.softmax(z) if act == "softmax" else NF.activation_funcs(act, alpha)[0](z)
-    return y.shape == want.shape and bool(np.max(np.abs(y - want), initial=0.0)
-                                         <= PROBE_MATCH * max(1.0, float(np.max(np.abs(want), initial=0.0))))
+    return fits(y, NF.softmax(z) if act == "softmax" else NF.activation_funcs(act, alpha)[0](z))
 
 
 def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
@@ -218,9 +247,10 @@ def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.n
     if len(layouts) == 1 and len(acts) == 1:
         return layouts[0], acts[0], 0.01 if alpha is None else alpha, ""
     _, transposed, act = closest
+    declare = "w_layout" if given is not None else "w_layout/activations"
     note = (f"layer {index} ({label}): its forward matches no linear+activation exactly; compared as "
-            f"W {'(in, out)' if transposed else '(out, in)'} with {act}, the closest (declare w_layout/"
-            f"activations if that is not what it computes)")
+            f"W {'(in, out)' if transposed else '(out, in)'} with {act}, the closest (declare {declare} "
+            f"if that is not what it computes)")
     return transposed, act, 0.01 if alpha is None else alpha, note
 
 
