@@ -17,8 +17,12 @@ Conventions (each has an example in examples/):
 (4) network(forward, backward, params, X, Y, activations=[...]): whole-network functions.
 (5) netclass(net, X, Y, activations=[...]): an object with W1, b1, ... and a backward method.
 (6) cnn(layers, x, labels, layout="nchw" or "nhwc"): convolution, pooling, flatten, dropout and
-    fully connected layer objects (conv W (F, C, kh, kw) or [kh, kw, Cin, Cout]); CS231n function
-    pairs wrapped by conv_fn, pool_fn, affine_fn, fn_layer (see convnet/model.py).
+    fully connected layer objects (conv W (F, C, kh, kw) or [kh, kw, Cin, Cout]), their W and b
+    found under the names (1) finds, activations=, w_layout= and param_names= as in (1); CS231n
+    function pairs wrapped by conv_fn, pool_fn, affine_fn, fn_layer (see convnet/model.py).
+
+Folders: shared/ (the one discovery of W and b, the adapter base, UserModel), mlp/ (conventions
+1-5), convnet/ (convention 6); check.py checks a UserModel of either, result.py shows it.
 
 Your own loss: pass loss_fn=(pred, target) -> (loss, dpred) (or loss_fn and loss_grad) and name
 the loss it implements with loss=; its value and gradient are checked against torch's, and the

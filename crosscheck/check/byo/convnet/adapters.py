@@ -34,10 +34,12 @@ def resolve_pads(pad, h: int, w: int, kh: int, kw: int, stride: int) -> T.Pads:
 
 
 def to_nchw(a: np.ndarray, layout: str) -> np.ndarray:
+    """(N, H, W, C) -> (N, C, H, W) for "nhwc" (a view); NCHW as it is."""
     return a.transpose(0, 3, 1, 2) if layout == "nhwc" else a
 
 
 def from_nchw(a: np.ndarray, layout: str) -> np.ndarray:
+    """(N, C, H, W) -> (N, H, W, C) for "nhwc" (a view); NCHW as it is."""
     return a.transpose(0, 2, 3, 1) if layout == "nhwc" else a
 
 
@@ -206,7 +208,7 @@ class UserFlatten(UserCNNLayer):
     def order(self) -> np.ndarray:
         """perm with out[:, j] = x.reshape(N, -1)[:, perm[j]], probed on one numbered sample."""
         size = int(np.prod(self.in_shape[1:]))
-        probe = np.arange(size, dtype=np.float64).reshape(1, *self.in_shape[1:])
+        probe = np.arange(size, dtype=np.float64).reshape(1, *self.in_shape[1:])  # one sample, entries numbered
         out = np.asarray(self.call("forward", self.obj.forward, probe))
         perm = out.reshape(-1)
         if out.shape != (1, size) or not np.array_equal(np.sort(perm), np.arange(size)):
@@ -216,6 +218,7 @@ class UserFlatten(UserCNNLayer):
 
     def twin(self):
         perm = self.order()
+        # an NCHW input flattened in H, W, C order (as TensorFlow code ported to NCHW does)
         self.hwc = self.layout == "nchw" and np.array_equal(
             perm, np.arange(perm.size).reshape(self.in_shape[1:]).transpose(1, 2, 0).reshape(-1))
         return T.FlattenTwin(perm)

@@ -5,12 +5,14 @@ in either of the two layouts people write by hand.
   layout="nhwc"  TensorFlow:     x (N, H, W, C), conv W [kh, kw, Cin, Cout], b (Cout,)
 
 Layer objects have forward(x) and backward(dy) or backward(x, dy) returning dL/dx, and are
-recognised by what they hold: W 4-D is a convolution (stride: `stride`; padding: `pad` or
-`padding`, an int, 'same' or 'valid'; or a CS231n `conv_param` dict), W 2-D a fully
-connected layer y = x.reshape(N, -1) @ W + b; class names with Pool (Max/Avg), Flatten or
-Reshape, Dropout; anything else an element-wise activation. Gradients land in dW and db.
-Activations are told as byo.rowmajor tells them (discover.activation_of). CS231n function
-pairs are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
+recognised by what they hold, found as byo.rowmajor finds it (shared/discover.py: W/b,
+weights/bias, kernel/bias, params["W"], ...; gradients dW/db, grads["W"], ...): W 4-D is a
+convolution (stride: `stride`; padding: `pad` or `padding`, an int, 'same' or 'valid'; or a
+CS231n `conv_param` dict), W 2-D a fully connected layer y = x.reshape(N, -1) @ W + b (or
+@ W.T, told as byo.rowmajor tells it); class names with Pool (Max/Avg), Flatten or Reshape,
+Dropout; anything else an element-wise activation, told as byo.rowmajor tells it. What
+cannot be told is declared: activations=, w_layout=, param_names=. CS231n function pairs
+are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
 
     model = byo.cnn(layers, x, labels, layout="nhwc")
     result = byo.check(model)
@@ -43,7 +45,8 @@ MIN_FD_SAMPLES = 2
 @dataclass
 class CNNModel(UserModel):
     """A user's CNN, adapted, with the batch and finite-difference samples chosen for it, and
-    its torch twin (built once: building it reads the dropout masks and the flatten order)."""
+    its torch twin (built once: building it reads the dropout masks and the flatten order).
+    x is the batch kept, (n, C, H, W) or (n, H, W, C) in the model's layout, n <= N."""
     fd_samples: int = FD_SAMPLES
     twin: object = None
 
@@ -80,25 +83,42 @@ class _Fn:
 
 
 def conv_fn(forward, backward, w, b, conv_param: dict) -> _Fn:
-    """forward(x, w, b, conv_param) -> (out, cache); backward(dout, cache) -> (dx, dw, db)."""
+    """A CS231n convolution pair as a layer (byo.cnn with layout="nchw").
+
+    Args:
+        forward: forward(x (N, C, H, W), w, b, conv_param) -> (out (N, F, Ho, Wo), cache).
+        backward: backward(dout (N, F, Ho, Wo), cache) -> (dx (N, C, H, W), dw, db), shaped as w, b.
+        w: (F, C, kh, kw) kernel; b: (F,) bias.
+        conv_param: {"stride": int, "pad": int}."""
     return _Fn("conv", forward, backward, forward.__name__, w, b, conv_param)
 
 
 def pool_fn(forward, backward, pool_param: dict, mode: str = "max") -> _Fn:
-    """forward(x, pool_param) -> (out, cache); backward(dout, cache) -> dx.
-    pool_param: pool_height (= pool_width), stride."""
+    """A CS231n pooling pair as a layer.
+
+    Args:
+        forward: forward(x (N, C, H, W), pool_param) -> (out (N, C, Ho, Wo), cache).
+        backward: backward(dout (N, C, Ho, Wo), cache) -> dx (N, C, H, W).
+        pool_param: {"pool_height": k, "pool_width": k (square windows only), "stride": s}.
+        mode: "max" or "avg"."""
     if pool_param.get("pool_width", pool_param.get("pool_height")) != pool_param.get("pool_height"):
         raise ValueError(f"pool_param: only square windows, got {pool_param}")
     return _Fn(f"{mode}pool", forward, backward, forward.__name__, param=pool_param)
 
 
 def affine_fn(forward, backward, w, b) -> _Fn:
-    """forward(x, w, b) -> (out, cache) with x reshaped to (N, -1); backward -> (dx, dw, db)."""
+    """A CS231n fully connected pair as a layer.
+
+    Args:
+        forward: forward(x (N, ...), w, b) -> (out (N, out), cache), x reshaped to (N, in) inside.
+        backward: backward(dout (N, out), cache) -> (dx (N, ...), dw (in, out), db (out,)).
+        w: (in, out) weight; b: (out,) bias."""
     return _Fn("linear", forward, backward, forward.__name__, w, b)
 
 
 def fn_layer(forward, backward) -> _Fn:
-    """An element-wise activation pair: forward(x) -> (out, cache); backward(dout, cache) -> dx."""
+    """An element-wise activation pair as a layer: forward(x) -> (out, cache) and
+    backward(dout, cache) -> dx, each array shaped as x (N, ...)."""
     return _Fn("activation", forward, backward, forward.__name__)
 
 
@@ -169,8 +189,30 @@ def _plan(model: Sequential, x: np.ndarray, budget_s: float, fixed: bool) -> tup
 def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_ce",
         masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN",
         activations: list | None = None, w_layout=None, param_names: tuple | None = None) -> CNNModel:
-    """Adapt a user's CNN layer objects (module docstring); `masks` hands a dropout layer
-    (by index) the keep-mask it should use."""
+    """Adapt a user's CNN layer objects (module docstring).
+
+    Args:
+        layers: objects with forward(x) and backward(dy) or backward(x, dy) returning dL/dx:
+            convolutions keeping W (F, C, kh, kw) in "nchw" or [kh, kw, Cin, Cout] in "nhwc"
+            and b (F,); fully connected layers keeping W (in, out) or (out, in) and b (out,),
+            on x reshaped to (N, in); parameters and gradients under the names byo.rowmajor
+            finds (W/b, weights/bias, kernel/bias, ..., dW/db, grads["W"], ...); pooling,
+            flatten and dropout layers known by class name; anything else an activation.
+            conv_fn, pool_fn, affine_fn and fn_layer wrap CS231n function pairs.
+        x: (N, C, H, W) images for "nchw", (N, H, W, C) for "nhwc".
+        target: (N,) integer labels for softmax_ce / nll, else (N, out) targets.
+        layout: "nchw" or "nhwc", of x and of every activation between layers.
+        loss: the loss torch's side uses (softmax_ce by default).
+        masks: {layer index: keep-mask shaped as that dropout layer's input}, to hand it the
+            mask it should use (the batch is then checked whole, not cut to the time budget).
+        budget_s: seconds the whole check may take; images of x and finite-difference samples
+            are cut to fit.
+        name: what the report calls the model.
+        activations: None, or one entry per layer: None (told from its forward) or, on an
+            activation layer, a name or (name, slope) as ("leaky_relu", 0.2).
+        w_layout: None (told from shapes and the forward), "in,out" (x @ W) or "out,in"
+            (x @ W.T) for the fully connected layers, once or as a list of one per layer.
+        param_names: (W, b, dW, db) attribute names where they are none of the usual ones."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
     x = np.array(x, dtype=np.float64)

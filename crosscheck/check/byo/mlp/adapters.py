@@ -8,6 +8,7 @@ import numpy as np
 
 from ...user_code import call_user
 from ..shared.adapters import UserLayer
+from ..shared.discover import DEFAULT_SLOPE
 
 
 class ParamLinear(UserLayer):
@@ -23,6 +24,7 @@ class ParamLinear(UserLayer):
         self.activation, self.alpha, self.backward_style = activation, alpha, backward_style
         w, b = access.weight(obj), access.bias(obj)
         # Views into the user's arrays: finite differences perturb them in place.
+        # weight (out, in) as torch keeps it: the user's W, or a view of its transpose if stored (in, out)
         self.params = {"weight": w.T if transposed else w, "bias": b.reshape(-1)}
 
     def forward(self, x):
@@ -43,13 +45,13 @@ class FunctionalLayer(UserLayer):
     dx or (dx, dw, db). Affine layers keep w (in, out) and flatten x inside."""
 
     def __init__(self, index: int, label: str, fwd, bwd, w=None, b=None, activation: str = "identity",
-                 alpha: float = 0.01, batch_means: bool = False) -> None:
+                 alpha: float = DEFAULT_SLOPE, batch_means: bool = False) -> None:
         super().__init__(index, label, batch_means)
         self.fwd, self.bwd, self.w, self.b = fwd, bwd, w, b
         self.activation, self.alpha = activation, alpha
         self.has_linear = w is not None
         if self.has_linear:
-            self.params = {"weight": w.T, "bias": b.reshape(-1)}
+            self.params = {"weight": w.T, "bias": b.reshape(-1)}  # w (in, out) -> weight (out, in)
         self._cache = None
 
     def forward(self, x):
@@ -69,6 +71,7 @@ class FunctionalLayer(UserLayer):
             return np.asarray(res)
         dx, dw, db = res
         scale = self.grad_scale(dy)
+        # dw (in, out) -> weight's (out, in)
         self.grads = {"weight": np.asarray(dw).T * scale, "bias": np.asarray(db).reshape(-1) * scale}
         return np.asarray(dx)
 
@@ -89,6 +92,7 @@ class ColMajorBlock(UserLayer):
 
     def forward(self, x):
         self._x = x
+        # rows (N, in) -> the user's columns (in, N); A (out, N) -> rows (N, out)
         res = self.call("forward", self.fwd, x.T, self.w, self.b, extra=(self.name_given,))
         a, self._cache = res
         return np.asarray(a).T

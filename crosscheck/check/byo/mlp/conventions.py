@@ -30,7 +30,25 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
              param_names: tuple | None = None, loss_fn=None, loss_grad=None) -> UserModel:
     """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
-    activation; see the package docstring."""
+    activation; see the package docstring.
+
+    Args:
+        layers: objects with forward(x) -> y and backward(dy) -> dx (or backward(x, dy), or
+            backward(dy, lr), called with lr=0). A linear layer keeps W (in, out) or (out, in)
+            and b (out,) or (1, out), under W/b, weights/bias, w/b, params["W"], ... and after
+            backward their gradients, same shapes, under dW/db, grads["W"], ...
+        x: (N, D) inputs, samples as rows (float64, or float32 to be judged in float32).
+        target: (N,) integer labels for the classification losses, else (N, out) targets.
+        loss: the loss torch's side uses and yours is compared with (mse, softmax_ce, nll, bce, ...).
+        activations: None, or one entry per layer: None (told from its forward), a name, or
+            (name, slope) as ("leaky_relu", 0.2); on a linear layer, the activation it fuses.
+        grads_are_batch_means: your layers divide dW, db by N themselves.
+        name: what the report calls the model.
+        w_layout: None (told from shapes and the forward), "in,out" (x @ W) or "out,in"
+            (x @ W.T), for every layer or as a list of one per layer.
+        param_names: (W, b, dW, db) attribute names where they are none of the usual ones.
+        loss_fn: your loss, (pred (N, out), target) -> (value, dL/dpred (N, out)), or the value
+            alone with loss_grad (pred, target) -> dL/dpred."""
     require_methods(layers, "byo.rowmajor")
     first = [D.find_access(o, param_names) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
@@ -58,9 +76,19 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
 def colmajor(params: list, activation, forward, backward, X, Y, *, output_activation="identity",
              loss: str = "mse", grads_are_batch_means: bool = False, name: str = "user model",
              loss_fn=None, loss_grad=None) -> UserModel:
-    """Column-major (W, b) with per-layer forward(A_prev, W, b, activation) -> (A, cache) and
-    backward(dA, cache, activation) -> (dA_prev, dW, db). `activation` is one name for the hidden
-    layers or a list (one per layer, output included); ('leaky_relu', 0.2) gives a slope."""
+    """Column-major (W, b), Z = W @ A_prev + b, samples as columns.
+
+    Args:
+        params: [(W, b), ...], W (out, in), b (out, 1) or (out,).
+        activation: one name for the hidden layers, or a list of one per layer (output
+            included); ("leaky_relu", 0.2) gives a slope.
+        forward: forward(A_prev (in, N), W, b, activation) -> (A (out, N), cache).
+        backward: backward(dA (out, N), cache, activation) -> (dA_prev (in, N), dW (out, in), db (out, 1)).
+        X: (D, N) inputs, samples as columns.
+        Y: (N,) integer labels for the classification losses, else (out, N) targets.
+        output_activation: the last layer's activation when `activation` is one name.
+        loss, grads_are_batch_means, name: as for rowmajor.
+        loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred (out, N)."""
     dtype = dtype_of(X, *[w for w, _ in params])
     X = np.asarray(X, dtype=dtype)
     Y = np.asarray(Y)
@@ -74,7 +102,7 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
         if act not in D.SUPPORTED_ACTIVATIONS:
             raise ValueError(f"layer {i}: activation {act!r} is not supported; supported: "
                              f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        blocks.append(ColMajorBlock(w, b, act, 0.01 if alpha is None else alpha, forward, backward, i,
+        blocks.append(ColMajorBlock(w, b, act, D.DEFAULT_SLOPE if alpha is None else alpha, forward, backward, i,
                                     grads_are_batch_means, act))
     target = Y if loss in NF.LABEL_LOSSES else Y.T
     return UserModel(name, Sequential(blocks), X.T.copy(), as_target(target, loss), loss,
@@ -90,11 +118,16 @@ def _lookup(funcs, name: str):
 
 def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss_fn=None, loss_grad=None,
                grads_are_batch_means: bool = False, name: str = "user model") -> UserModel:
-    """CS231n style: layers like [("affine", w1, b1), "relu", ("affine", w2, b2)], with
-    affine_forward(x, w, b) -> (out, cache), affine_backward(dout, cache) -> (dx, dw, db),
-    relu_forward(x) -> (out, cache), relu_backward(dout, cache) -> dx found in `funcs` (a
-    module or dict); sandwiches like ("affine_relu", w, b) with affine_relu_forward/_backward.
-    w is (in, out); x of any shape is flattened inside the affine layer."""
+    """CS231n style functions, one pair per layer kind.
+
+    Args:
+        layers: entries like ("affine", w (in, out), b (out,)), "relu", ("leaky_relu", 0.2), or
+            sandwiches ("affine_relu", w, b).
+        x: (N, ...) inputs, flattened to (N, in) inside the affine layer.
+        target: (N,) integer labels for the classification losses, else (N, out) targets.
+        funcs: a module or dict holding <kind>_forward(x[, w, b]) -> (out, cache) and
+            <kind>_backward(dout, cache) -> dx, or (dx, dw (in, out), db (out,)) for affine kinds.
+        loss, loss_fn, loss_grad, grads_are_batch_means, name: as for rowmajor."""
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
     dtype = dtype_of(x, *ws)
     adapted = []
@@ -115,7 +148,7 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
         if act is None or act not in D.SUPPORTED_ACTIVATIONS:
             raise ValueError(f"layer {i} ({kind}): not supported; functional layers are affine "
                              f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        alpha = float(rest[0]) if rest else 0.01
+        alpha = float(rest[0]) if rest else D.DEFAULT_SLOPE
         adapted.append(FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=alpha))
     return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype)
@@ -124,9 +157,20 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
 def network(forward, backward, params, X, Y, *, activations: list, layout: str | None = None,
             loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
             name: str = "user model") -> UserModel:
-    """Whole-network functions: forward(X, params) -> (out, cache) and
-    backward(dout, params, cache) -> grads, params a list of (W, b) or a dict W1, b1, ...;
-    grads the same structure (or dW1, db1, ... keys). `activations`: one per (W, b)."""
+    """Whole-network functions, checked as one layer whose parameters are W1, b1, ...
+
+    Args:
+        forward: forward(X, params) -> out, or (out, cache).
+        backward: backward(dout, params, cache) -> grads: the structure of params (or a dict
+            with keys dW1, db1, ...), each gradient shaped as its parameter.
+        params: [(W, b), ...] or a dict W1, b1, ...; W (in, out) with X (N, D) as rows, or
+            (out, in) with X (D, N) as columns; b (out,), (1, out) or (out, 1).
+        X: (N, D) samples as rows, or (D, N) as columns (told from W1's shape, or `layout`).
+        Y: (N,) integer labels for the classification losses, else targets shaped like out.
+        activations: one per (W, b): a name or (name, slope).
+        layout: None (told from shapes and the forward), "row" or "col".
+        loss, grads_are_batch_means, name: as for rowmajor.
+        loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
     net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
     return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name)
 
@@ -134,9 +178,16 @@ def network(forward, backward, params, X, Y, *, activations: list, layout: str |
 def netclass(net, X, Y, *, activations: list, layout: str | None = None, backward: str = "backward",
              loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
              name: str = "user model") -> UserModel:
-    """A network object with parameters W1, b1, W2, b2, ... (attributes or a `params` dict),
-    forward(X) -> out and a `backward` method (dout) -> gradients (a dict dW1/W1 -> array, or
-    set as attributes dW1, ...)."""
+    """A network object, checked as one layer whose parameters are W1, b1, ...
+
+    Args:
+        net: an object with parameters W1, b1, W2, b2, ... (attributes or a `params` dict;
+            shapes as for network), forward(X) -> out and a backward method (dout) -> grads
+            (a dict with keys dW1 or W1, ..., or None with dW1, db1, ... set as attributes).
+        X, Y, activations, layout: as for network.
+        backward: the name of net's backward method.
+        loss, grads_are_batch_means, name: as for rowmajor.
+        loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
     whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
     return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name)
 

@@ -16,12 +16,13 @@ import reference
 from reference import TORCH_DTYPES, activation_module
 
 from ...user_code import call_user
+from .discover import DEFAULT_SLOPE
 
 class Twin(nn.Module):
     """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
     parameters at the top level ('weight', 'bias') like torch's nn.Linear."""
 
-    def __init__(self, shape: tuple | None, activation: str, alpha: float = 0.01) -> None:
+    def __init__(self, shape: tuple | None, activation: str, alpha: float = DEFAULT_SLOPE) -> None:
         super().__init__()
         if shape is not None:
             self.weight = nn.Parameter(torch.zeros(shape))
@@ -39,7 +40,7 @@ class UserLayer(Layer):
     """Base adapter: safe calls into user code, the last input, kinks on the pre-activation."""
 
     activation = "identity"
-    alpha = 0.01
+    alpha = DEFAULT_SLOPE
     has_linear = False
 
     def __init__(self, index: int, label: str, batch_means: bool = False) -> None:
@@ -142,7 +143,9 @@ class Activation(UserLayer):
 
 
 def build_twin(model, dtype: str) -> nn.Sequential:
-    """The torch twin of the adapted layers, holding the user's current parameters."""
+    """The torch twin of the adapted layers (`model`, a Sequential of UserLayers such as
+    UserModel.model), holding the user's current parameters, in `dtype` ("float64" or
+    "float32"); it takes what the adapted model takes, samples as rows (N, ...)."""
     twin = nn.Sequential(*[layer.twin() for layer in model.layers]).to(TORCH_DTYPES[dtype])
     reference.load_numpy_state(twin, model.state_dict())
     return twin

@@ -18,7 +18,15 @@ from .adapters import build_twin
 
 @dataclass
 class UserModel:
-    """A user's network, adapted, with the batch to check it on."""
+    """A user's network, adapted, with the batch to check it on.
+
+    model: the adapted layers, taking and returning samples as rows (N, ...), weights (out, in).
+    x: (N, ...) the batch as rows (a column-major convention's X, transposed).
+    target: (N,) integer labels for the classification losses, else (N, out) float targets.
+    loss: the loss torch's side uses; l2: its weight decay term.
+    user_loss: the user's own loss as (pred (N, out), target) -> (value, dL/dpred (N, out)).
+    notes: what the report should say about how the network was read.
+    dtype: "float64", or "float32" where the user's arrays are."""
     name: str
     model: Sequential
     x: np.ndarray
@@ -64,6 +72,7 @@ def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
         return None
 
     def run(pred, target):
+        # pred rows (N, out); a column-major user's loss takes (out, N) and returns its gradient so
         p, t = (pred.T, target.T if target.ndim == 2 else target) if transpose else (pred, target)
         out = call_user("your loss", loss_fn, p.copy(), np.array(t))
         if loss_grad is not None:
@@ -78,7 +87,8 @@ def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
 
 
 def call_model_factory(make_model, path: str = "") -> UserModel:
-    """Call a --user file's crosscheck_model() and insist on what it must return."""
+    """Call a --user file's crosscheck_model() (no arguments) and insist it returns a UserModel;
+    `path` names the file in messages."""
     model = call_user(f"{path or 'your file'}: crosscheck_model()", make_model)
     if not isinstance(model, UserModel):
         raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
