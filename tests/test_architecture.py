@@ -31,7 +31,10 @@ def test_a_forbidden_import_breaks_a_contract(tmp_path):
     spec.write_text(spec.read_text() + "\nimport torch  # forbidden: numpy_impl never imports torch\n")
     check = tmp_path / "crosscheck" / "check" / "harness.py"
     check.write_text(check.read_text() + "\nfrom ..train import lockstep  # forbidden: check -> train\n")
+    half = tmp_path / "crosscheck" / "check" / "byo" / "convnet" / "model.py"
+    half.write_text(half.read_text() + "\nfrom ..mlp import whole  # forbidden: one byo half -> the other\n")
     out = _lint(tmp_path)
     assert out.returncode != 0
     assert "numpy_impl imports neither torch" in out.stdout and "BROKEN" in out.stdout
     assert "checking one model needs neither training nor the studies" in out.stdout
+    assert "byo's two halves import only their shared part and check/, never each other BROKEN" in out.stdout

@@ -7,7 +7,7 @@ import pytest
 from examples_loader import load_example
 
 from crosscheck import byo
-from crosscheck.check.byo.cnn_layers import UserPool, same_pads
+from crosscheck.check.byo.convnet.adapters import UserPool, same_pads
 from crosscheck.check.harness import CheckResult, _mark_routing_flips
 from numpy_impl import ReLU, Sequential
 

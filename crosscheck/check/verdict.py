@@ -76,8 +76,21 @@ TRAJ_TOL = {"float64": {"loss": 1e-9, "params": 1e-8},
 # makes the user's value match the reference this closely: far above rounding, far below
 # any slip's own effect (a factor of N, a sign, a transpose all give O(1) differences).
 SLIP_MATCH = 1e-6
-# Recognising a user's activation by probing its forward on a test vector: the same margin.
-PROBE_MATCH = 1e-6
+
+# --- reading a user's code (byo) ------------------------------------------------------------
+# byo tells what a user's layer computes (which activation and slope, whether W is stored
+# (in, out) or (out, in), whether a whole network takes samples as rows or columns) by running
+# its forward and comparing with each candidate's (byo/shared/discover.fits), relative to the
+# output's scale max(1, max |output|). The right candidate differs only by rounding: ~1e-14 in
+# float64; in float32 a few 1e-7 per layer, up to a few 1e-6 through a whole network. A wrong
+# one differs by what tells the candidates apart: a transposed W or another activation by O(1),
+# a leaky slope of 0.01 against none by 1e-2 of the negative inputs. Each bar sits between,
+# with two orders of headroom on the rounding side.
+PROBE_MATCH = {"float64": 1e-6, "float32": 1e-5}
+# A user's dropout multiplies every kept unit by one scale (1, or 1/keep for inverted dropout).
+# Read back as y / x it carries two roundings, a few ulps of float64 (byo.cnn runs in float64);
+# 1e-12 leaves headroom and is far below any difference between two dropout scales.
+DROPOUT_SCALE_MATCH = 1e-12
 
 
 def agrees(error: float, bar: float, problem: str = "") -> bool:

@@ -17,8 +17,12 @@ Conventions (each has an example in examples/):
 (4) network(forward, backward, params, X, Y, activations=[...]): whole-network functions.
 (5) netclass(net, X, Y, activations=[...]): an object with W1, b1, ... and a backward method.
 (6) cnn(layers, x, labels, layout="nchw" or "nhwc"): convolution, pooling, flatten, dropout and
-    fully connected layer objects (conv W (F, C, kh, kw) or [kh, kw, Cin, Cout]); CS231n function
-    pairs wrapped by conv_fn, pool_fn, affine_fn, fn_layer (see cnn_model.py).
+    fully connected layer objects (conv W (F, C, kh, kw) or [kh, kw, Cin, Cout]), their W and b
+    found under the names (1) finds, activations=, w_layout= and param_names= as in (1); CS231n
+    function pairs wrapped by conv_fn, pool_fn, affine_fn, fn_layer (see convnet/model.py).
+
+Folders: shared/ (the one discovery of W and b, the adapter base, UserModel), mlp/ (conventions
+1-5), convnet/ (convention 6); check.py checks a UserModel of either, result.py shows it.
 
 Your own loss: pass loss_fn=(pred, target) -> (loss, dpred) (or loss_fn and loss_grad) and name
 the loss it implements with loss=; its value and gradient are checked against torch's, and the
@@ -32,11 +36,10 @@ A file that defines `crosscheck_model()` returning one of these can be checked w
 `python -m crosscheck --user FILE.py` (exit 0 pass, 1 mismatch, 2 bad input, 3 your code raised).
 """
 from .check import assert_matches_torch, check
-from .cnn_model import CNNModel, affine_fn, cnn, conv_fn, fn_layer, pool_fn
-from .layers import build_twin
-from .conventions import UserModel, call_model_factory, colmajor, functional, netclass, network, rowmajor
-from .discover import activation_of as infer_activation
+from .convnet import CNNModel, affine_fn, cnn, conv_fn, fn_layer, pool_fn
+from .mlp import colmajor, functional, netclass, network, rowmajor
 from .result import UserCheckResult
+from .shared import UserModel, build_twin, call_model_factory, infer_activation
 
 __all__ = ["CNNModel", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
            "call_model_factory", "check", "cnn", "colmajor", "conv_fn", "fn_layer", "functional", "infer_activation",

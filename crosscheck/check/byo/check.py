@@ -15,12 +15,12 @@ from ..harness import LOSS_LAYER, Row, check_pair, layer_names, loss_term_sizes
 from ..slips import diagnose
 from ..torch_side import torch_loss
 from ..verdict import SLIP_MATCH, TOLERANCES, agrees, loss_scale_floor
-from .cnn_model import CNNModel
-from .cnn_slips import name_cnn_slips, tied_maxima_rows
-from .conventions import UserModel
-from .layers import build_twin
+from .convnet.model import CNNModel
+from .convnet.slips import name_cnn_slips, tied_maxima_rows
+from .mlp.whole import WholeNet
 from .result import UserCheckResult
-from .whole import WholeNet
+from .shared.adapters import build_twin
+from .shared.model import UserModel
 
 
 def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:

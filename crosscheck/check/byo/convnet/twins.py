@@ -15,10 +15,12 @@ Pads = tuple[int, int, int, int]  # top, bottom, left, right
 
 
 def _to_nchw(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """(N, H, W, C) -> (N, C, H, W) for "nhwc"; NCHW as it is."""
     return x.permute(0, 3, 1, 2) if layout == "nhwc" else x
 
 
 def _from_nchw(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H, W, C) for "nhwc"; NCHW as it is."""
     return x.permute(0, 2, 3, 1) if layout == "nhwc" else x
 
 
@@ -37,7 +39,7 @@ class ConvTwin(nn.Module):
         self.layout, self.stride, self.pads = layout, stride, pads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.permute(3, 2, 0, 1) if self.layout == "nhwc" else self.weight
+        w = self.weight.permute(3, 2, 0, 1) if self.layout == "nhwc" else self.weight  # -> (F, C, kh, kw)
         x = _pad(_to_nchw(x, self.layout), self.pads)
         return _from_nchw(F.conv2d(x, w, self.bias, stride=self.stride), self.layout)
 

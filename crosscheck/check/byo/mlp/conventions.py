@@ -1,53 +1,19 @@
-"""The ways a hand-written network comes in, each adapted to a Sequential of CheckableLayers
-(layers.py) with the batch to check it on: a UserModel."""
+"""The ways a fully connected network comes in (conventions 1-5 of the package docstring),
+each adapted to a Sequential of UserLayers (mlp/adapters.py, shared/adapters.py) with the
+batch to check it on: a UserModel (shared/model.py)."""
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from numpy_impl import Sequential
 from numpy_impl import functional as NF
-from numpy_impl.losses import check_loss_name
 
-from ..user_code import call_user
-from . import discover as D
-from .layers import Activation, ColMajorBlock, FunctionalLayer, ParamLinear, build_twin
+from ...user_code import call_user
+from ..shared import discover as D
+from ..shared.adapters import Activation
+from ..shared.model import UserModel, as_target, dtype_of, user_loss_fn
+from .adapters import ColMajorBlock, FunctionalLayer, ParamLinear
 from .whole import WholeNet
-
-
-@dataclass
-class UserModel:
-    """A user's network, adapted, with the batch to check it on."""
-    name: str
-    model: Sequential
-    x: np.ndarray
-    target: np.ndarray
-    loss: str
-    l2: float = 0.0
-    user_loss: Callable | None = None  # (pred rows, target) -> (value, dL/dpred rows), the user's own
-    notes: list[str] = field(default_factory=list)
-    dtype: str = "float64"
-
-    def __post_init__(self) -> None:
-        """A network ending in its own softmax, asked for softmax_ce: the softmax stays part of the
-        network (its backward is checked like any other layer's, and the twin applies it too), so
-        the loss is cross-entropy on its probabilities, 'nll', the same function of the logits."""
-        last = self.model.layers[-1] if len(self.model) else None
-        if self.loss == "softmax_ce" and getattr(last, "output_activation", None) == "softmax":
-            self.loss = "nll"
-            self.notes.append(f"the network ends in a softmax ({last.describe()}): it is checked as part of "
-                              f"the network, and the loss is cross-entropy on its probabilities (nll), the "
-                              f"same function of the logits as softmax_ce")
-
-    @property
-    def torch_model(self):
-        return build_twin(self.model, self.dtype)
-
-
-def _dtype(*arrays) -> str:
-    return "float32" if any(np.asarray(a).dtype == np.float32 for a in arrays) else "float64"
 
 
 def require_methods(layers: list, convention: str) -> None:
@@ -60,72 +26,70 @@ def require_methods(layers: list, convention: str) -> None:
                              f"network in one object: byo.netclass or byo.network)")
 
 
-def _as_target(target, loss):
-    check_loss_name(loss)
-    if target is None:
-        raise ValueError("target: give the labels or regression targets for the batch")
-    target = np.asarray(target)
-    return target if loss in NF.LABEL_LOSSES else target.astype(np.float64)
-
-
-def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
-    """The user's loss as (pred rows, target) -> (value, dpred rows): a combined function
-    returning (value, grad), or a value function and a gradient function."""
-    if loss_fn is None:
-        return None
-
-    def run(pred, target):
-        p, t = (pred.T, target.T if target.ndim == 2 else target) if transpose else (pred, target)
-        out = call_user("your loss", loss_fn, p.copy(), np.array(t))
-        if loss_grad is not None:
-            value, grad = out, call_user("your loss gradient", loss_grad, p.copy(), np.array(t))
-        elif isinstance(out, tuple) and len(out) == 2:
-            value, grad = out
-        else:
-            raise ValueError("loss_fn must return (loss, dloss/dpred), or pass loss_grad= as well")
-        grad = np.asarray(grad, dtype=pred.dtype)
-        return float(np.asarray(value)), grad.T if transpose else grad
-    return run
-
-
 def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
              param_names: tuple | None = None, loss_fn=None, loss_grad=None) -> UserModel:
     """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
-    activation; see the package docstring."""
+    activation; see the package docstring.
+
+    Args:
+        layers: objects with forward(x) -> y and backward(dy) -> dx (or backward(x, dy), or
+            backward(dy, lr), called with lr=0). A linear layer keeps W (in, out) or (out, in)
+            and b (out,) or (1, out), under W/b, weights/bias, w/b, params["W"], ... and after
+            backward their gradients, same shapes, under dW/db, grads["W"], ...
+        x: (N, D) inputs, samples as rows (float64, or float32 to be judged in float32).
+        target: (N,) integer labels for the classification losses, else (N, out) targets.
+        loss: the loss torch's side uses and yours is compared with (mse, softmax_ce, nll, bce, ...).
+        activations: None, or one entry per layer: None (told from its forward), a name, or
+            (name, slope) as ("leaky_relu", 0.2); on a linear layer, the activation it fuses.
+        grads_are_batch_means: your layers divide dW, db by N themselves.
+        name: what the report calls the model.
+        w_layout: None (told from shapes and the forward), "in,out" (x @ W) or "out,in"
+            (x @ W.T), for every layer or as a list of one per layer.
+        param_names: (W, b, dW, db) attribute names where they are none of the usual ones.
+        loss_fn: your loss, (pred (N, out), target) -> (value, dL/dpred (N, out)), or the value
+            alone with loss_grad (pred, target) -> dL/dpred."""
     require_methods(layers, "byo.rowmajor")
     first = [D.find_access(o, param_names) for o in layers[:1]]
-    dtype = _dtype(x, *[a.weight(layers[0]) for a in first if a is not None])
+    dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = np.asarray(x, dtype=dtype)
     x0, adapted, notes = h, [], []
-    for i, obj in enumerate(layers):
-        given = activations[i] if activations else None
+    givens = D.per_layer("activations", activations, len(layers))
+    layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
+    for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
         access = D.find_access(obj, param_names)
-        if access is not None and param_names is not None and D._get(obj, param_names[0]) is None:
-            access = None
         y = np.asarray(call_user(f"layer {i} ({type(obj).__name__}).forward", obj.forward, h.copy()))
         style = D.backward_style(obj)
         if access is None:
             act, alpha = D.activation_of(obj, i, h, y, given)
             adapted.append(Activation(obj, i, act, alpha, style))
         else:
-            layout = w_layout[i] if isinstance(w_layout, (list, tuple)) else w_layout
             transposed, act, alpha, note = D.layout_and_activation(
                 obj, i, access.weight(obj), access.bias(obj), h, y, given, layout)
             notes += [note] if note else []
             adapted.append(ParamLinear(obj, i, access, transposed, act, alpha, style, grads_are_batch_means))
         h = y
-    return UserModel(name, Sequential(adapted), x0, _as_target(target, loss), loss,
+    return UserModel(name, Sequential(adapted), x0, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype)
 
 
 def colmajor(params: list, activation, forward, backward, X, Y, *, output_activation="identity",
              loss: str = "mse", grads_are_batch_means: bool = False, name: str = "user model",
              loss_fn=None, loss_grad=None) -> UserModel:
-    """Column-major (W, b) with per-layer forward(A_prev, W, b, activation) -> (A, cache) and
-    backward(dA, cache, activation) -> (dA_prev, dW, db). `activation` is one name for the hidden
-    layers or a list (one per layer, output included); ('leaky_relu', 0.2) gives a slope."""
-    dtype = _dtype(X, *[w for w, _ in params])
+    """Column-major (W, b), Z = W @ A_prev + b, samples as columns.
+
+    Args:
+        params: [(W, b), ...], W (out, in), b (out, 1) or (out,).
+        activation: one name for the hidden layers, or a list of one per layer (output
+            included); ("leaky_relu", 0.2) gives a slope.
+        forward: forward(A_prev (in, N), W, b, activation) -> (A (out, N), cache).
+        backward: backward(dA (out, N), cache, activation) -> (dA_prev (in, N), dW (out, in), db (out, 1)).
+        X: (D, N) inputs, samples as columns.
+        Y: (N,) integer labels for the classification losses, else (out, N) targets.
+        output_activation: the last layer's activation when `activation` is one name.
+        loss, grads_are_batch_means, name: as for rowmajor.
+        loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred (out, N)."""
+    dtype = dtype_of(X, *[w for w, _ in params])
     X = np.asarray(X, dtype=dtype)
     Y = np.asarray(Y)
     n = len(params)
@@ -138,10 +102,10 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
         if act not in D.SUPPORTED_ACTIVATIONS:
             raise ValueError(f"layer {i}: activation {act!r} is not supported; supported: "
                              f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        blocks.append(ColMajorBlock(w, b, act, 0.01 if alpha is None else alpha, forward, backward, i,
+        blocks.append(ColMajorBlock(w, b, act, D.DEFAULT_SLOPE if alpha is None else alpha, forward, backward, i,
                                     grads_are_batch_means, act))
     target = Y if loss in NF.LABEL_LOSSES else Y.T
-    return UserModel(name, Sequential(blocks), X.T.copy(), _as_target(target, loss), loss,
+    return UserModel(name, Sequential(blocks), X.T.copy(), as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad, transpose=True), dtype=dtype)
 
 
@@ -154,13 +118,18 @@ def _lookup(funcs, name: str):
 
 def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss_fn=None, loss_grad=None,
                grads_are_batch_means: bool = False, name: str = "user model") -> UserModel:
-    """CS231n style: layers like [("affine", w1, b1), "relu", ("affine", w2, b2)], with
-    affine_forward(x, w, b) -> (out, cache), affine_backward(dout, cache) -> (dx, dw, db),
-    relu_forward(x) -> (out, cache), relu_backward(dout, cache) -> dx found in `funcs` (a
-    module or dict); sandwiches like ("affine_relu", w, b) with affine_relu_forward/_backward.
-    w is (in, out); x of any shape is flattened inside the affine layer."""
+    """CS231n style functions, one pair per layer kind.
+
+    Args:
+        layers: entries like ("affine", w (in, out), b (out,)), "relu", ("leaky_relu", 0.2), or
+            sandwiches ("affine_relu", w, b).
+        x: (N, ...) inputs, flattened to (N, in) inside the affine layer.
+        target: (N,) integer labels for the classification losses, else (N, out) targets.
+        funcs: a module or dict holding <kind>_forward(x[, w, b]) -> (out, cache) and
+            <kind>_backward(dout, cache) -> dx, or (dx, dw (in, out), db (out,)) for affine kinds.
+        loss, loss_fn, loss_grad, grads_are_batch_means, name: as for rowmajor."""
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
-    dtype = _dtype(x, *ws)
+    dtype = dtype_of(x, *ws)
     adapted = []
     for i, entry in enumerate(layers):
         kind, *rest = entry if isinstance(entry, tuple) else (entry,)
@@ -179,18 +148,29 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
         if act is None or act not in D.SUPPORTED_ACTIVATIONS:
             raise ValueError(f"layer {i} ({kind}): not supported; functional layers are affine "
                              f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        alpha = float(rest[0]) if rest else 0.01
+        alpha = float(rest[0]) if rest else D.DEFAULT_SLOPE
         adapted.append(FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=alpha))
-    return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), _as_target(target, loss), loss,
+    return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype)
 
 
 def network(forward, backward, params, X, Y, *, activations: list, layout: str | None = None,
             loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
             name: str = "user model") -> UserModel:
-    """Whole-network functions: forward(X, params) -> (out, cache) and
-    backward(dout, params, cache) -> grads, params a list of (W, b) or a dict W1, b1, ...;
-    grads the same structure (or dW1, db1, ... keys). `activations`: one per (W, b)."""
+    """Whole-network functions, checked as one layer whose parameters are W1, b1, ...
+
+    Args:
+        forward: forward(X, params) -> out, or (out, cache).
+        backward: backward(dout, params, cache) -> grads: the structure of params (or a dict
+            with keys dW1, db1, ...), each gradient shaped as its parameter.
+        params: [(W, b), ...] or a dict W1, b1, ...; W (in, out) with X (N, D) as rows, or
+            (out, in) with X (D, N) as columns; b (out,), (1, out) or (out, 1).
+        X: (N, D) samples as rows, or (D, N) as columns (told from W1's shape, or `layout`).
+        Y: (N,) integer labels for the classification losses, else targets shaped like out.
+        activations: one per (W, b): a name or (name, slope).
+        layout: None (told from shapes and the forward), "row" or "col".
+        loss, grads_are_batch_means, name: as for rowmajor.
+        loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
     net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
     return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name)
 
@@ -198,9 +178,16 @@ def network(forward, backward, params, X, Y, *, activations: list, layout: str |
 def netclass(net, X, Y, *, activations: list, layout: str | None = None, backward: str = "backward",
              loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
              name: str = "user model") -> UserModel:
-    """A network object with parameters W1, b1, W2, b2, ... (attributes or a `params` dict),
-    forward(X) -> out and a `backward` method (dout) -> gradients (a dict dW1/W1 -> array, or
-    set as attributes dW1, ...)."""
+    """A network object, checked as one layer whose parameters are W1, b1, ...
+
+    Args:
+        net: an object with parameters W1, b1, W2, b2, ... (attributes or a `params` dict;
+            shapes as for network), forward(X) -> out and a backward method (dout) -> grads
+            (a dict with keys dW1 or W1, ..., or None with dW1, db1, ... set as attributes).
+        X, Y, activations, layout: as for network.
+        backward: the name of net's backward method.
+        loss, grads_are_batch_means, name: as for rowmajor.
+        loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
     whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
     return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name)
 
@@ -209,15 +196,5 @@ def _whole_model(net: WholeNet, X, Y, loss, loss_fn, loss_grad, name) -> UserMod
     x = net.to_rows(np.asarray(X, dtype=net.dtype))
     Y = np.asarray(Y)
     target = Y.T if net.col and loss not in NF.LABEL_LOSSES and Y.ndim == 2 else Y
-    return UserModel(name, Sequential([net]), x, _as_target(target, loss), loss,
+    return UserModel(name, Sequential([net]), x, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), dtype=net.dtype)
-
-
-def call_model_factory(make_model, path: str = "") -> UserModel:
-    """Call a --user file's crosscheck_model() and insist on what it must return."""
-    model = call_user(f"{path or 'your file'}: crosscheck_model()", make_model)
-    if not isinstance(model, UserModel):
-        raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
-                         f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
-                         f"byo.netclass(...) or byo.cnn(...) (see examples/)")
-    return model

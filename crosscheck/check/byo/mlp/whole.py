@@ -12,9 +12,9 @@ from torch import nn
 from numpy_impl import functional as NF
 from reference import activation_module
 
-from ..user_code import call_user
-from . import discover as D
-from .layers import UserLayer
+from ...user_code import call_user
+from ..shared import discover as D
+from ..shared.adapters import UserLayer
 
 
 class WholeTwin(nn.Module):
@@ -78,7 +78,7 @@ class WholeNet(UserLayer):
         self.params = {}
         for k in reversed(range(len(pairs))):
             w, b = pairs[k]
-            self.params[f"W{k + 1}"] = w if col else w.T
+            self.params[f"W{k + 1}"] = w if col else w.T  # (out, in): columns keep W so, rows keep (in, out)
             self.params[f"b{k + 1}"] = b.reshape(-1)
 
     @property
@@ -90,7 +90,7 @@ class WholeNet(UserLayer):
 
     def forward(self, x):
         self._x = x
-        out = self.run_forward(x.T if self.col else x)
+        out = self.run_forward(x.T if self.col else x)  # x rows (N, D); the user's columns (D, N)
         return np.asarray(out).T if self.col else np.asarray(out)
 
     def backward(self, dy):
@@ -199,7 +199,7 @@ class WholeNet(UserLayer):
             if name not in D.SUPPORTED_ACTIVATIONS:
                 raise ValueError(f"layer {i}: activation {name!r} is not supported; supported: "
                                  f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-            acts.append((name, 0.01 if alpha is None else alpha))
+            acts.append((name, D.DEFAULT_SLOPE if alpha is None else alpha))
         X = np.asarray(X)
         dtype = "float32" if X.dtype == np.float32 or pairs[0][0].dtype == np.float32 else "float64"
         X = X.astype(dtype)
@@ -213,7 +213,7 @@ class WholeNet(UserLayer):
             x = net.to_rows(X)
             out = net.forward(x)
             want = net.twin_on(torch.tensor(x)).detach().numpy()
-            if out.shape == want.shape and np.allclose(out, want, rtol=1e-5, atol=1e-6):
+            if D.fits(out, want):
                 fits.append(net)
         if len(fits) == 1 or len(layouts) == 1:
             return (fits or [net])[0]

@@ -10,14 +10,19 @@ import numpy as np
 
 from numpy_impl import functional as NF
 
-from ..verdict import PROBE_MATCH
-from .layers import SUPPORTED_ACTIVATIONS, numpy_twin_forward
+from ...verdict import PROBE_MATCH
+
+SUPPORTED_ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "identity", "softmax")
 
 # (weight, bias) paths tried in order; "a.k" means obj.a["k"].
 PARAM_PATHS = (("W", "b"), ("weights", "bias"), ("weights", "biases"), ("weight", "bias"), ("w", "b"),
                ("kernel", "bias"), ("params.W", "params.b"), ("parameters.W", "parameters.b"),
                ("params.w", "params.b"), ("params.weight", "params.bias"))
 GRAD_DICTS = ("grads", "gradients", "dparams", "param_grads")
+# A leaky slope is read as the median y / x over inputs at least this far below zero, where
+# x's own rounding is negligible next to it.
+SLOPE_PROBE_MIN = 1e-3
+DEFAULT_SLOPE = 0.01  # torch's LeakyReLU negative_slope, for a leaky_relu declared without one
 SLOPE_ATTRS = ("alpha", "negative_slope", "slope", "leak", "leakiness")
 ACT_ATTRS = ("activation", "act_fn", "act", "activation_fn", "nonlinearity")
 _NAME_HINTS = (("leaky", "leaky_relu"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("logistic", "sigmoid"),
@@ -77,14 +82,33 @@ class DeclaredAccess(Access):
         return values
 
 
-def find_access(obj, names: tuple | None) -> Access | None:
-    """The layer's parameter paths, or None for a layer without parameters."""
+def find_access(obj, names: tuple | None = None) -> Access | None:
+    """Where the layer keeps W and b (PARAM_PATHS, or `names` = (W, b, dW, db) as declared),
+    or None for a layer without parameters (an activation, a pooling, a flatten). The one
+    discovery of W and b: byo.rowmajor and byo.cnn both ask it."""
     if names is not None:
-        return DeclaredAccess(*names)
+        return DeclaredAccess(*names) if _get(obj, names[0]) is not None else None
     for w, b in PARAM_PATHS:
         if isinstance(_get(obj, w), np.ndarray) and isinstance(_get(obj, b), np.ndarray):
             return Access(w, b)
+    lone = next((w for w, _ in PARAM_PATHS if isinstance(_get(obj, w), np.ndarray)), None)
+    if lone is not None:  # a weight without a bias: not an activation, and not checkable as it is
+        raise ValueError(f"{type(obj).__name__}: keeps a weight {lone} but no bias beside it (looked for "
+                         f"{', '.join(sorted({b for w, b in PARAM_PATHS if w == lone}))}); keep one (zeros "
+                         f"if your layer has none), or pass param_names=(W, b, dW, db) naming them")
     return None
+
+
+def per_layer(option: str, value, n: int, *, once: bool = False) -> list:
+    """An option given per layer: None, a list of n entries (None where it does not apply),
+    or where `once`, one string for every layer (w_layout='out,in')."""
+    if value is None or (once and isinstance(value, str)):
+        return [value] * n
+    if isinstance(value, str) or len(value) != n:
+        count = "a string" if isinstance(value, str) else f"{len(value)} entries"
+        raise ValueError(f"{option}: {count} for {n} layers; give a list of one entry per layer (None where "
+                         f"it does not apply)")
+    return list(value)
 
 
 def backward_style(obj) -> str:
@@ -122,17 +146,27 @@ def declared(entry) -> tuple[str | None, float | None]:
 
 
 def _probe_alpha(x: np.ndarray, y: np.ndarray) -> float | None:
-    neg = x < -1e-3
+    neg = x < -SLOPE_PROBE_MIN
     if not neg.any() or y.shape != x.shape:
         return None
     return float(np.median(y[neg] / x[neg]))
 
 
+def fits(y: np.ndarray, want: np.ndarray) -> bool:
+    """Is the user's output y what a candidate description computes (want)? The one rule every
+    probe of a user's forward uses (activation, slope, W layout, a whole network's layout):
+    same shape, and within PROBE_MATCH of want's scale, max(1, max |want|)."""
+    y, want = np.asarray(y), np.asarray(want)
+    if y.shape != want.shape:
+        return False
+    dtype = "float32" if np.float32 in (y.dtype, want.dtype) else "float64"
+    scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
+    return bool(np.max(np.abs(y - want), initial=0.0) <= PROBE_MATCH[dtype] * scale)
+
+
 def match(y: np.ndarray, z: np.ndarray, act: str, alpha: float) -> bool:
     """Does y equal act(z)?"""
-    want = NF.softmax(z) if act == "softmax" else NF.activation_funcs(act, alpha)[0](z)
-    return y.shape == want.shape and bool(np.max(np.abs(y - want), initial=0.0)
-                                         <= PROBE_MATCH * max(1.0, float(np.max(np.abs(want), initial=0.0))))
+    return fits(y, NF.softmax(z) if act == "softmax" else NF.activation_funcs(act, alpha)[0](z))
 
 
 def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
@@ -141,13 +175,19 @@ def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
     first what its class name suggests (a name alone is never trusted: `LReLU` contains "relu",
     `NonLinearity` contains "linear"). The slope comes from the object (alpha, negative_slope,
     slope) or, failing that, from the forward. `hint` is a name to try first when the class
-    name says nothing (a wrapped function's name)."""
+    name says nothing (a wrapped function's name).
+
+    Args:
+        obj: the layer object (its class name and slope attributes are read, never called).
+        index: its position, for messages.
+        x: (N, ...) an input it was run on; y: its forward's output on x, the same shape.
+        given: what the user declared: None, a name, or (name, slope)."""
     name, alpha = declared(given)
     if name is None:
         guess, slope = name_of(obj) or (name_of(hint) if hint else None), slope_of(obj)
         for cand in [c for c in (guess,) if c in SUPPORTED_ACTIVATIONS] + [
                 c for c in SUPPORTED_ACTIVATIONS if c != guess]:
-            a = (slope if slope is not None else _probe_alpha(x, y)) if cand == "leaky_relu" else 0.01
+            a = (slope if slope is not None else _probe_alpha(x, y)) if cand == "leaky_relu" else DEFAULT_SLOPE
             if a is not None and match(y, x, cand, a):
                 return cand, a
         raise ValueError(f"layer {index} ({type(obj).__name__}): cannot tell which activation it is from its "
@@ -162,7 +202,7 @@ def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
     if name == "leaky_relu" and alpha is None:
         raise ValueError(f"layer {index} ({type(obj).__name__}): leaky_relu slope unknown; declare it as "
                          f"activations=[..., ('leaky_relu', 0.2), ...]")
-    return name, 0.01 if alpha is None else alpha
+    return name, DEFAULT_SLOPE if alpha is None else alpha
 
 
 def fused_activation(obj, given) -> tuple[list[str], float | None]:
@@ -188,6 +228,7 @@ def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.n
     width = int(np.prod(x.shape[1:]))
     if w.ndim != 2:
         raise ValueError(f"layer {index} ({label}): W must be 2-D, got shape {w.shape}")
+    # (W stored (in, out)?) for each layout W's shape fits; both for a square W
     layouts = [t for t, shape in ((True, (width, b.size)), (False, (b.size, width))) if w.shape == shape]
     if w_layout is not None:
         layouts = [w_layout == "in,out"]
@@ -197,10 +238,10 @@ def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.n
     acts, alpha = fused_activation(obj, given)
     fits, closest = [], (np.inf, layouts[0], acts[0])
     for transposed in layouts:
-        weight = w.T if transposed else w
+        weight = w.T if transposed else w  # (out, in): transposed means W is stored (in, out)
         for act in acts:
             a = alpha if alpha is not None else (_probe_alpha(x.reshape(len(x), -1) @ weight.T + b.reshape(-1), y)
-                                                 if act == "leaky_relu" else 0.01)
+                                                 if act == "leaky_relu" else DEFAULT_SLOPE)
             if a is None:
                 continue
             want = numpy_twin_forward(x, weight, b, act, a)
@@ -215,9 +256,19 @@ def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.n
     if fits:
         return fits[0][0], fits[0][1], fits[0][2], ""
     if len(layouts) == 1 and len(acts) == 1:
-        return layouts[0], acts[0], 0.01 if alpha is None else alpha, ""
+        return layouts[0], acts[0], DEFAULT_SLOPE if alpha is None else alpha, ""
     _, transposed, act = closest
+    declare = "w_layout" if given is not None else "w_layout/activations"
     note = (f"layer {index} ({label}): its forward matches no linear+activation exactly; compared as "
-            f"W {'(in, out)' if transposed else '(out, in)'} with {act}, the closest (declare w_layout/"
-            f"activations if that is not what it computes)")
-    return transposed, act, 0.01 if alpha is None else alpha, note
+            f"W {'(in, out)' if transposed else '(out, in)'} with {act}, the closest (declare {declare} "
+            f"if that is not what it computes)")
+    return transposed, act, DEFAULT_SLOPE if alpha is None else alpha, note
+
+
+def numpy_twin_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, activation: str,
+                       alpha: float) -> np.ndarray:
+    """What a linear+activation layer should output, in NumPy (for layout detection)."""
+    z = x.reshape(len(x), -1) @ weight.T + bias.reshape(-1)
+    if activation == "softmax":
+        return NF.softmax(z)
+    return NF.activation_funcs(activation, alpha)[0](z)

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..compare import compare
-from ..harness import CheckResult, Row
-from ..layer_run import LayerRun
-from ..torch_side import layer_vjp
-from ..verdict import SLIP_MATCH, TOL_FLOAT64, agrees
-from .cnn_dropout import UserDropout
-from .cnn_layers import UserConv, UserFlatten, UserPool, from_nchw, to_nchw
+from ...compare import compare
+from ...harness import CheckResult, Row
+from ...layer_run import LayerRun
+from ...torch_side import layer_vjp
+from ...verdict import SLIP_MATCH, TOL_FLOAT64, agrees
+from .adapters import UserConv, UserFlatten, UserPool, from_nchw, to_nchw
+from .dropout import UserDropout
 
 TIE_VALUES = 3  # the tied-maxima probe draws integers 0..2, so most windows hold ties
 

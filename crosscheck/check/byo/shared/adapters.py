@@ -1,8 +1,10 @@
-"""Adapted user layers: each wraps the user's own code behind numpy_impl.CheckableLayer, in
-torch's layout (samples as rows, weight (out, in)), and each knows its torch twin.
+"""What every adapted user layer shares, MLP or CNN: safe calls into the user's code (copies
+in, writes into an argument reported, what it raises naming the layer and line), the last
+input, kinks on the pre-activation, the element-wise activation adapter, and the torch twin
+of a whole adapted model.
 
-User code is foreign: every array handed to it is a copy, a layer that writes into its input
-is reported (never blamed on another layer), and what it raises names the layer and line."""
+Adapters present the user's code behind numpy_impl's Layer contract in torch's layout:
+samples as rows, a linear weight (out, in), parameter names 'weight'/'bias'."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,20 +12,17 @@ import torch
 from torch import nn
 
 from numpy_impl import Layer
-from numpy_impl import functional as NF
 import reference
 from reference import TORCH_DTYPES, activation_module
 
-from ..user_code import call_user
-
-SUPPORTED_ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "identity", "softmax")
-
+from ...user_code import call_user
+from .discover import DEFAULT_SLOPE
 
 class Twin(nn.Module):
     """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
     parameters at the top level ('weight', 'bias') like torch's nn.Linear."""
 
-    def __init__(self, shape: tuple | None, activation: str, alpha: float = 0.01) -> None:
+    def __init__(self, shape: tuple | None, activation: str, alpha: float = DEFAULT_SLOPE) -> None:
         super().__init__()
         if shape is not None:
             self.weight = nn.Parameter(torch.zeros(shape))
@@ -41,7 +40,7 @@ class UserLayer(Layer):
     """Base adapter: safe calls into user code, the last input, kinks on the pre-activation."""
 
     activation = "identity"
-    alpha = 0.01
+    alpha = DEFAULT_SLOPE
     has_linear = False
 
     def __init__(self, index: int, label: str, batch_means: bool = False) -> None:
@@ -143,112 +142,10 @@ class Activation(UserLayer):
         return self.backward_obj(dy, self.style)
 
 
-class ParamLinear(UserLayer):
-    """A linear (optionally fused with an activation) user layer whose parameters live on
-    an object; `access` reads and writes them (see discover.Access)."""
-
-    has_linear = True
-
-    def __init__(self, obj, index: int, access, transposed: bool, activation: str, alpha: float,
-                 backward_style: str, batch_means: bool) -> None:
-        super().__init__(index, type(obj).__name__, batch_means)
-        self.obj, self.access, self.transposed = obj, access, transposed
-        self.activation, self.alpha, self.backward_style = activation, alpha, backward_style
-        w, b = access.weight(obj), access.bias(obj)
-        # Views into the user's arrays: finite differences perturb them in place.
-        self.params = {"weight": w.T if transposed else w, "bias": b.reshape(-1)}
-
-    def forward(self, x):
-        return self.forward_obj(x)
-
-    def backward(self, dy):
-        dx = self.backward_obj(dy, self.backward_style)
-        dw, db = self.access.grads(self.obj, self.index, self.label)
-        scale = self.grad_scale(dy)
-        dw = np.asarray(dw)
-        self.grads = {"weight": (dw.T if self.transposed and dw.ndim == 2 else dw) * scale,
-                      "bias": np.asarray(db).reshape(-1) * scale}
-        return np.asarray(dx)
-
-
-class FunctionalLayer(UserLayer):
-    """CS231n style: kind_forward(x[, w, b]) -> (out, cache), kind_backward(dout, cache) ->
-    dx or (dx, dw, db). Affine layers keep w (in, out) and flatten x inside."""
-
-    def __init__(self, index: int, label: str, fwd, bwd, w=None, b=None, activation: str = "identity",
-                 alpha: float = 0.01, batch_means: bool = False) -> None:
-        super().__init__(index, label, batch_means)
-        self.fwd, self.bwd, self.w, self.b = fwd, bwd, w, b
-        self.activation, self.alpha = activation, alpha
-        self.has_linear = w is not None
-        if self.has_linear:
-            self.params = {"weight": w.T, "bias": b.reshape(-1)}
-        self._cache = None
-
-    def forward(self, x):
-        self._x = x
-        args = (x, self.w, self.b) if self.has_linear else (x,)
-        res = self.call("forward", self.fwd, *args)
-        if not (isinstance(res, tuple) and len(res) == 2):
-            raise ValueError(f"layer {self.index} ({self.label}): forward must return (out, cache), "
-                             f"got {type(res).__name__}")
-        out, self._cache = res
-        return np.asarray(out)
-
-    def backward(self, dy):
-        cache = self._take_cache()
-        res = call_user(f"layer {self.index} ({self.label}).backward", self.bwd, np.array(dy), cache)
-        if not self.has_linear:
-            return np.asarray(res)
-        dx, dw, db = res
-        scale = self.grad_scale(dy)
-        self.grads = {"weight": np.asarray(dw).T * scale, "bias": np.asarray(db).reshape(-1) * scale}
-        return np.asarray(dx)
-
-
-class ColMajorBlock(UserLayer):
-    """(W, b) with the user's forward/backward in Z = W @ X + b, samples as columns."""
-
-    has_linear = True
-
-    def __init__(self, w, b, activation: str, alpha: float, fwd, bwd, index: int, batch_means: bool,
-                 name_given: str) -> None:
-        super().__init__(index, f"W{index + 1}", batch_means)
-        if w.ndim != 2 or b.size != w.shape[0]:
-            raise ValueError(f"layer {index}: W must be (out, in) and b (out, 1), got W {w.shape}, b {b.shape}")
-        self.activation, self.alpha, self.name_given = activation, alpha, name_given
-        self.w, self.b, self.fwd, self.bwd = w, b, fwd, bwd
-        self.params = {"weight": w, "bias": b.reshape(-1)}
-
-    def forward(self, x):
-        self._x = x
-        res = self.call("forward", self.fwd, x.T, self.w, self.b, extra=(self.name_given,))
-        a, self._cache = res
-        return np.asarray(a).T
-
-    def backward(self, dy):
-        res = call_user(f"layer {self.index} ({self.label}).backward", self.bwd, np.array(dy.T),
-                        self._take_cache(), self.name_given)
-        da_prev, dw, db = res
-        scale = self.grad_scale(dy)
-        self.grads = {"weight": np.asarray(dw) * scale, "bias": np.asarray(db).reshape(-1) * scale}
-        return np.asarray(da_prev).T
-
-    def describe(self) -> str:
-        return f"W{self.index + 1}({self.w.shape[1]}->{self.w.shape[0]})+{self.activation}"
-
-
-def numpy_twin_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, activation: str,
-                       alpha: float) -> np.ndarray:
-    """What a linear+activation layer should output, in NumPy (for layout detection)."""
-    z = x.reshape(len(x), -1) @ weight.T + bias.reshape(-1)
-    if activation == "softmax":
-        return NF.softmax(z)
-    return NF.activation_funcs(activation, alpha)[0](z)
-
-
 def build_twin(model, dtype: str) -> nn.Sequential:
-    """The torch twin of the adapted layers, holding the user's current parameters."""
+    """The torch twin of the adapted layers (`model`, a Sequential of UserLayers such as
+    UserModel.model), holding the user's current parameters, in `dtype` ("float64" or
+    "float32"); it takes what the adapted model takes, samples as rows (N, ...)."""
     twin = nn.Sequential(*[layer.twin() for layer in model.layers]).to(TORCH_DTYPES[dtype])
     reference.load_numpy_state(twin, model.state_dict())
     return twin

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cnn_torch as T
-from .cnn_layers import UserCNNLayer
+from ...verdict import DROPOUT_SCALE_MATCH
+from . import twins as T
+from .adapters import UserCNNLayer
 
 MASK_SEED = 1234  # the global and per-layer generators are reseeded to this before each forward
 MASK_NAMES = ("mask", "drop_mask", "dropout_mask", "u", "m", "keep")
@@ -66,7 +67,7 @@ class UserDropout(UserCNNLayer):
         ratio = np.divide(y, x, out=np.zeros_like(y, dtype=np.float64), where=nz)
         kept = ratio[keep & nz]
         self.scale = float(np.median(kept)) if kept.size else 1.0
-        if kept.size and np.max(np.abs(kept - self.scale)) > 1e-12 * max(abs(self.scale), 1):
+        if kept.size and np.max(np.abs(kept - self.scale)) > DROPOUT_SCALE_MATCH * max(abs(self.scale), 1):
             raise ValueError(f"{self._where()}: forward does not scale every kept unit alike; "
                              f"cannot tell its dropout scale")
         if np.any(y[~keep] != 0):
@@ -75,7 +76,7 @@ class UserDropout(UserCNNLayer):
 
     def style(self) -> str:
         keep = float(np.mean(self.scaled_mask() != 0))
-        if abs(self.scale - 1) <= 1e-12:
+        if abs(self.scale - 1) <= DROPOUT_SCALE_MATCH:
             return f"{self.name}: unscaled dropout (older style: scale at test time), {keep:.0%} kept"
         return f"{self.name}: inverted dropout, kept units scaled by {self.scale:g}, {keep:.0%} kept"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..user_code import call_user
-from . import cnn_torch as T
-from .discover import backward_style
-from .layers import UserLayer
+from ...user_code import call_user
+from ..shared import discover as D
+from ..shared.adapters import UserLayer
+from . import twins as T
 
 LAYOUTS = ("nchw", "nhwc")
 
@@ -34,10 +34,12 @@ def resolve_pads(pad, h: int, w: int, kh: int, kw: int, stride: int) -> T.Pads:
 
 
 def to_nchw(a: np.ndarray, layout: str) -> np.ndarray:
+    """(N, H, W, C) -> (N, C, H, W) for "nhwc" (a view); NCHW as it is."""
     return a.transpose(0, 3, 1, 2) if layout == "nhwc" else a
 
 
 def from_nchw(a: np.ndarray, layout: str) -> np.ndarray:
+    """(N, C, H, W) -> (N, H, W, C) for "nhwc" (a view); NCHW as it is."""
     return a.transpose(0, 2, 3, 1) if layout == "nhwc" else a
 
 
@@ -58,7 +60,7 @@ class UserCNNLayer(UserLayer):
     def __init__(self, obj, index: int, layout: str) -> None:
         super().__init__(index, label_of(obj))
         self.obj, self.layout = obj, layout
-        self._with_input = backward_style(obj) == "x, dy"
+        self._with_input = D.backward_style(obj) == "x, dy"
         self.in_shape: tuple | None = None
 
     def _where(self) -> str:
@@ -87,20 +89,21 @@ class UserCNNLayer(UserLayer):
 
 
 class UserConv(UserCNNLayer):
-    """W (F, C, kh, kw) in NCHW or [kh, kw, Cin, Cout] in NHWC; b (F,); dW, db after backward."""
+    """W (F, C, kh, kw) in NCHW or [kh, kw, Cin, Cout] in NHWC; b (F,); their gradients after
+    backward; `access` says where all four live (shared discovery: W/b, weights/bias, ...)."""
     kind = "conv2d"
 
-    def __init__(self, obj, index: int, layout: str) -> None:
+    def __init__(self, obj, index: int, layout: str, access: D.Access) -> None:
         super().__init__(obj, index, layout)
-        w = obj.W
+        self.access = access
+        w, b = access.weight(obj), access.bias(obj)
         if layout == "nhwc":
             self.kh, self.kw, self.cin, self.cout = w.shape
         else:
             self.cout, self.cin, self.kh, self.kw = w.shape
-        b = _attr(obj, ("b", "bias"))
-        if b is None or np.size(b) != self.cout:
+        if b.size != self.cout:
             raise ValueError(f"{self._where()}: b must have {self.cout} entries (one per output channel), "
-                             f"got {None if b is None else np.shape(b)}")
+                             f"got {b.shape}")
         param = _attr(obj, ("conv_param",), {})
         self.stride = int(_attr(obj, ("stride", "strides"), None) or param.get("stride", 1))
         self.pad = _attr(obj, ("pad", "padding"), None)
@@ -132,7 +135,8 @@ class UserConv(UserCNNLayer):
 
     def backward(self, dy):
         dx = super().backward(dy)
-        self.grads = {"weight": _attr(self.obj, ("dW", "dw")), "bias": _grad_bias(self.obj)}
+        dw, db = self.access.grads(self.obj, self.index, self.label)
+        self.grads = {"weight": np.asarray(dw), "bias": np.asarray(db).reshape(-1)}
         return dx
 
     def twin(self):
@@ -147,11 +151,6 @@ def _pad_slip(extra_rows: int, stride: int) -> str:
     if stride == 1 and extra_rows in (2, -2):
         return f": padding off by one (each side padded {extra_rows // 2:+d})"
     return ""
-
-
-def _grad_bias(obj):
-    db = _attr(obj, ("db",))
-    return None if db is None else np.asarray(db).reshape(-1)
 
 
 class UserPool(UserCNNLayer):
@@ -209,7 +208,7 @@ class UserFlatten(UserCNNLayer):
     def order(self) -> np.ndarray:
         """perm with out[:, j] = x.reshape(N, -1)[:, perm[j]], probed on one numbered sample."""
         size = int(np.prod(self.in_shape[1:]))
-        probe = np.arange(size, dtype=np.float64).reshape(1, *self.in_shape[1:])
+        probe = np.arange(size, dtype=np.float64).reshape(1, *self.in_shape[1:])  # one sample, entries numbered
         out = np.asarray(self.call("forward", self.obj.forward, probe))
         perm = out.reshape(-1)
         if out.shape != (1, size) or not np.array_equal(np.sort(perm), np.arange(size)):
@@ -219,6 +218,7 @@ class UserFlatten(UserCNNLayer):
 
     def twin(self):
         perm = self.order()
+        # an NCHW input flattened in H, W, C order (as TensorFlow code ported to NCHW does)
         self.hwc = self.layout == "nchw" and np.array_equal(
             perm, np.arange(perm.size).reshape(self.in_shape[1:]).transpose(1, 2, 0).reshape(-1))
         return T.FlattenTwin(perm)
@@ -228,27 +228,22 @@ class UserFlatten(UserCNNLayer):
 
 
 class UserLinear(UserCNNLayer):
-    """y = x.reshape(N, -1) @ W + b with W (in, out), or x @ W.T + b with W stored (out, in):
-    the layout is told from b's size, or for a square W from the layer's own forward on x."""
+    """y = x.reshape(N, -1) @ W + b with W stored (in, out), or x @ W.T + b with W stored
+    (out, in): the layout is told as byo.rowmajor tells it (shared discovery: from the shapes,
+    or for a square W from the layer's own forward on x), or declared by `w_layout`."""
     kind = "linear"
 
-    def __init__(self, obj, index: int, layout: str, x: np.ndarray | None = None) -> None:
+    def __init__(self, obj, index: int, layout: str, x: np.ndarray, access: D.Access,
+                 w_layout: str | None = None) -> None:
         super().__init__(obj, index, layout)
-        b, w = _attr(obj, ("b", "bias")), np.asarray(obj.W)
-        if b is None or np.size(b) not in w.shape:
-            raise ValueError(f"{self._where()}: W must be (in, out) or (out, in) with b of out entries, "
-                             f"got W {w.shape}, b {None if b is None else np.shape(b)}")
-        self.transposed = np.size(b) != w.shape[1] or (w.shape[0] == w.shape[1] and self._out_in(x))
-        self.params = {"weight": obj.W.T if self.transposed else obj.W, "bias": b.reshape(-1)}
-
-    def _out_in(self, x: np.ndarray | None) -> bool:
-        """Does the layer's forward compute x @ W.T + b (W stored (out, in)) rather than x @ W + b?"""
-        if x is None:
-            return False
-        y = np.asarray(call_user(f"{self._where()}.forward", self.obj.forward, np.array(x, copy=True)))
-        flat, w, b = x.reshape(len(x), -1), self.obj.W, np.asarray(_attr(self.obj, ("b", "bias"))).reshape(-1)
-        as_in_out, as_out_in = flat @ w + b, flat @ w.T + b
-        return y.shape == as_out_in.shape and not np.allclose(y, as_in_out) and np.allclose(y, as_out_in)
+        self.access = access
+        w, b = access.weight(obj), access.bias(obj)
+        y = np.asarray(call_user(f"{self._where()}.forward", obj.forward, np.array(x, copy=True)))
+        in_out, _, _, note = D.layout_and_activation(obj, index, w, b, x, y, "identity", w_layout)
+        self.warnings += [note] if note else []
+        self.transposed = not in_out  # stored (out, in): the twin holds W.T, (in, out)
+        # Views into the user's arrays: finite differences perturb them in place.
+        self.params = {"weight": w.T if self.transposed else w, "bias": b.reshape(-1)}  # weight (in, out)
 
     def check_input(self, x) -> None:
         n_in = self.params["weight"].shape[0]
@@ -258,10 +253,8 @@ class UserLinear(UserCNNLayer):
 
     def backward(self, dy):
         dx = super().backward(dy)
-        dw = _attr(self.obj, ("dW", "dw"))
-        if self.transposed and dw is not None:
-            dw = np.asarray(dw).T
-        self.grads = {"weight": dw, "bias": _grad_bias(self.obj)}
+        dw, db = (np.asarray(g) for g in self.access.grads(self.obj, self.index, self.label))
+        self.grads = {"weight": dw.T if self.transposed and dw.ndim == 2 else dw, "bias": db.reshape(-1)}
         return dx
 
     def twin(self):
@@ -277,22 +270,19 @@ def label_of(obj) -> str:
     return getattr(obj, "crosscheck_label", type(obj).__name__)
 
 
-def classify(obj) -> str:
-    """conv, linear, maxpool, avgpool, flatten, dropout or activation."""
+def classify(obj, access: D.Access | None) -> str:
+    """conv, linear, maxpool, avgpool, flatten, dropout or activation: a wrapped function says
+    its kind; a layer keeping W and b (`access`, the shared discovery's) is a convolution when
+    W is 4-D, fully connected when 2-D; else its class name tells."""
     given = getattr(obj, "crosscheck_kind", None)
     if given:
         return given
-    w = getattr(obj, "W", None)
-    if w is None:
-        other = next((n for n in ("weight", "weights", "w", "kernel") if np.ndim(getattr(obj, n, None)) == 4), None)
-        if other:
-            raise ValueError(f"{type(obj).__name__}: a 4-D weight is stored as {other!r}; byo.cnn reads a "
-                             f"convolution's weight from W and its gradients from dW, db (set W = self.{other}, "
-                             f"or give the class properties W and dW)")
-    if w is not None and np.ndim(w) == 4:
-        return "conv"
-    if w is not None and np.ndim(w) == 2:
-        return "linear"
+    if access is not None:
+        ndim = access.weight(obj).ndim
+        if ndim not in (2, 4):
+            raise ValueError(f"{type(obj).__name__}: its weight {access.w_path} is {ndim}-D; byo.cnn takes a "
+                             f"4-D convolution kernel or a 2-D fully connected weight")
+        return "conv" if ndim == 4 else "linear"
     cls = type(obj).__name__.lower()
     if "pool" in cls:
         return "avgpool" if ("avg" in cls or "mean" in cls or "average" in cls) else "maxpool"

@@ -1,0 +1,233 @@
+"""Bring your own NumPy CNN: convolution, pooling, flatten, dropout and fully connected layers
+in either of the two layouts people write by hand.
+
+  layout="nchw"  torch / CS231n: x (N, C, H, W), conv W (F, C, kh, kw), b (F,)
+  layout="nhwc"  TensorFlow:     x (N, H, W, C), conv W [kh, kw, Cin, Cout], b (Cout,)
+
+Layer objects have forward(x) and backward(dy) or backward(x, dy) returning dL/dx, and are
+recognised by what they hold, found as byo.rowmajor finds it (shared/discover.py: W/b,
+weights/bias, kernel/bias, params["W"], ...; gradients dW/db, grads["W"], ...): W 4-D is a
+convolution (stride: `stride`; padding: `pad` or `padding`, an int, 'same' or 'valid'; or a
+CS231n `conv_param` dict), W 2-D a fully connected layer y = x.reshape(N, -1) @ W + b (or
+@ W.T, told as byo.rowmajor tells it); class names with Pool (Max/Avg), Flatten or Reshape,
+Dropout; anything else an element-wise activation, told as byo.rowmajor tells it. What
+cannot be told is declared: activations=, w_layout=, param_names=. CS231n function pairs
+are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
+
+    model = byo.cnn(layers, x, labels, layout="nhwc")
+    result = byo.check(model)
+
+The flatten order of your code (C,H,W or H,W,C) is read from its forward and followed by the
+torch twin. Your dropout's mask is made repeatable (random generators reseeded before each
+call) and used by the twin. Loops over pixels are slow: the check times one image and keeps
+as many images of `x`, and finite-difference samples, as fit in `budget_s` seconds."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpy_impl import Sequential
+
+from ...fd import FD_SAMPLES
+from ...user_code import call_user
+from ..shared.adapters import Activation, build_twin
+from ..shared import discover as D
+from ..shared.model import UserModel, as_target
+from .adapters import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
+from .dropout import UserDropout
+
+BUDGET_S = 5.0  # the whole check should take a few seconds, even for loops over pixels
+MIN_FD_SAMPLES = 2
+
+
+@dataclass
+class CNNModel(UserModel):
+    """A user's CNN, adapted, with the batch and finite-difference samples chosen for it, and
+    its torch twin (built once: building it reads the dropout masks and the flatten order).
+    x is the batch kept, (n, C, H, W) or (n, H, W, C) in the model's layout, n <= N."""
+    fd_samples: int = FD_SAMPLES
+    twin: object = None
+
+    @property
+    def torch_model(self):
+        return self.twin
+
+
+class _Fn:
+    """A CS231n-style function pair made into a layer object."""
+
+    def __init__(self, kind: str, forward, backward, label: str, w=None, b=None, param=None) -> None:
+        self.crosscheck_kind, self.crosscheck_label = kind, label
+        self._f, self._b, self._param, self._cache = forward, backward, param, None
+        if w is not None:
+            self.W, self.b = w, b
+        if param:
+            for key, value in param.items():
+                setattr(self, key, value)
+
+    def _args(self):
+        return [a for a in (getattr(self, "W", None), getattr(self, "b", None), self._param) if a is not None]
+
+    def forward(self, x):
+        out, self._cache = self._f(x, *self._args())
+        return out
+
+    def backward(self, dy):
+        grads = self._b(dy, self._cache)
+        if not isinstance(grads, tuple):
+            return grads
+        dx, self.dW, self.db = grads
+        return dx
+
+
+def conv_fn(forward, backward, w, b, conv_param: dict) -> _Fn:
+    """A CS231n convolution pair as a layer (byo.cnn with layout="nchw").
+
+    Args:
+        forward: forward(x (N, C, H, W), w, b, conv_param) -> (out (N, F, Ho, Wo), cache).
+        backward: backward(dout (N, F, Ho, Wo), cache) -> (dx (N, C, H, W), dw, db), shaped as w, b.
+        w: (F, C, kh, kw) kernel; b: (F,) bias.
+        conv_param: {"stride": int, "pad": int}."""
+    return _Fn("conv", forward, backward, forward.__name__, w, b, conv_param)
+
+
+def pool_fn(forward, backward, pool_param: dict, mode: str = "max") -> _Fn:
+    """A CS231n pooling pair as a layer.
+
+    Args:
+        forward: forward(x (N, C, H, W), pool_param) -> (out (N, C, Ho, Wo), cache).
+        backward: backward(dout (N, C, Ho, Wo), cache) -> dx (N, C, H, W).
+        pool_param: {"pool_height": k, "pool_width": k (square windows only), "stride": s}.
+        mode: "max" or "avg"."""
+    if pool_param.get("pool_width", pool_param.get("pool_height")) != pool_param.get("pool_height"):
+        raise ValueError(f"pool_param: only square windows, got {pool_param}")
+    return _Fn(f"{mode}pool", forward, backward, forward.__name__, param=pool_param)
+
+
+def affine_fn(forward, backward, w, b) -> _Fn:
+    """A CS231n fully connected pair as a layer.
+
+    Args:
+        forward: forward(x (N, ...), w, b) -> (out (N, out), cache), x reshaped to (N, in) inside.
+        backward: backward(dout (N, out), cache) -> (dx (N, ...), dw (in, out), db (out,)).
+        w: (in, out) weight; b: (out,) bias."""
+    return _Fn("linear", forward, backward, forward.__name__, w, b)
+
+
+def fn_layer(forward, backward) -> _Fn:
+    """An element-wise activation pair as a layer: forward(x) -> (out, cache) and
+    backward(dout, cache) -> dx, each array shaped as x (N, ...)."""
+    return _Fn("activation", forward, backward, forward.__name__)
+
+
+def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str | None = None,
+          param_names: tuple | None = None):
+    """The adapter for one user layer, by what it holds (classify, with the shared discovery of
+    W and b); x, its input (N, ...) in `layout`, tells a square fully connected W's layout and
+    an activation by what its forward does, unless declared (`given`, `w_layout`)."""
+    access = D.find_access(obj, param_names)
+    kind = classify(obj, access)
+    if given is not None and kind != "activation":
+        raise ValueError(f"activations: layer {index} ({label_of(obj)}) is a {kind} layer; give None for it "
+                         f"(byo.cnn checks an activation as a layer of its own)")
+    if kind == "conv":
+        return UserConv(obj, index, layout, access)
+    if kind == "linear":
+        return UserLinear(obj, index, layout, x, access, w_layout)
+    if kind in ("maxpool", "avgpool"):
+        return UserPool(obj, index, layout, kind[:3])
+    if kind == "flatten":
+        return UserFlatten(obj, index, layout)
+    if kind == "dropout":
+        return UserDropout(obj, index, layout)
+    y = np.asarray(call_user(f"layer {index} ({label_of(obj)}).forward", obj.forward, x.copy()))
+    act, alpha = D.activation_of(obj, index, x, y, given, hint=label_of(obj))
+    layer = Activation(obj, index, act, alpha, D.backward_style(obj))
+    layer.label = label_of(obj)
+    return layer
+
+
+def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activations: list | None,
+               w_layout, param_names: tuple | None) -> list:
+    """Every layer adapted in turn, each run on its input; a dropout layer in `masks` gets its mask."""
+    adapted, h = [], x
+    givens = D.per_layer("activations", activations, len(layers))
+    layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
+    for i, obj in enumerate(layers):
+        layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names)
+        if i in masks:
+            if not isinstance(layer, UserDropout):
+                raise ValueError(f"masks: layer {i} ({label_of(obj)}) is not a dropout layer")
+            layer.handed = np.asarray(masks[i])
+        adapted.append(layer)
+        h = layer.forward(h)
+    return adapted
+
+
+def _time_one(model: Sequential, x: np.ndarray) -> float:
+    """Seconds per image of one forward+backward on x."""
+    start = time.perf_counter()
+    out = model.forward(x)
+    model.backward(np.ones_like(out))
+    return max(time.perf_counter() - start, 1e-6) / len(x)
+
+
+def _plan(model: Sequential, x: np.ndarray, budget_s: float, fixed: bool) -> tuple[int, int, float]:
+    """(images, fd samples per tensor, seconds per image) that fit the budget. Cost model:
+    a few full passes for the comparison, and per tensor 4 forwards (about 2 passes) per sample."""
+    per_image = _time_one(model, x if fixed else x[:1])
+    tensors = 1 + sum(len(layer.params) for layer in model.layers)
+    samples = FD_SAMPLES
+    images = len(x) if fixed else max(1, min(len(x), int(budget_s / (per_image * (4 + 2 * tensors * samples)))))
+    if per_image * images * (4 + 2 * tensors * samples) > budget_s:
+        samples = max(MIN_FD_SAMPLES, int((budget_s / (per_image * max(images, 1)) - 4) / (2 * tensors)))
+    return images, samples, per_image
+
+
+def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_ce",
+        masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN",
+        activations: list | None = None, w_layout=None, param_names: tuple | None = None) -> CNNModel:
+    """Adapt a user's CNN layer objects (module docstring).
+
+    Args:
+        layers: objects with forward(x) and backward(dy) or backward(x, dy) returning dL/dx:
+            convolutions keeping W (F, C, kh, kw) in "nchw" or [kh, kw, Cin, Cout] in "nhwc"
+            and b (F,); fully connected layers keeping W (in, out) or (out, in) and b (out,),
+            on x reshaped to (N, in); parameters and gradients under the names byo.rowmajor
+            finds (W/b, weights/bias, kernel/bias, ..., dW/db, grads["W"], ...); pooling,
+            flatten and dropout layers known by class name; anything else an activation.
+            conv_fn, pool_fn, affine_fn and fn_layer wrap CS231n function pairs.
+        x: (N, C, H, W) images for "nchw", (N, H, W, C) for "nhwc".
+        target: (N,) integer labels for softmax_ce / nll, else (N, out) targets.
+        layout: "nchw" or "nhwc", of x and of every activation between layers.
+        loss: the loss torch's side uses (softmax_ce by default).
+        masks: {layer index: keep-mask shaped as that dropout layer's input}, to hand it the
+            mask it should use (the batch is then checked whole, not cut to the time budget).
+        budget_s: seconds the whole check may take; images of x and finite-difference samples
+            are cut to fit.
+        name: what the report calls the model.
+        activations: None, or one entry per layer: None (told from its forward) or, on an
+            activation layer, a name or (name, slope) as ("leaky_relu", 0.2).
+        w_layout: None (told from shapes and the forward), "in,out" (x @ W) or "out,in"
+            (x @ W.T) for the fully connected layers, once or as a list of one per layer.
+        param_names: (W, b, dW, db) attribute names where they are none of the usual ones."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
+    x = np.array(x, dtype=np.float64)
+    adapted = _adapt_all(layers, x if masks else x[:1], layout, masks or {}, activations, w_layout,
+                         param_names)  # handed masks fix the batch
+    model = Sequential(adapted)
+    total = len(x)
+    images, samples, per_image = _plan(model, x, budget_s, fixed=bool(masks))  # handed masks fix the batch
+    x = x[:images]
+    target = np.asarray(target)[:images]
+    model.forward(x)  # sets every layer's padding and input shape for its twin
+    twin = build_twin(model, "float64")
+    notes = [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
+             f"finite-difference entries per tensor where a random direction fails (one image's forward+backward took {per_image:.3f} s; "
+             f"budget {budget_s:g} s)"]
+    notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
+    return CNNModel(name, model, x, as_target(target, loss), loss, notes=notes, fd_samples=samples, twin=twin)
+
