@@ -14,6 +14,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from mnist_cnn import train
 from mnist_helpers import write_tiny_mnist
 
+HANG_S = 600  # a subprocess's limit: only turns a hang into a failure (a loaded machine needs minutes)
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
@@ -88,7 +90,7 @@ def test_a_file_as_logdir_is_refused(tiny, tmp_path, capsys):
 def test_the_command_exits_2_with_one_line(tiny, tmp_path):
     """The real process: status 2, one line, no usage block or traceback."""
     proc = subprocess.run([sys.executable, "-m", "mnist_cnn.train", *_args(tiny, tmp_path, "--lr", "nan")],
-                          capture_output=True, text=True, timeout=120,
+                          capture_output=True, text=True, timeout=HANG_S,
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert proc.returncode == 2
     assert proc.stderr.startswith("python -m mnist_cnn.train: error: argument --lr:")
@@ -108,9 +110,6 @@ def test_run_names_never_overwrite(tiny, tmp_path):
     for _ in range(2):
         assert train.main(_args(tiny, tmp_path, "--steps", "1", "--no-summaries")) == 0
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["t", "t-2"]
-
-
-HANG_S = 600  # only turns a hang into a failure; the test waits on the run's own output
 
 
 def _read_until(proc, pattern: bytes) -> bytes:
