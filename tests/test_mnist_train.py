@@ -1,8 +1,11 @@
 """The MNIST trainer end to end on tiny IDX data: checkpoints, resume, errors (summaries: test_summaries.py)."""
 import os
+import re
+import selectors
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -10,6 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mnist_cnn import train
 from mnist_helpers import write_tiny_mnist
+
+HANG_S = 600  # a subprocess's limit: only turns a hang into a failure (a loaded machine needs minutes)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +90,7 @@ def test_a_file_as_logdir_is_refused(tiny, tmp_path, capsys):
 def test_the_command_exits_2_with_one_line(tiny, tmp_path):
     """The real process: status 2, one line, no usage block or traceback."""
     proc = subprocess.run([sys.executable, "-m", "mnist_cnn.train", *_args(tiny, tmp_path, "--lr", "nan")],
-                          capture_output=True, text=True, timeout=120,
+                          capture_output=True, text=True, timeout=HANG_S,
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert proc.returncode == 2
     assert proc.stderr.startswith("python -m mnist_cnn.train: error: argument --lr:")
@@ -107,23 +112,36 @@ def test_run_names_never_overwrite(tiny, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["t", "t-2"]
 
 
+def _read_until(proc, pattern: bytes) -> bytes:
+    """proc's stderr up to the first match of `pattern` (a failure, with what it said, when it
+    ends first or says nothing matching for HANG_S seconds)."""
+    seen, deadline = b"", time.monotonic() + HANG_S
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        while not re.search(pattern, seen):
+            assert time.monotonic() < deadline, f"no {pattern!r} after {HANG_S} s:\n{seen.decode()[-2000:]}"
+            if sel.select(timeout=1.0):
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, f"exited before {pattern!r}:\n{seen.decode()[-2000:]}"
+                seen += chunk
+    return seen
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_stop_signal_saves_a_checkpoint_and_stops(tiny, tmp_path, signum):
     """The first SIGINT or SIGTERM finishes the step, writes the checkpoint and ends the run cleanly."""
-    import time
     proc = subprocess.Popen([sys.executable, "-m", "mnist_cnn.train",
                              *_args(tiny, tmp_path, "--epochs", "100", "--no-summaries")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=os.path.dirname(os.path.dirname(__file__)))
-    import re
-    seen, deadline = b"", time.time() + 120
-    while not re.search(rb"[1-9][0-9]*/2000", seen) and time.time() < deadline:  # steps are being made
-        chunk = os.read(proc.stderr.fileno(), 4096)
-        if not chunk:
-            break
-        seen += chunk
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
+    try:
+        seen = _read_until(proc, rb"[1-9][0-9]*/2000")  # steps are being made: the handlers are in
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=HANG_S)
+    finally:
+        if proc.poll() is None:  # the test failed: the run goes with it
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, (seen + err).decode()[-2000:]
     assert "stopped early" in out.decode()
     state = torch.load(tmp_path / "ckpt" / "t" / "latest.pt", weights_only=True)
