@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crosscheck import byo
-from crosscheck.check.byo.cnn_slips import name_cnn_slips
+from crosscheck.check.byo.convnet.slips import name_cnn_slips
 from crosscheck.check.layer_run import LayerRun
 from corpus.cnn_cases import cases as cnn_cases
 
