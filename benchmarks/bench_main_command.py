@@ -48,7 +48,7 @@ def main() -> int:
         if not args.here:
             where = os.path.join(tmp, "clone")
             subprocess.run(["git", "clone", "--quiet", "--local", ROOT, where], check=True)
-            # the clone's sibling ../shared is absent: the CNN is checked on synthetic images,
+            # the clone has no MNIST data of its own: the CNN is checked on synthetic images,
             # as on any machine without MNIST (same work either way)
             setup, proc = timed(["bash", "scripts/setup.sh"], where)
             if proc.returncode:
@@ -57,6 +57,8 @@ def main() -> int:
             print(f"setup (fresh clone, not counted): {setup:.1f} s")
         python = os.path.join(where, ".venv", "bin", "python")
         print(machine(python, where))
+        print(subprocess.run([python, os.path.join(where, "benchmarks", "versions.py")],
+                             capture_output=True, text=True).stdout.strip())
         walls = []
         for run in range(args.runs):
             wall, proc = timed([python, "-m", "crosscheck"], where)
