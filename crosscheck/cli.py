@@ -1,4 +1,4 @@
-"""`python -m crosscheck [check|train|study] ...`: the one command line of the project's checks.
+"""`crosscheck [check|train|study] ...` (or `python -m crosscheck`): the one command line of the project's checks.
 
   check (the default): check presets (or your own network) layer by layer and print a table;
   train: train the NumPy and the torch model side by side and compare every step;
@@ -14,7 +14,7 @@ import sys
 import time
 
 from nn_crosscheck_common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
-                    nonnegative_int, positive, positive_int, unit_interval)
+                    nonnegative_int, positive, positive_int, program, unit_interval)
 from numpy_impl.spec import DTYPES, param_count_lines
 
 from .check.user_code import UserCodeError, load_user_file
@@ -27,7 +27,7 @@ EXIT_STATUSES = ("exit status: 0 everything agrees; 1 a check failed; 2 a bad fl
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m crosscheck", epilog=EXIT_STATUSES,
+    p = OneLineParser(prog=program("crosscheck", "crosscheck"), epilog=EXIT_STATUSES,
                       description="Prove NumPy and PyTorch models equal, layer by layer. Without a "
                                   "command, `check` runs (python -m crosscheck check --help).")
     sub = p.add_subparsers(dest="command", metavar="{check,train,study}", parser_class=OneLineParser)

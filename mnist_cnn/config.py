@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from nn_crosscheck_common import OneLineParser, UsageError, nonnegative_int, positive, positive_int
+from nn_crosscheck_common import OneLineParser, UsageError, nonnegative_int, positive, positive_int, program
 
 from .data import default_data_dir
 from .spec import ACTIVATIONS, INITS
@@ -119,8 +119,13 @@ def validate(cfg: Config) -> None:
             raise UsageError(f"argument {_flag(name)}: {problem}")
 
 
+def prog() -> str:
+    """`mnist-cnn-train`, or `python -m mnist_cnn.train`: as the user called it."""
+    return program("mnist_cnn.train", "mnist-cnn-train")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m mnist_cnn.train", description="Train the MNIST CNN.",
+    p = OneLineParser(prog=prog(), description="Train the MNIST CNN.",
                       epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--opt", choices=OPTIMIZERS, default="adam")
     p.add_argument("--act", choices=ACTIVATIONS, default="relu")

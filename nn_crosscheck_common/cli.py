@@ -3,12 +3,21 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 
 # Exit statuses shared by `python -m crosscheck`, `python -m mnist_cnn.train` and `.sweep`.
 EXIT_OK = 0          # success: every check passed, training finished
 EXIT_FAILED = 1      # a check failed, or training stopped on a non-finite value
 EXIT_USAGE = 2       # a bad flag, file or input: one line says which
 EXIT_USER_CODE = 3   # the user's own code raised (crosscheck --user and the bring-your-own API)
+
+
+def program(module: str, script: str) -> str:
+    """What the user typed to run us, for usage and error lines: the console script `script`
+    (installed by pyproject.toml's [project.scripts]) or `python -m module`."""
+    called = os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv else ""
+    return script if called == script else f"python -m {module}"
 
 
 class UsageError(Exception):
