@@ -40,7 +40,7 @@ def machine(python: str, cwd: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=5, help="timed runs (default: 5)")
     p.add_argument("--here", action="store_true", help="time this checkout instead of a fresh clone")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-main-") as tmp:

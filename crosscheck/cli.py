@@ -27,9 +27,10 @@ EXIT_STATUSES = ("exit status: 0 everything agrees; 1 a check failed; 2 a bad fl
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog=program("crosscheck", "crosscheck"), epilog=EXIT_STATUSES,
+    prog = program("crosscheck", "crosscheck")
+    p = OneLineParser(prog=prog, epilog=EXIT_STATUSES,
                       description="Prove NumPy and PyTorch models equal, layer by layer. Without a "
-                                  "command, `check` runs (python -m crosscheck check --help).")
+                                  f"command, `check` runs ({prog} check --help).")
     sub = p.add_subparsers(dest="command", metavar="{check,train,study}", parser_class=OneLineParser)
     _check_options(sub.add_parser("check", help="check presets or your network layer by layer (default)",
                                   epilog=EXIT_STATUSES))
@@ -54,7 +55,7 @@ def _check_options(p: argparse.ArgumentParser) -> None:
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="A", help=f"preset: {', '.join(PRESETS)}")
+    p.add_argument("--model", default="A", help=f"preset to train: {', '.join(PRESETS)}")
     p.add_argument("--impl", default="both",
                    help="both: train NumPy and torch side by side and compare every step (default); "
                         "numpy or torch: train that one alone on its full data set (mnist_cnn: MNIST)")
@@ -63,16 +64,17 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--act", help="activation (default: the preset's first)")
     p.add_argument("--opt", help="sgd or adam (default sgd; adam for mnist_cnn)")
     p.add_argument("--lr", type=positive, help="default 0.01 (mnist_cnn: 0.001)")
-    p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--amsgrad", action="store_true")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    p.add_argument("--nesterov", action="store_true", help="SGD: Nesterov momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="adds this times each parameter to its gradient (torch.optim's L2 penalty)")
+    p.add_argument("--amsgrad", action="store_true", help="Adam: the AMSGrad variant")
     p.add_argument("--decay", type=unit_interval, default=1.0, help="lr factor per epoch (exponential)")
     p.add_argument("--step-size", type=nonnegative_int, default=0,
-                   help="step decay: apply --decay every N epochs")
+                   help="step decay: apply --decay every N epochs (0: every epoch)")
     p.add_argument("--batch-size", type=positive_int, help="minibatch size (default: full batch; mnist_cnn: 50)")
     p.add_argument("--steps", type=positive_int, help="default 500 (mnist_cnn side by side: 50)")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed for parameters and the shuffled order")
     p.add_argument("--dtype", default="float64", help="float64 or float32")
     p.add_argument("--logdir", help="write TensorBoard runs under this folder (e.g. runs)")
     p.add_argument("--update", metavar="FILE.py",
@@ -82,7 +84,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 def _study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help=" | ".join(STUDIES))
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed for parameters and data")
     p.add_argument("--roll", default="102303346", help="identifier for the stress test (>= 3 digits)")
     p.add_argument("--keep-weights", action="store_true",
                    help="stress: carry trained layers over when deepening (default: fresh init)")

@@ -1,9 +1,10 @@
 """Helpers shared by crosscheck and mnist_cnn (which must not import each other):
 one-line command-line errors and exit statuses, atomic files, run folders claimed once."""
-from .cli import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
-                  nonnegative_int, positive, positive_int, program, unit_interval)
+from .cli import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser,
+                  RawDescriptionDefaultsHelpFormatter, UsageError, nonnegative_int, positive, positive_int, program, unit_interval)
 from .files import atomic_write, claim_run_dir
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_CODE", "OneLineParser", "UsageError",
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_CODE", "OneLineParser",
+           "RawDescriptionDefaultsHelpFormatter", "UsageError",
            "atomic_write", "claim_run_dir", "nonnegative_int", "positive", "positive_int", "program",
            "unit_interval"]

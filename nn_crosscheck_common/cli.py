@@ -24,8 +24,30 @@ class UsageError(Exception):
     """A bad command-line value or input file; printed as one line, exit status 2."""
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """--help that ends each option's text with its default, unless the text already says it or
+    there is none worth showing (None, an on/off flag, an empty string)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text, default = action.help, action.default
+        if (not text or "default" in text or isinstance(default, bool)
+                or default in (None, "", [], argparse.SUPPRESS) or not action.option_strings):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+class RawDescriptionDefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsHelpFormatter):
+    """DefaultsHelpFormatter that prints the description and epilog as written (tables)."""
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing a usage block, so a CLI says one line."""
+    """argparse that raises UsageError instead of printing a usage block, so a CLI says one line;
+    its --help shows every option's default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise UsageError(message)

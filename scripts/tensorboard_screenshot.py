@@ -68,8 +68,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"),
                    help="folder with MNIST/raw (default: $MNIST_DATA_DIR or ./data)")
-    p.add_argument("--out", default="docs")
-    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--out", default="docs", help="folder for the PNG files (default: docs)")
+    p.add_argument("--steps", type=int, default=100, help="steps of each training run (default: 100)")
     p.add_argument("--logdir", help="screenshot these runs instead of training two")
     args = p.parse_args()
     logdir = args.logdir
