@@ -40,7 +40,7 @@ def machine(python: str, cwd: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=5, help="timed runs (default: 5)")
     p.add_argument("--here", action="store_true", help="time this checkout instead of a fresh clone")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-main-") as tmp:
@@ -48,7 +48,7 @@ def main() -> int:
         if not args.here:
             where = os.path.join(tmp, "clone")
             subprocess.run(["git", "clone", "--quiet", "--local", ROOT, where], check=True)
-            # the clone's sibling ../shared is absent: the CNN is checked on synthetic images,
+            # the clone has no MNIST data of its own: the CNN is checked on synthetic images,
             # as on any machine without MNIST (same work either way)
             setup, proc = timed(["bash", "scripts/setup.sh"], where)
             if proc.returncode:
@@ -57,6 +57,8 @@ def main() -> int:
             print(f"setup (fresh clone, not counted): {setup:.1f} s")
         python = os.path.join(where, ".venv", "bin", "python")
         print(machine(python, where))
+        print(subprocess.run([python, os.path.join(where, "benchmarks", "versions.py")],
+                             capture_output=True, text=True).stdout.strip())
         walls = []
         for run in range(args.runs):
             wall, proc = timed([python, "-m", "crosscheck"], where)

@@ -1,6 +1,6 @@
 """Trainer throughput against a plain PyTorch loop, in the same run, on the CPU (default) or a GPU.
 
-    .venv/bin/python benchmarks/bench_mnist_trainer.py [--rounds 5] [--data-dir ../shared/data] [--device cuda]
+    .venv/bin/python benchmarks/bench_mnist_trainer.py [--rounds 5] [--data-dir DIR] [--device cuda]
 
 Baseline: the same network and optimizer in the default memory format, looping over
 preloaded, normalised tensors (on the device), no DataLoader, no summaries, reading nothing
@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import reference  # noqa: E402
 from mnist_cnn import cnn_spec, train  # noqa: E402
+from benchmarks.versions import versions_line  # noqa: E402
 from mnist_cnn.config import parse_args  # noqa: E402
 
 FLOP_PER_IMAGE = 83e6
@@ -92,7 +93,8 @@ def timed(fn, n: int, device: torch.device) -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds of 100 steps each")
-    p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "../shared/data"))
+    p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"),
+                   help="folder with MNIST/raw (default: $MNIST_DATA_DIR or ./data)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = p.parse_args()
     device = torch.device(args.device)
@@ -101,6 +103,7 @@ def main() -> None:
     from mnist_cnn.data import load_mnist
     x, y, _, _ = load_mnist(args.data_dir, download=False)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(versions_line())
     print(f"torch {torch.__version__}, {where}, batch {BATCH}, "
           f"{args.rounds} alternating rounds of 100 steps (medians; the machine's speed drifts)")
     flops = matmul_flops(device)

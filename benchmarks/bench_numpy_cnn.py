@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import reference  # noqa: E402
 from crosscheck.train.lockstep import NumpySide, TrainConfig  # noqa: E402
+from benchmarks.versions import versions_line  # noqa: E402
 from mnist_cnn.spec import cnn_spec  # noqa: E402
 from numpy_impl import OptimSpec  # noqa: E402
 from numpy_impl import conv_functional as CF  # noqa: E402
@@ -79,7 +80,7 @@ def torch_worker() -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=7, help="alternating rounds of each case (default: 7)")
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.torch_worker:
@@ -126,6 +127,7 @@ def main() -> None:
         alone.append(float(worker.stdout.readline()))
     worker.stdin.close()
     worker.wait()
+    print(versions_line())
     print(f"numpy {np.__version__} ({numpy_blas()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, float32, batch {BATCH}, medians [min-max] of {args.rounds} rounds")
     for name, (a, b) in times.items():

@@ -97,6 +97,9 @@ def table(totals) -> str:
 
 
 if __name__ == "__main__":
+    collect()  # puts the checkout on sys.path
+    from benchmarks.versions import versions_line
+    print(versions_line())
     result = run()
     print(table(result))
     for line in result["all"]["failures"]:

@@ -5,6 +5,7 @@ FAIL at the first step where it has an effect, with its slip named.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -198,6 +199,9 @@ def run_case(cfg, factory, steps=10):
 
 
 def main() -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.versions import versions_line
+    print(versions_line())
     print(f"{'case':40s} {'expect':>6s} {'failed at':>9s}  {'slip named':50s} result")
     tally = dict(clean=0, clean_ok=0, bugs=0, detected=0, step_ok=0, namable=0, named=0, crashes=0)
     for name, cfg, factory, step, words in CASES:

@@ -1,4 +1,4 @@
-"""`python -m crosscheck [check|train|study] ...`: the one command line of the project's checks.
+"""`crosscheck [check|train|study] ...` (or `python -m crosscheck`): the one command line of the project's checks.
 
   check (the default): check presets (or your own network) layer by layer and print a table;
   train: train the NumPy and the torch model side by side and compare every step;
@@ -14,7 +14,7 @@ import sys
 import time
 
 from nn_crosscheck_common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
-                    internal_error, nonnegative_int, positive, positive_int, unit_interval)
+                    internal_error, nonnegative_int, positive, positive_int, program, unit_interval)
 from numpy_impl.optim_spec import KINDS, OptimSpec
 from numpy_impl.spec import DTYPES, param_count_lines
 
@@ -29,9 +29,10 @@ EXIT_STATUSES = ("exit status: 0 everything agrees; 1 a check failed; 2 a bad fl
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m crosscheck", epilog=EXIT_STATUSES,
+    prog = program("crosscheck", "crosscheck")
+    p = OneLineParser(prog=prog, epilog=EXIT_STATUSES,
                       description="Prove NumPy and PyTorch models equal, layer by layer. Without a "
-                                  "command, `check` runs (python -m crosscheck check --help).")
+                                  f"command, `check` runs ({prog} check --help).")
     sub = p.add_subparsers(dest="command", metavar="{check,train,study}", parser_class=OneLineParser)
     _check_options(sub.add_parser("check", help="check presets or your network layer by layer (default)",
                                   epilog=EXIT_STATUSES))
@@ -56,7 +57,7 @@ def _check_options(p: argparse.ArgumentParser) -> None:
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="A", help=f"preset: {', '.join(PRESETS)}")
+    p.add_argument("--model", default="A", help=f"preset to train: {', '.join(PRESETS)}")
     p.add_argument("--impl", default="both",
                    help="both: train NumPy and torch side by side and compare every step (default); "
                         "numpy or torch: train that one alone on its full data set (mnist_cnn: MNIST)")
@@ -65,17 +66,19 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--act", help="activation (default: the preset's first)")
     p.add_argument("--opt", help="sgd, adam or adamw (default sgd; adam for mnist_cnn)")
     p.add_argument("--lr", type=positive, help="default 0.01 (mnist_cnn: 0.001)")
-    p.add_argument("--momentum", type=float, default=0.0, help="SGD")
-    p.add_argument("--dampening", type=float, default=0.0, help="SGD momentum dampening")
-    p.add_argument("--nesterov", action="store_true", help="SGD (needs --momentum)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 (sgd, adam) or decoupled (adamw)")
-    p.add_argument("--amsgrad", action="store_true", help="adam, adamw")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    p.add_argument("--dampening", type=float, default=0.0, help="SGD: momentum dampening")
+    p.add_argument("--nesterov", action="store_true", help="SGD: Nesterov momentum (needs --momentum)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="sgd, adam: adds this times each parameter to its gradient (torch.optim's L2 penalty); "
+                        "adamw: decoupled decay")
+    p.add_argument("--amsgrad", action="store_true", help="adam, adamw: the AMSGrad variant")
     p.add_argument("--decay", type=unit_interval, default=1.0, help="lr factor per epoch (exponential)")
     p.add_argument("--step-size", type=nonnegative_int, default=0,
-                   help="step decay: apply --decay every N epochs")
+                   help="step decay: apply --decay every N epochs (0: every epoch)")
     p.add_argument("--batch-size", type=positive_int, help="minibatch size (default: full batch; mnist_cnn: 50)")
     p.add_argument("--steps", type=positive_int, help="default 500 (mnist_cnn side by side: 50)")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed for parameters and the shuffled order")
     p.add_argument("--dtype", default="float64", help="float64 or float32")
     p.add_argument("--logdir", help="write TensorBoard runs under this folder (e.g. runs)")
     p.add_argument("--update", metavar="FILE.py",
@@ -85,7 +88,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 def _study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help=" | ".join(STUDIES))
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed for parameters and data")
     p.add_argument("--roll", default="102303346", help="identifier for the stress test (>= 3 digits)")
     p.add_argument("--keep-weights", action="store_true",
                    help="stress: carry trained layers over when deepening (default: fresh init)")

@@ -8,7 +8,8 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from nn_crosscheck_common import OneLineParser, UsageError, nonnegative_int, positive, positive_int
+from nn_crosscheck_common import (OneLineParser, RawDescriptionDefaultsHelpFormatter, UsageError, nonnegative_int,
+                                  positive, positive_int, program)
 
 from .data import default_data_dir
 from .spec import ACTIVATIONS, INITS
@@ -119,34 +120,46 @@ def validate(cfg: Config) -> None:
             raise UsageError(f"argument {_flag(name)}: {problem}")
 
 
+def prog() -> str:
+    """`mnist-cnn-train`, or `python -m mnist_cnn.train`: as the user called it."""
+    return program("mnist_cnn.train", "mnist-cnn-train")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m mnist_cnn.train", description="Train the MNIST CNN.",
-                      epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--opt", choices=OPTIMIZERS, default="adam")
-    p.add_argument("--act", choices=ACTIVATIONS, default="relu")
-    p.add_argument("--init", choices=list(INITS), default="xavier")
+    p = OneLineParser(prog=prog(), description="Train the MNIST CNN.",
+                      epilog=EXIT_STATUSES, formatter_class=RawDescriptionDefaultsHelpFormatter)
+    p.add_argument("--opt", choices=OPTIMIZERS, default="adam", help="optimizer")
+    p.add_argument("--act", choices=ACTIVATIONS, default="relu", help="activation after each hidden layer")
+    p.add_argument("--init", choices=list(INITS), default="xavier",
+                   help="weight initialisation (tf: the TensorFlow tutorial's truncated normal)")
     p.add_argument("--lr", type=positive, help="default: 1e-3 for adam, 0.05 for sgd")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning rate over the run: cosine anneals it to zero, constant keeps it")
     p.add_argument("--dropout", type=float, default=0.5, help="drop probability in training")
-    p.add_argument("--batch-size", type=positive_int, default=50)
-    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--batch-size", type=positive_int, default=50,
+                   help="images per step, split across processes under torchrun")
+    p.add_argument("--epochs", type=positive_int, default=3, help="passes over the 60000 training images")
     p.add_argument("--steps", type=positive_int, help="stop after this many steps in total")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed for initialisation, shuffling and dropout")
     p.add_argument("--data-dir", default="", help=f"folder with MNIST/raw (default ${'{'}MNIST_DATA_DIR{'}'} or ./data)")
-    p.add_argument("--logdir", default="runs")
+    p.add_argument("--logdir", default="runs", help="TensorBoard folder: each run writes LOGDIR/RUN_NAME")
     p.add_argument("--run-name", default="", help="default: <opt>-<act>-<init>-<timestamp>")
     p.add_argument("--summary-every", type=positive_int, default=100, help="steps between scalar summaries")
     p.add_argument("--hist-every", type=positive_int, default=500, help="steps between histograms")
     p.add_argument("--eval-every", type=nonnegative_int, default=0, help="steps between evaluations (0: every epoch)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: CUDA when available, else the CPU")
+    p.add_argument("--checkpoint-dir", default="checkpoints",
+                   help="checkpoints: each run writes CHECKPOINT_DIR/RUN_NAME")
     p.add_argument("--resume", default="",
                    help="checkpoint file, or a run's checkpoint folder; the run's own settings are used")
     p.add_argument("--dry-run", action="store_true", help="a few steps on a few batches, to check the setup")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--no-summaries", dest="summaries", action="store_false")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="keep images and weights in torch's default NCHW memory format")
+    p.add_argument("--no-summaries", dest="summaries", action="store_false",
+                   help="write no TensorBoard summaries (for timing the bare training loop)")
     p.add_argument("--num-workers", type=nonnegative_int, default=None,
                    help="accepted for old scripts and not used: batches are sliced from tensors in memory")
     return p

@@ -1,4 +1,4 @@
-"""`python -m mnist_cnn.sweep`: train the variant grid, one TensorBoard run each, and print a
+"""`mnist-cnn-sweep` (or `python -m mnist_cnn.sweep`): train the variant grid, one TensorBoard run each, and print a
 table of final test accuracies and training times."""
 from __future__ import annotations
 
@@ -7,28 +7,34 @@ import itertools
 import sys
 import time
 
-from nn_crosscheck_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, OneLineParser, UsageError, nonnegative_int, positive_int
+from nn_crosscheck_common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, OneLineParser, RawDescriptionDefaultsHelpFormatter,
+                                  UsageError, nonnegative_int, positive_int, program)
 
 from .config import EXIT_STATUSES, OPTIMIZERS, Config
-from .data import DataError, default_data_dir
+from .data import DataError
 from .errors import Diverged, WriteFailed
 from .spec import ACTIVATIONS, INITS
 
 
+def prog() -> str:
+    """`mnist-cnn-sweep`, or `python -m mnist_cnn.sweep`: as the user called it."""
+    return program("mnist_cnn.sweep", "mnist-cnn-sweep")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m mnist_cnn.sweep", description=__doc__,
+    p = OneLineParser(prog=prog(), description=__doc__,
                       epilog=EXIT_STATUSES.replace("0  success", "0  success (a diverged run is a row of the table)"),
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--opt", nargs="+", choices=OPTIMIZERS, default=list(OPTIMIZERS))
-    p.add_argument("--act", nargs="+", choices=ACTIVATIONS, default=list(ACTIVATIONS))
+                      formatter_class=RawDescriptionDefaultsHelpFormatter)
+    p.add_argument("--opt", nargs="+", choices=OPTIMIZERS, default=list(OPTIMIZERS), help="optimizers to train with")
+    p.add_argument("--act", nargs="+", choices=ACTIVATIONS, default=list(ACTIVATIONS), help="activations to try")
     p.add_argument("--init", nargs="+", choices=["tf", "xavier"] + [k for k in INITS if k not in ("tf", "xavier")],
-                   default=["tf", "xavier"])
-    p.add_argument("--epochs", type=positive_int, default=3)
+                   default=["tf", "xavier"], help="weight initialisations to try")
+    p.add_argument("--epochs", type=positive_int, default=3, help="epochs of each run")
     p.add_argument("--steps", type=positive_int, help="stop each run after this many steps")
-    p.add_argument("--seed", type=nonnegative_int, nargs="+", default=[0])
-    p.add_argument("--data-dir", default=default_data_dir())
-    p.add_argument("--logdir", default="runs")
-    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--seed", type=nonnegative_int, nargs="+", default=[0], help="seeds: one run per seed")
+    p.add_argument("--data-dir", default="", help="folder with MNIST/raw (default $MNIST_DATA_DIR or ./data)")
+    p.add_argument("--logdir", default="runs", help="TensorBoard folder, one run in it per grid cell")
+    p.add_argument("--checkpoint-dir", default="checkpoints", help="checkpoint folder, one run in it per grid cell")
     return p
 
 
@@ -37,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
     except UsageError as err:
-        print(f"python -m mnist_cnn.sweep: error: {err}", file=sys.stderr)
+        print(f"{prog()}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rows = []
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         except Diverged as err:
             rows.append((opt, act, init, seed, "diverged", str(err)[:40]))
         except (UsageError, DataError) as err:
-            print(f"python -m mnist_cnn.sweep: error: {err}", file=sys.stderr)
+            print(f"{prog()}: error: {err}", file=sys.stderr)
             return EXIT_USAGE
         except WriteFailed as err:
             print(f"mnist_cnn: {err}", file=sys.stderr)

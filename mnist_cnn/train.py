@@ -1,4 +1,4 @@
-"""`python -m mnist_cnn.train --opt adam`: train the MNIST CNN with TensorBoard summaries.
+"""`mnist-cnn-train --opt adam` (or `python -m mnist_cnn.train`): train the MNIST CNN with TensorBoard summaries.
 
 Read top to bottom: train_one_epoch (with its sync points), evaluate, train, fit, main. The
 run's setup and checkpoints are in run_state.py."""
@@ -18,7 +18,7 @@ from tqdm import tqdm
 from nn_crosscheck_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 from . import distributed
-from .config import Config, parse_command_line
+from .config import Config, parse_command_line, prog
 from .data import MEAN, STD, DataError
 from .errors import Diverged, NonFiniteLoss, WriteFailed
 from .run_state import Run, State, save_checkpoint, setup, stop_handler, to_device
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg, given = parse_command_line(argv)
         out = fit(cfg, given)
     except UsageError as err:
-        print(f"python -m mnist_cnn.train: error: {err}", file=sys.stderr)
+        print(f"{prog()}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except DataError as err:
         print(f"mnist_cnn: {err}", file=sys.stderr)

@@ -1,8 +1,10 @@
 """Helpers shared by crosscheck and mnist_cnn (which must not import each other):
 one-line command-line errors and exit statuses, atomic files, run folders claimed once."""
-from .cli import (EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
-                  internal_error, nonnegative_int, positive, positive_int, unit_interval)
+from .cli import (EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser,
+                  RawDescriptionDefaultsHelpFormatter, UsageError, internal_error, nonnegative_int, positive,
+                  positive_int, program, unit_interval)
 from .files import atomic_write, claim_run_dir
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_CODE", "OneLineParser", "UsageError",
-           "atomic_write", "claim_run_dir", "internal_error", "nonnegative_int", "positive", "positive_int", "unit_interval"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "EXIT_USER_CODE", "OneLineParser",
+           "RawDescriptionDefaultsHelpFormatter", "UsageError", "atomic_write", "claim_run_dir", "internal_error",
+           "nonnegative_int", "positive", "positive_int", "program", "unit_interval"]

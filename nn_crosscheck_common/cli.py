@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import traceback
 
@@ -12,6 +13,13 @@ EXIT_FAILED = 1      # a check failed, or training stopped on a non-finite value
 EXIT_USAGE = 2       # a bad flag, file or input: one line says which
 EXIT_USER_CODE = 3   # the user's own code raised (crosscheck --user and the bring-your-own API)
 EXIT_INTERNAL = 4    # a bug of ours: an unexpected exception, printed with its traceback (crosscheck)
+
+
+def program(module: str, script: str) -> str:
+    """What the user typed to run us, for usage and error lines: the console script `script`
+    (installed by pyproject.toml's [project.scripts]) or `python -m module`."""
+    called = os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv else ""
+    return script if called == script else f"python -m {module}"
 
 
 class UsageError(Exception):
@@ -28,8 +36,30 @@ def internal_error(prog: str) -> int:
     return EXIT_INTERNAL
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """--help that ends each option's text with its default, unless the text already says it or
+    there is none worth showing (None, an on/off flag, an empty string)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text, default = action.help, action.default
+        if (not text or "default" in text or isinstance(default, bool)
+                or default in (None, "", [], argparse.SUPPRESS) or not action.option_strings):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+class RawDescriptionDefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsHelpFormatter):
+    """DefaultsHelpFormatter that prints the description and epilog as written (tables)."""
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing a usage block, so a CLI says one line."""
+    """argparse that raises UsageError instead of printing a usage block, so a CLI says one line;
+    its --help shows every option's default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise UsageError(message)

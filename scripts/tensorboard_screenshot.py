@@ -2,7 +2,7 @@
 SGD/tanh, 100 steps each), `tensorboard --logdir` on them, headless Chromium on the scalars and
 images dashboards.
 
-    python scripts/tensorboard_screenshot.py [--data-dir /work/shared/data] [--out docs] [--logdir runs]
+    python scripts/tensorboard_screenshot.py [--data-dir DIR] [--out docs] [--logdir runs]
 
 Needs `chromium` on the PATH (Debian: apt-get install -y chromium)."""
 from __future__ import annotations
@@ -66,9 +66,10 @@ def screenshot(url: str, path: str, width: int = 1600, height: int = 1500) -> No
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "/work/shared/data"))
-    p.add_argument("--out", default="docs")
-    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"),
+                   help="folder with MNIST/raw (default: $MNIST_DATA_DIR or ./data)")
+    p.add_argument("--out", default="docs", help="folder for the PNG files (default: docs)")
+    p.add_argument("--steps", type=int, default=100, help="steps of each training run (default: 100)")
     p.add_argument("--logdir", help="screenshot these runs instead of training two")
     args = p.parse_args()
     logdir = args.logdir

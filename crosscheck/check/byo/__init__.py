@@ -31,16 +31,17 @@ convention (dL/dy already holds the 1/N); grads_are_batch_means=True says your l
 
     result = byo.check(model)      # prints as a table; HTML in Jupyter
     crosscheck.assert_matches_torch(model)   # in a pytest test
+    def test_net(crosscheck): crosscheck(model)   # the pytest plugin's fixture (crosscheck/pytest_plugin.py)
 
 A file that defines `crosscheck_model()` returning one of these can be checked with
 `python -m crosscheck --user FILE.py` (exit 0 pass, 1 mismatch, 2 bad input, 3 your code raised).
 """
-from .check import assert_matches_torch, check
+from .check import TorchMismatch, assert_matches_torch, check
 from .convnet import CNNModel, affine_fn, cnn, conv_fn, fn_layer, pool_fn
 from .mlp import colmajor, functional, netclass, network, rowmajor
 from .result import UserCheckResult
 from .shared import UserModel, build_twin, call_model_factory, infer_activation
 
-__all__ = ["CNNModel", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
+__all__ = ["CNNModel", "TorchMismatch", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
            "call_model_factory", "check", "cnn", "colmajor", "conv_fn", "fn_layer", "functional", "infer_activation",
            "netclass", "network", "pool_fn", "rowmajor"]

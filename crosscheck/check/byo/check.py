@@ -75,11 +75,21 @@ def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     return result
 
 
+class TorchMismatch(AssertionError):
+    """Your network disagrees with its torch twin; str() is the layer-by-layer report, and the
+    pytest plugin (crosscheck.pytest_plugin) shows only that, without a traceback."""
+
+    def __init__(self, result: UserCheckResult):
+        super().__init__("your network does not match its torch twin:\n" + str(result))
+        self.result = result
+
+
 def assert_matches_torch(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
-    """For pytest: raise AssertionError carrying the layer-by-layer report unless it passes."""
+    """For pytest: raise TorchMismatch (an AssertionError) carrying the layer-by-layer report
+    unless it passes."""
     result = check(user, seed=seed, fd=fd)
     if not result.passed:
-        raise AssertionError("your network does not match its torch twin:\n" + str(result))
+        raise TorchMismatch(result)
     return result
 
 
