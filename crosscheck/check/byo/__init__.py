@@ -34,7 +34,8 @@ convention (dL/dy already holds the 1/N); grads_are_batch_means=True says your l
     def test_net(crosscheck): crosscheck(model)   # the pytest plugin's fixture (crosscheck/pytest_plugin.py)
 
 A file that defines `crosscheck_model()` returning one of these can be checked with
-`python -m crosscheck --user FILE.py` (exit 0 pass, 1 mismatch, 2 bad input, 3 your code raised).
+`python -m crosscheck --user FILE.py` (exit 0 pass, 1 mismatch, 2 bad input, 3 your code raised,
+4 a bug of ours).
 """
 from .check import TorchMismatch, assert_matches_torch, check
 from .convnet import CNNModel, affine_fn, cnn, conv_fn, fn_layer, pool_fn
