@@ -10,10 +10,10 @@ import threading
 import pytest
 import torch
 
-from common import UsageError
+from nn_crosscheck_common import UsageError
 from mnist_cnn import sweep, train
 from mnist_cnn.config import Config
-from mnist_cnn.run import claim_folders
+from mnist_cnn.run_state import claim_folders
 from mnist_helpers import write_tiny_mnist
 
 STEPS_PER_EPOCH = 20  # 200 tiny training images, batch 10
