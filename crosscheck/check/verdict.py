@@ -151,6 +151,15 @@ STEP_LOSS_TOL = TOLERANCES
 # is the order of a few float64 operations per element, ~1e-15 of the step; 1e-9 is far above
 # that and far below any slip (eps inside the sqrt, the smallest, is >= 1e-6 of the step).
 REPLAY_TOL = 1e-9
+# A replay is not teacher-forced: each side carries its own parameters from step to step, so the
+# roundings of p_new add up. Each step rounds p_new once on each side, half an ulp of |p| each,
+# and they may all fall the same way: after t steps the two sides may differ by up to t ulps of
+# |p| with no slip at all. The step's floor grows by REPLAY_ULPS_PER_STEP ulps of max |p| per
+# step taken (twice the worst case). A correct SGD rule replayed for 100,000 steps crossed the
+# fixed floor at step 45,386 (a bias whose step had all entries ~1e-3 of their usual size, after
+# a random walk of one-ulp roundings); slips show from the first step they act on, where t is
+# small and the floor is the fixed one.
+REPLAY_ULPS_PER_STEP = 2.0
 # Naming a slip: the candidate wrong rule reproduces the user's parameters this closely.
 OPT_SLIP_MATCH = 1e-7
 # A free-running pair of runs has "parted" where their loss differs by more than TRAJ_TOL's

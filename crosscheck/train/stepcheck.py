@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..check.compare import Comparison, compare, magnitude
-from ..check.verdict import STEP_FLOOR_ULPS, agrees
+from ..check.verdict import REPLAY_ULPS_PER_STEP, STEP_FLOOR_ULPS, agrees
 
 
 @dataclass
@@ -28,21 +28,29 @@ class StepRow:
                 f"at {list(c.index)}: {c.actual:.10g} vs {c.expected:.10g}")
 
 
-def step_row(name: str, actual, expected, before, dtype: str, bar: float) -> StepRow:
+def step_row(name: str, actual, expected, before, dtype: str, bar: float, carried: int = 0) -> StepRow:
     """Compare a tensor after a step; `before` is its value before (None: state that did not
-    exist yet, i.e. zero)."""
+    exist yet, i.e. zero). `carried`: how many steps each side has carried its own parameters
+    (a replay's step number; 0 when teacher-forced), whose roundings may have added up."""
     c = compare(name, actual, expected)
     if c.problem:
         return StepRow(c, np.nan, np.inf)
     e = np.asarray(expected, dtype=np.float64)
     b = np.zeros_like(e) if before is None else np.asarray(before, dtype=np.float64)
     moved = magnitude(e - b) if e.size else 0.0
-    floor = STEP_FLOOR_ULPS * np.finfo(dtype).eps * magnitude(e) / bar
+    floor = step_floor(magnitude(e), dtype, bar, carried)
     scale = max(moved, floor, np.finfo(np.float64).tiny)
     return StepRow(c, scale, c.max_abs / scale)
 
 
-def step_rows(actual: dict, expected: dict, before: dict, dtype: str, bar: float) -> list[StepRow]:
+def step_floor(size: float, dtype: str, bar: float, carried: int = 0) -> float:
+    """The smallest step scale there is: what p_new's own rounding (STEP_FLOOR_ULPS ulps of
+    `size`, max |p|) plus `carried` steps of accumulated rounding can explain, over the bar."""
+    return (STEP_FLOOR_ULPS + REPLAY_ULPS_PER_STEP * carried) * np.finfo(dtype).eps * size / bar
+
+
+def step_rows(actual: dict, expected: dict, before: dict, dtype: str, bar: float,
+              carried: int = 0) -> list[StepRow]:
     """Every tensor of `expected`; a tensor missing from `actual` is a problem, not a pass."""
     rows = []
     for key, value in expected.items():
@@ -50,5 +58,5 @@ def step_rows(actual: dict, expected: dict, before: dict, dtype: str, bar: float
             c = Comparison(key, np.shape(value), np.inf, np.inf, (), np.nan, np.nan, "missing on the NumPy side")
             rows.append(StepRow(c, np.nan, np.inf))
         else:
-            rows.append(step_row(key, actual[key], value, before.get(key), dtype, bar))
+            rows.append(step_row(key, actual[key], value, before.get(key), dtype, bar, carried))
     return rows
