@@ -8,7 +8,7 @@ import pytest
 
 from crosscheck.cli import main
 from crosscheck.train.byo_optim import check_rule, optimizer_rule
-from crosscheck.train.replay import Knobs, knob_run, make_grads, torch_run
+from crosscheck.train.replay import Knobs, knob_run, make_grads, replay_numpy_optimizer, torch_run
 from numpy_impl import OptimSpec
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -157,3 +157,43 @@ def test_train_blames_the_planted_bug_for_every_optimizer(planted, flags, monkey
         assert GRADIENT_HINT in out and "FAILED" not in replayed, out
     else:
         assert "): step 1 FAILED" in replayed and GRADIENT_HINT not in out, out
+
+
+# --- the replay replays what ran: the schedule, and tensors longer than one Adam block ---------
+
+def plant_schedule_one_step_late(monkeypatch):
+    """ExponentialLR's lr one step behind torch's: gamma^(t-1) after t steps."""
+    from numpy_impl import optim
+
+    def step(self):
+        self.last_epoch += 1
+        self.optimizer.lr = self.base_lr * self.gamma ** max(self.last_epoch - 1, 0)
+    monkeypatch.setattr(optim.ExponentialLR, "step", step)
+
+
+def plant_adam_block_boundary_bug(monkeypatch):
+    """Adam's last entry of every block never updated: tensors of one block are right."""
+    from numpy_impl import optim
+    real = optim.Adam._update_block
+
+    def update_block(self, step, p, g, m, v, v_max, tmp):
+        keep = p[-1].copy()
+        real(self, step, p, g, m, v, v_max, tmp)
+        if len(p) == optim.ADAM_BLOCK:
+            p[-1] = keep
+    monkeypatch.setattr(optim.Adam, "_update_block", update_block)
+
+
+@pytest.mark.parametrize("plant,spec", [
+    (plant_schedule_one_step_late, OptimSpec("sgd", lr=0.01, momentum=0.9, decay=0.9)),
+    (plant_adam_block_boundary_bug, OptimSpec("adam", lr=1e-3)),
+    (plant_adam_block_boundary_bug, OptimSpec("adamw", lr=1e-3, weight_decay=0.01, amsgrad=True)),
+], ids=["schedule-one-step-late", "adam-block-boundary", "adamw-amsgrad-block-boundary"])
+def test_replay_of_numpy_optimizer_blames_a_rule_bug_training_would_meet(plant, spec, monkeypatch):
+    """A failed training run asks the replay whether the rule is right alone; for a schedule or
+    block-boundary slip it must say no (not 'look at the gradient')."""
+    assert replay_numpy_optimizer(spec).passed  # the replay itself is clean
+    plant(monkeypatch)
+    result = replay_numpy_optimizer(spec)
+    assert not result.passed, result.summary()
+    assert result.first_failure == (2 if spec.decay < 1 else 1), result.summary()

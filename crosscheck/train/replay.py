@@ -264,8 +264,12 @@ def name_slip(spec: OptimSpec, start: dict, grads: list[dict], got: dict, before
 
 def replay_numpy_optimizer(spec: OptimSpec, steps: int = 10, seed: int = 0) -> ReplayResult:
     """numpy_impl.optim's optimizer built from `spec`, alone against torch.optim's from identical
-    gradients: a failed training run whose optimizer agrees here has a wrong gradient."""
-    start = {"w": np.random.default_rng(seed).normal(size=(4, 3))}
+    gradients: a failed training run whose optimizer agrees here has a wrong gradient. It replays
+    what training runs: the schedule, stepped every replay step, and a tensor longer than one of
+    Adam's blocks (npopt.ADAM_BLOCK), so a slip at a block boundary shows here as it does in a
+    CNN's large weights."""
+    rng = np.random.default_rng(seed)
+    start = {"w": rng.normal(size=(4, 3)), "long": rng.normal(size=npopt.ADAM_BLOCK + 3)}
     params = {k: v.copy() for k, v in start.items()}
     opt, sched = npopt.build_optimizer(spec, params)
 
