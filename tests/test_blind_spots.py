@@ -150,3 +150,18 @@ def test_finite_difference_directions_have_unit_norm(monkeypatch):
     x = np.random.default_rng(5).normal(size=(4, 3))
     assert fd.fd_check(np_model, "mse", 0.0, x, np.zeros((4, 2))).passed
     assert norms and np.allclose(norms, 1.0, rtol=1e-14)
+
+
+def test_slips_are_named_from_torchs_derivative_not_the_one_under_test(monkeypatch):
+    """A ReLU derivative of 1 at 0 (exact zeros reach it: zero inputs, zero biases) is a bug;
+    built from that very derivative, the slip namer called it "derivative written in terms of
+    the output but fed the input". Built from torch's, no known slip matches."""
+    f, _ = NF.ACTIVATION_FUNCS["relu"]
+    monkeypatch.setitem(NF.ACTIVATION_FUNCS, "relu", (f, lambda x, y: (x >= 0).astype(x.dtype)))
+    spec = mlp("relu_at_zero", [3, 6, 1], "relu", init=Init("uniform", a=1.0))
+    x = np.random.default_rng(6).normal(size=(6, 3))
+    x[::2] = 0.0  # pre-activations exactly 0 for these samples
+    result = check_spec(spec, x, np.zeros((6, 1)), fd=False)
+    culprit = result.culprit()
+    assert not result.passed and culprit.layer == 1 and culprit.quantity == "grad_in"
+    assert culprit.slip == "", culprit.slip

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from numpy_impl import functional as NF
+from reference.build import activation_module
 
 from .compare import relative_error
 from .layer_run import LayerRun
@@ -89,10 +91,11 @@ def _activation_slip(quantity: str, actual, expected, run: LayerRun) -> str:
     if quantity != "grad_in" and not fused:
         return ""
     z = layer.pre_activation(x) if fused else x
-    f, df = NF.activation_funcs(act, getattr(layer, "alpha", 0.01))
-    y = f(z)
-    slips = ((dy * df(y, f(y)), f"{act} derivative taken at the output instead of the input (f'(f(x)) for f'(x))"),
-             (dy * df(z, z), f"{act} derivative written in terms of the output but fed the input"),
+    alpha = getattr(layer, "alpha", 0.01)
+    f, df = _reference_activation(act, alpha)
+    slips = ((dy * df(f(z)), f"{act} derivative taken at the output instead of the input (f'(f(x)) for f'(x))"),
+             (dy * OUTPUT_FORM_DERIVATIVES[act](z, alpha),
+              f"{act} derivative written in terms of the output but fed the input"),
              (dy, f"{act} derivative missing (the gradient passes through {act} unchanged)"))
     for dz, message in slips:
         candidate = _through_linear(quantity, dz, x, layer) if fused else dz
@@ -101,6 +104,32 @@ def _activation_slip(quantity: str, actual, expected, run: LayerRun) -> str:
         if _close(actual, candidate) and not _close(candidate, expected):
             return message
     return ""
+
+
+# How people write an activation's derivative from its output y = f(x): the slip "fed the input"
+# is this formula evaluated at x instead of y.
+OUTPUT_FORM_DERIVATIVES = {
+    "sigmoid": lambda y, alpha: y * (1 - y),
+    "tanh": lambda y, alpha: 1 - y * y,
+    "relu": lambda y, alpha: (y > 0).astype(y.dtype),
+    "leaky_relu": lambda y, alpha: np.where(y > 0, 1.0, alpha),
+    "softplus": lambda y, alpha: -np.expm1(-y),
+}
+
+
+def _reference_activation(act: str, alpha: float):
+    """The activation and its derivative as torch computes them, float64: the slips are built
+    from the reference, never from the NumPy side's own derivative, which may be the bug."""
+    module = activation_module(act, alpha)
+
+    def f(z):
+        return module(torch.as_tensor(np.asarray(z, dtype=np.float64))).numpy()
+
+    def df(z):
+        t = torch.tensor(np.asarray(z, dtype=np.float64), requires_grad=True)
+        module(t).backward(torch.ones_like(t))
+        return t.grad.numpy()
+    return f, df
 
 
 def _through_linear(quantity: str, dz, x, layer):
