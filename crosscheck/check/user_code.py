@@ -60,6 +60,7 @@ def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
     pass through unchanged: a UserCodeError from a nested call (it already names the place),
     and a ValueError that this project raised itself while checking what the user handed it
     (byo.rowmajor(...) inside crosscheck_model(): a usage error, exit 2, not a crash)."""
+    stage(f"enter\t{what}")
     try:
         return fn(*args, **kwargs)
     except UserCodeError:
@@ -70,6 +71,24 @@ def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
         raise UserCodeError(f"{what} raised {describe(err)}") from err
     except (Exception, SystemExit) as err:  # SystemExit too: a user's sys.exit must not end the check
         raise UserCodeError(f"{what} raised {describe(err)}") from err
+    finally:
+        stage("leave")
+
+
+_STAGE_FD: int | None = None  # where call_user reports entering and leaving user code (contain.py)
+
+
+def report_stages_to(fd: int | None) -> None:
+    """From now on, write a line to file descriptor `fd` on entering ('enter\t<what>') and on
+    leaving ('leave') each call into user code, for a parent process watching (contain.py)."""
+    global _STAGE_FD
+    _STAGE_FD = fd
+
+
+def stage(line: str) -> None:
+    """Tell the watching parent, if any, where the check is (one line, written at once)."""
+    if _STAGE_FD is not None:
+        os.write(_STAGE_FD, (line.replace("\n", " ") + "\n").encode("utf-8", "replace"))
 
 
 def load_user_file(path: str, entry: str = "crosscheck_model"):
@@ -83,13 +102,18 @@ def load_user_file(path: str, entry: str = "crosscheck_model"):
         raise ValueError(f"--user: {path} is not a Python file")
     module = importlib.util.module_from_spec(module_spec)
     folder = os.path.dirname(os.path.abspath(path))
+    stage(f"enter\timporting {path}")
     try:
         with _users_own_modules(folder):
             module_spec.loader.exec_module(module)
-    except SyntaxError as err:
-        raise UserCodeError(f"{path}:{err.lineno}: syntax error: {err.msg}") from None
+    except SyntaxError as err:  # in their file, or in a module of theirs that it imports
+        where = err.filename or path
+        imported = "" if os.path.abspath(where) == os.path.abspath(path) else f" (imported by {path})"
+        raise UserCodeError(f"{where}:{err.lineno}: syntax error: {err.msg}{imported}") from None
     except (Exception, SystemExit) as err:
         raise UserCodeError(f"importing {path} raised {describe(err)}") from err
+    finally:
+        stage("leave")
     fn = getattr(module, entry, None)
     if not callable(fn):
         raise ValueError(f"--user: {path} defines no {entry}() function (see examples/)")
