@@ -177,6 +177,14 @@ def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activation
     return adapted, sizes, h.shape
 
 
+def _probe_backward(model: Sequential, x: np.ndarray) -> None:
+    """One forward and backward on x, so that a backward that cannot be checked (no gradients
+    where they were looked for, a dL/dx of the wrong size) is said here, before the check."""
+    with V.quiet_numpy():
+        out = model.forward(x)
+        model.backward(np.ones_like(out))
+
+
 def _plan(model: Sequential, images: int, sizes: list[int], in_size: int, budget_s: float,
           fixed: bool) -> tuple[int, int, int]:
     """(images, fd samples per tensor, cost per image) from sizes alone, never from a clock, so
@@ -236,6 +244,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
                                 param_names)
     V.labels(loss, target, len(x), out_shape)
     model = Sequential(adapted)
+    _probe_backward(model, x if masks else x[:1])
     total = len(x)
     images, samples, per_image = _plan(model, total, sizes, int(np.prod(x.shape[1:])), budget_s,
                                        fixed=bool(masks))
