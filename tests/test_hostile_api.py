@@ -112,6 +112,20 @@ def wide_dx_cnn(rng):
     return cnn(rng, layers=layers)
 
 
+def cube_forward(x):
+    return x ** 3, x
+
+
+def cube_backward(dy, x):
+    return 3 * x ** 2 * dy
+
+
+def unknown_fn_pair(rng):
+    layers = tf_layers(rng)
+    layers[1] = byo.fn_layer(cube_forward, cube_backward)
+    return cnn(rng, layers=layers)
+
+
 def three_d_kernel(rng):
     layers = tf_layers(rng)
     layers[0].W = layers[0].W[0]
@@ -144,6 +158,8 @@ API_CASES = [
      "masks: layer 99 does not exist; the network has 5 layers"),
     ("cnn-mask-not-a-dict", lambda r: cnn(r, masks=[np.ones(3)]), ValueError,
      "masks: must be a dict {layer index: keep-mask}, got list"),
+    ("cnn-mask-with-nan", lambda r: cnn(r, masks={1: np.full((4, 8, 8, 4), np.nan)}), ValueError,
+     "masks: the mask for layer 1 contains NaN at [0, 0, 0, 0]"),
     ("cnn-mask-on-a-relu", lambda r: cnn(r, masks={1: np.ones((4, 8, 8, 4))}), ValueError,
      "masks: layer 1 (Relu) is not a dropout layer"),
     # 3. non-finite values of the user's get their own line
@@ -159,6 +175,8 @@ API_CASES = [
     ("cnn-inf-conv-weights", inf_conv_weight, ValueError, "layer 0 (Conv2D): your weights contain Inf at [0, 1, 0, 2]"),
     ("cnn-nan-cs231n-kernel", nan_cs231n_kernel, ValueError,
      "layer 0 (conv_forward_naive): your weights contain NaN at [1, 0, 2, 2]"),
+    ("cnn-unknown-function-pair-named-not-_Fn", unknown_fn_pair, ValueError,
+     "layer 1 (cube_forward): cannot tell which activation it is from its forward"),
     # 4. blame the layer that did it; say the layout expected and seen
     ("rowmajor-wide-dx-from-layer-2", wide_dx, ValueError,
      "layer 2 (WideDense).backward returned dL/dx of shape (5, 9) for its input of shape (5, 8)"),
@@ -208,3 +226,30 @@ def test_a_clean_cnn_still_passes_whole_batch_validated():
     model = cnn(rng)
     assert "checked on 4 of 4 images" in model.notes[0]
     assert byo.check(model, fd=False).passed
+
+
+OTHER_CONVENTIONS = [
+    ("colmajor-no-params", lambda: byo.colmajor([], "relu", None, None, np.ones((3, 4)), np.ones((1, 4))), ValueError,
+     "byo.colmajor: layers is empty"),
+    ("colmajor-nan-input", lambda: byo.colmajor([(np.ones((2, 3)), np.zeros((2, 1)))], "relu", None, None,
+                                                np.full((3, 4), np.nan), np.ones((2, 4))), ValueError,
+     "input: contains NaN at [0, 0]"),
+    ("colmajor-inf-weights", lambda: byo.colmajor([(np.full((2, 3), np.inf), np.zeros((2, 1)))], "relu", None, None,
+                                                  np.ones((3, 4)), np.ones((2, 4))), ValueError,
+     "layer 0: your weights contain Inf at [0, 0]"),
+    ("functional-empty-batch", lambda: byo.functional([("affine", np.ones((3, 2)), np.zeros(2))], np.ones((0, 3)),
+                                                      np.zeros(0, int), funcs={}), ValueError, "input: empty batch"),
+    ("functional-nan-bias", lambda: byo.functional([("affine", np.ones((3, 2)), np.array([0, np.nan]))],
+                                                   np.ones((2, 3)), np.zeros(2, int), funcs={}), ValueError,
+     "layer 0 (affine): your bias contain NaN at [1]"),
+    ("network-inf-input", lambda: byo.network(None, None, [(np.ones((3, 2)), np.zeros(2))], np.full((2, 3), np.inf),
+                                              np.ones((2, 2)), activations=["identity"]), ValueError,
+     "input: contains Inf at [0, 0]"),
+]
+
+
+@pytest.mark.parametrize("make,error,needle", [c[1:] for c in OTHER_CONVENTIONS], ids=[c[0] for c in OTHER_CONVENTIONS])
+def test_the_other_conventions_validate_their_input_too(make, error, needle):
+    with pytest.raises(error) as info:
+        make()
+    assert needle in str(info.value) and "\n" not in str(info.value), str(info.value)

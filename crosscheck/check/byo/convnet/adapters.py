@@ -8,6 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ...user_code import call_user
 from ..shared import discover as D
+from ..shared.discover import label_of
 from ..shared.adapters import UserLayer
 from . import twins as T
 
@@ -280,11 +281,6 @@ class UserLinear(UserCNNLayer):
     def describe(self) -> str:
         n_in, n_out = self.params["weight"].shape
         return f"linear({n_in}->{n_out}{', W stored (out, in)' if self.transposed else ''})"
-
-
-def label_of(obj) -> str:
-    """The name a layer goes by in the report: a wrapped function's name, else its class."""
-    return getattr(obj, "crosscheck_label", type(obj).__name__)
 
 
 def classify(obj, access: D.Access | None, index: int | None = None) -> str:

@@ -19,8 +19,11 @@ are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
 
 The flatten order of your code (C,H,W or H,W,C) is read from its forward and followed by the
 torch twin. Your dropout's mask is made repeatable (random generators reseeded before each
-call) and used by the twin. Loops over pixels are slow: the check times one image and keeps
-as many images of `x`, and finite-difference samples, as fit in `budget_s` seconds."""
+call) and used by the twin. Loops over pixels are slow: the check keeps as many images of `x`,
+and finite-difference samples, as a cost estimate from the sizes alone allows (_plan: values
+every layer reads and writes, budget_s at a fixed nominal rate), never timed, so the same
+inputs get the same check on a loaded machine as on an idle one. Every input is validated in
+full (shared/validate.py) before any of it is cut."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -222,9 +225,9 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         layout: "nchw" or "nhwc", of x and of every activation between layers.
         loss: the loss torch's side uses (softmax_ce by default).
         masks: {layer index: keep-mask shaped as that dropout layer's input}, to hand it the
-            mask it should use (the batch is then checked whole, not cut to the time budget).
-        budget_s: seconds the whole check may take; images of x and finite-difference samples
-            are cut to fit.
+            mask it should use (the batch is then checked whole, not cut to the budget).
+        budget_s: a size budget, in nominal seconds at COST_PER_S values per second (not timed):
+            images of x and finite-difference samples are cut to fit, the same on any machine.
         name: what the report calls the model.
         activations: None, or one entry per layer: None (told from its forward) or, on an
             activation layer, a name or (name, slope) as ("leaky_relu", 0.2).

@@ -71,7 +71,7 @@ def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, batc
     """One row-major layer object adapted from its forward on h (finite W, b and output checked
     first); the adapter's `probed` is that output, the next layer's input."""
     access = D.find_access(obj, param_names)
-    where = f"layer {i} ({type(obj).__name__})"
+    where = f"layer {i} ({D.label_of(obj)})"
     if access is not None:
         V.params(where, access.weight(obj), access.bias(obj))
     y = V.forward_output(where, call_user(f"{where}.forward", obj.forward, h.copy()), h)
@@ -104,8 +104,11 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
         output_activation: the last layer's activation when `activation` is one name.
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred (out, N)."""
+    params = V.layer_list(params, "byo.colmajor")
     dtype = dtype_of(X, *[w for w, _ in params])
-    X = np.asarray(X, dtype=dtype)
+    X = V.batch(X, dtype)  # (D, N): its columns are the samples
+    for i, (w, b) in enumerate(params):
+        V.params(f"layer {i}", w, b)
     Y = np.asarray(Y)
     n = len(params)
     acts = list(activation) if isinstance(activation, list) else [activation] * (n - 1) + [output_activation]
@@ -143,8 +146,13 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
         funcs: a module or dict holding <kind>_forward(x[, w, b]) -> (out, cache) and
             <kind>_backward(dout, cache) -> dx, or (dx, dw (in, out), db (out,)) for affine kinds.
         loss, loss_fn, loss_grad, grads_are_batch_means, name: as for rowmajor."""
+    layers = V.layer_list(layers, "byo.functional")
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
     dtype = dtype_of(x, *ws)
+    V.batch(x, dtype)
+    for i, entry in enumerate(layers):
+        if isinstance(entry, tuple) and len(entry) == 3:
+            V.params(f"layer {i} ({entry[0]})", entry[1], entry[2])
     adapted = []
     for i, entry in enumerate(layers):
         kind, *rest = entry if isinstance(entry, tuple) else (entry,)
@@ -186,6 +194,7 @@ def network(forward, backward, params, X, Y, *, activations: list, layout: str |
         layout: None (told from shapes and the forward), "row" or "col".
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
+    V.batch(X, None)
     net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
     return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name)
 
@@ -203,6 +212,7 @@ def netclass(net, X, Y, *, activations: list, layout: str | None = None, backwar
         backward: the name of net's backward method.
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
+    V.batch(X, None)
     whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
     return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name)
 

@@ -122,6 +122,12 @@ def masks(given, n_layers: int) -> dict:
         if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < n_layers:
             raise ValueError(f"masks: layer {key!r} does not exist; the network has {n_layers} layers, "
                              f"indices 0 to {n_layers - 1} (give the index of a dropout layer)")
+        mask = np.asarray(given[key])
+        if mask.dtype.kind not in "biuf":
+            raise ValueError(f"masks: the mask for layer {key} is not a numeric array (dtype {mask.dtype})")
+        bad = non_finite(mask)
+        if bad:
+            raise ValueError(f"masks: the mask for layer {key} contains {bad}")
     return dict(given)
 
 
