@@ -126,6 +126,20 @@ def unknown_fn_pair(rng):
     return cnn(rng, layers=layers)
 
 
+class NaiveTanh(TF.Relu):
+    """tanh as (e^2x - 1) / (e^2x + 1): right on the first image, Inf / Inf = NaN on a large entry."""
+
+    def forward(self, x):
+        self.x, e = x, np.exp(2 * x)
+        return (e - 1) / (e + 1)
+
+
+def nan_on_the_second_image_only(rng):
+    x = images(rng)
+    x[1, 3, 3, 1] = 1000.0
+    return cnn(rng, x, layers=[NaiveTanh(), *tf_layers(rng)[:1], TF.Relu(), TF.Flatten(), TF.Dense(256, 10, rng)])
+
+
 def three_d_kernel(rng):
     layers = tf_layers(rng)
     layers[0].W = layers[0].W[0]
@@ -177,6 +191,8 @@ API_CASES = [
      "layer 0 (conv_forward_naive): your weights contain NaN at [1, 0, 2, 2]"),
     ("cnn-unknown-function-pair-named-not-_Fn", unknown_fn_pair, ValueError,
      "layer 1 (cube_forward): cannot tell which activation it is from its forward"),
+    ("cnn-forward-nan-on-a-later-image", nan_on_the_second_image_only, ValueError,
+     "layer 0 (NaiveTanh): your forward's output contains NaN at [1, 3, 3, 1] on a finite input"),
     # 4. blame the layer that did it; say the layout expected and seen
     ("rowmajor-wide-dx-from-layer-2", wide_dx, ValueError,
      "layer 2 (WideDense).backward returned dL/dx of shape (5, 9) for its input of shape (5, 8)"),

@@ -48,6 +48,10 @@ def run_contained(run: Callable[[], int], timeout: float | None, prog: str) -> i
     os.close(write_end)
     try:
         return _watch(pid, read_end, timeout, prog)
+    except BaseException:  # Ctrl-C here: the child goes too, and no zombie is left
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
     finally:
         os.close(read_end)
 

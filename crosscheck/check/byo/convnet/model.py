@@ -255,6 +255,10 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     target = np.asarray(target)[:images]
     with V.quiet_numpy():
         model.forward(x)  # sets every layer's padding and input shape for its twin
+    h = x
+    for layer, out in zip(adapted, model.outputs):  # the kept images, every layer finite on them
+        V.forward_output(f"layer {layer.index} ({layer.label})", out, h)
+        h = out
     twin = build_twin(model, "float64")
     notes = [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
              f"finite-difference entries per tensor where a random direction fails (chosen from sizes alone: "
