@@ -10,6 +10,7 @@ does outside the process (files, other processes it starts), and platforms witho
 (the check then runs in this process, as the Python API always does)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -49,8 +50,9 @@ def run_contained(run: Callable[[], int], timeout: float | None, prog: str) -> i
     try:
         return _watch(pid, read_end, timeout, prog)
     except BaseException:  # Ctrl-C here: the child goes too, and no zombie is left
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         raise
     finally:
         os.close(read_end)
