@@ -331,8 +331,8 @@ def _reported(run, args) -> int:
         # our commands never exit this way: the user's code did, somewhere not a call of one of its layers
         print(f"crosscheck: your code: {describe(err)}", file=sys.stderr)
         return EXIT_USER_CODE
-    except (UsageError, ValueError, OSError) as err:
-        if isinstance(err, ValueError) and not refused_on_purpose(err):
+    except (UsageError, ValueError, TypeError, OSError) as err:
+        if isinstance(err, (ValueError, TypeError)) and not refused_on_purpose(err):
             return internal_error("crosscheck")  # not a value we refused: numpy or torch on our line
         print(f"crosscheck: {err}", file=sys.stderr)
         return EXIT_USAGE

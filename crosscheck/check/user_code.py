@@ -46,11 +46,11 @@ def _raised_here(tb) -> bool:
 
 
 def refused_on_purpose(err: BaseException) -> bool:
-    """Did this project's own validation refuse a value: a ValueError raised by a `raise`
-    statement in our source (a bad value raises ValueError naming it)? That is bad input, exit
+    """Did this project's own validation refuse a value: a ValueError (or, for the wrong kind
+    of object, a TypeError) raised by a `raise` statement in our source? That is bad input, exit
     status 2. A ValueError that numpy or torch raised on one of our lines is a bug of ours."""
     frames = traceback.extract_tb(err.__traceback__)
-    return (isinstance(err, ValueError) and _raised_here(err.__traceback__)
+    return (isinstance(err, (ValueError, TypeError)) and _raised_here(err.__traceback__)
             and (frames[-1].line or "").startswith("raise "))
 
 
@@ -67,6 +67,10 @@ def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
         raise
     except ValueError as err:
         if _raised_here(err.__traceback__):
+            raise
+        raise UserCodeError(f"{what} raised {describe(err)}") from err
+    except TypeError as err:  # our validation refusing the wrong kind of object is a usage error too
+        if refused_on_purpose(err):
             raise
         raise UserCodeError(f"{what} raised {describe(err)}") from err
     except (Exception, SystemExit) as err:  # SystemExit too: a user's sys.exit must not end the check
