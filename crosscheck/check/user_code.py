@@ -15,6 +15,11 @@ class UserCodeError(Exception):
     """The user's own code raised (or exited); the message names where. Exit status 3."""
 
 
+class WrongKind(TypeError):
+    """Our validation was handed the wrong kind of object (a layer where a list was meant, a
+    function where its result was): a TypeError naming it, bad input like a refused value."""
+
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Source folders of this project's packages: a frame in one of them is ours, not the user's.
 OUR_PACKAGES = ("crosscheck", "numpy_impl", "reference", "mnist_cnn", "nn_crosscheck_common")
@@ -46,11 +51,13 @@ def _raised_here(tb) -> bool:
 
 
 def refused_on_purpose(err: BaseException) -> bool:
-    """Did this project's own validation refuse a value: a ValueError (or, for the wrong kind
-    of object, a TypeError) raised by a `raise` statement in our source? That is bad input, exit
+    """Did this project's own validation refuse a value: a ValueError raised by a `raise`
+    statement in our source, or a WrongKind? That is bad input, exit
     status 2. A ValueError that numpy or torch raised on one of our lines is a bug of ours."""
     frames = traceback.extract_tb(err.__traceback__)
-    return (isinstance(err, (ValueError, TypeError)) and _raised_here(err.__traceback__)
+    if isinstance(err, WrongKind):
+        return True
+    return (isinstance(err, ValueError) and _raised_here(err.__traceback__)
             and (frames[-1].line or "").startswith("raise "))
 
 
@@ -69,10 +76,8 @@ def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
         if _raised_here(err.__traceback__):
             raise
         raise UserCodeError(f"{what} raised {describe(err)}") from err
-    except TypeError as err:  # our validation refusing the wrong kind of object is a usage error too
-        if refused_on_purpose(err):
-            raise
-        raise UserCodeError(f"{what} raised {describe(err)}") from err
+    except WrongKind:  # our validation refusing the wrong kind of object is a usage error too
+        raise
     except (Exception, SystemExit) as err:  # SystemExit too: a user's sys.exit must not end the check
         raise UserCodeError(f"{what} raised {describe(err)}") from err
     finally:

@@ -1,6 +1,6 @@
 """Everything a user hands the bring-your-own API is validated in full before anything is run,
-cut or judged: a bad value raises ValueError (or TypeError for the wrong kind of object) in
-one line naming it and the fix, never a verdict and never a traceback from deep inside."""
+cut or judged: a bad value raises ValueError (the wrong kind of object WrongKind, a TypeError)
+in one line naming it and the fix, never a verdict and never a traceback from deep inside."""
 from __future__ import annotations
 
 import math
@@ -11,6 +11,8 @@ from typing import Iterator
 import numpy as np
 
 from numpy_impl.losses import check_loss_name, check_target
+
+from ...user_code import WrongKind
 
 MODEL_MAKERS = ("byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
                 "byo.netclass(...) or byo.cnn(...)")
@@ -37,7 +39,7 @@ def non_finite(arr) -> str | None:
 def layer_list(layers, api: str) -> list:
     """The user's layers as a list: a non-empty list or tuple, else one line."""
     if not isinstance(layers, (list, tuple)):
-        raise TypeError(f"{api}: layers must be a list of layer objects, got {type(layers).__name__}")
+        raise WrongKind(f"{api}: layers must be a list of layer objects, got {type(layers).__name__}")
     if not layers:
         raise ValueError(f"{api}: layers is empty; give a list of at least one layer object")
     return list(layers)
@@ -147,5 +149,5 @@ def user_model(model, api: str):
     else:
         hint = "; wrap your NumPy network first (a torch module is what it is checked against, not what is checked)" \
             if type(model).__module__.startswith("torch") else ""
-    raise TypeError(f"{api}: expected the network that {MODEL_MAKERS} returns, got "
+    raise WrongKind(f"{api}: expected the network that {MODEL_MAKERS} returns, got "
                     f"{'None' if model is None else type(model).__name__}{hint}")
