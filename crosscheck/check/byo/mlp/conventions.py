@@ -195,7 +195,8 @@ def network(forward, backward, params, X, Y, *, activations: list, layout: str |
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
     V.batch(X, None)
-    net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
+    with V.quiet_numpy():
+        net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
     return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name)
 
 
@@ -213,7 +214,8 @@ def netclass(net, X, Y, *, activations: list, layout: str | None = None, backwar
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
     V.batch(X, None)
-    whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
+    with V.quiet_numpy():
+        whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
     return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name)
 
 
