@@ -13,12 +13,14 @@ import argparse
 import sys
 import time
 
-from nn_crosscheck_common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser, UsageError,
+from nn_crosscheck_common import (EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_USER_CODE, OneLineParser,
+                                  UsageError,
                     internal_error, nonnegative_int, positive, positive_int, program, unit_interval)
 from numpy_impl.optim_spec import KINDS, OptimSpec
 from numpy_impl.spec import DTYPES, param_count_lines
 
-from .check.user_code import UserCodeError, load_user_file, refused_on_purpose
+from .check.contain import can_contain, run_contained
+from .check.user_code import UserCodeError, describe, load_user_file, refused_on_purpose
 from .presets import PRESETS
 
 COMMANDS = ("check", "train", "study")
@@ -53,7 +55,12 @@ def _check_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     p.add_argument("--data-dir", help="MNIST folder for the mnist_cnn check (default $MNIST_DATA_DIR or ./data)")
     p.add_argument("--user", metavar="FILE.py",
-                   help="check your own network: a file defining crosscheck_model() (see examples/)")
+                   help="check your own network: a file defining crosscheck_model() (see examples/); it runs "
+                        "in a child process, so that an os._exit or a crash in your code is reported as such")
+    p.add_argument("--timeout", type=positive, metavar="SECONDS",
+                   help="with --user: stop when one call into your code (its import, crosscheck_model(), a "
+                        "layer's forward or backward, your loss) runs longer than this, and name it (exit 3); "
+                        "default: no limit")
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
@@ -143,6 +150,10 @@ def run_check(args) -> int:
     from .check import byo, report
     from .check.spec_check import check_spec
     start = time.perf_counter()
+    if args.json is not None and not args.json.strip():
+        raise UsageError("--json: empty path; give the file to write the report to, e.g. --json report.json")
+    if args.timeout is not None and not args.user:
+        raise UsageError("--timeout: limits your own code's calls, so it needs --user FILE.py")
     results = []
     jobs = [] if args.user else plan(args)
     if args.user:  # the table starts only once there is a row: a failure before is one line alone
@@ -288,19 +299,60 @@ def run_study(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (argv None: sys.argv). Run as a command (argv None), or with --timeout,
+    `check --user` runs the check in a child process (check/contain.py), so that the user's
+    os._exit or endless loop is reported as theirs; called from Python with argv, in-process."""
+    from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["check"] + argv  # check is the default command
     try:
         args = parser().parse_args(argv)
-        return {"check": run_check, "train": run_train, "study": run_study}[args.command](args)
+    except UsageError as err:
+        print(f"crosscheck: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    run = {"check": run_check, "train": run_train, "study": run_study}[args.command]
+    if args.command == "check" and args.user and (from_command_line or args.timeout) and can_contain():
+        return run_contained(lambda: _reported(run, args), args.timeout, "crosscheck")
+    return _reported(run, args)
+
+
+def _reported(run, args) -> int:
+    """run(args), with what escapes it said in one line and its exit status (or, for a bug of
+    ours, with its traceback)."""
+    try:
+        return run(args)
     except UserCodeError as err:
         print(f"crosscheck: your code: {err}", file=sys.stderr)
         return EXIT_USER_CODE
-    except (UsageError, ValueError, OSError) as err:
-        if isinstance(err, ValueError) and not refused_on_purpose(err):
+    except SystemExit as err:
+        if not (getattr(args, "user", None) or getattr(args, "update", None)):
+            raise
+        # our commands never exit this way: the user's code did, somewhere not a call of one of its layers
+        print(f"crosscheck: your code: {describe(err)}", file=sys.stderr)
+        return EXIT_USER_CODE
+    except (UsageError, ValueError, TypeError, OSError) as err:
+        if isinstance(err, (ValueError, TypeError)) and not refused_on_purpose(err):
             return internal_error("crosscheck")  # not a value we refused: numpy or torch on our line
         print(f"crosscheck: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except (MemoryError, RuntimeError) as err:
+        if not out_of_memory(err):
+            return internal_error("crosscheck")
+        # the user's code running out of memory is theirs (call_user says so); this was ours
+        print(f"crosscheck: internal error: crosscheck ran out of memory in its own code (its torch twin or the "
+              f"comparison), not in yours: {out_of_memory(err)}; check a smaller batch (exit status "
+              f"{EXIT_INTERNAL})", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception:  # anything else escaping is a bug of ours, never "bad input" or "a check failed"
         return internal_error("crosscheck")
+
+
+def out_of_memory(err: BaseException) -> str:
+    """The first line of an allocation failure's message (numpy's MemoryError or torch's
+    'can't allocate memory' RuntimeError, both with the size), or '' for any other error."""
+    text = str(err).strip()
+    if isinstance(err, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower():
+        lines = [line for line in text.splitlines() if line.strip()]
+        return (lines[-1] if lines else type(err).__name__).strip()
+    return ""

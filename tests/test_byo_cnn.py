@@ -114,12 +114,26 @@ def test_handed_mask_is_used():
     assert byo.check(model, fd=False).passed
 
 
-def test_slow_code_gets_a_smaller_batch():
+def test_a_large_batch_is_cut_by_its_size_alone():
     model = _tf_net()
-    slow = byo.cnn([layer.obj for layer in model.model.layers],
-                       np.random.default_rng(0).random((64, 8, 8, 2)), np.zeros(64, int),
-                       layout="nhwc", budget_s=0.05)
-    assert len(slow.x) < 64 and "checked on" in slow.notes[0]
+    layers = [layer.obj for layer in model.model.layers]
+    x = np.random.default_rng(0).random((64, 8, 8, 2))
+    small = byo.cnn(layers, x, np.zeros(64, int), layout="nhwc", budget_s=0.05)
+    assert len(small.x) < 64 and "checked on" in small.notes[0] and "sizes alone" in small.notes[0]
+
+
+def test_the_batch_checked_does_not_depend_on_the_clock(monkeypatch):
+    """A loaded machine (every clock reading 10 s after the last) checks what an idle one does."""
+    import time
+    layers = [layer.obj for layer in _tf_net().model.layers]
+    x, labels = np.random.default_rng(0).random((8, 8, 8, 2)), np.zeros(8, int)
+    idle = byo.cnn(layers, x, labels, layout="nhwc", budget_s=1.0)
+    ticks = iter(range(0, 10 ** 6, 10))
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(ticks)))
+    monkeypatch.setattr(time, "time", lambda: float(next(ticks)))
+    loaded = byo.cnn(layers, x, labels, layout="nhwc", budget_s=1.0)
+    assert loaded.notes == idle.notes and len(loaded.x) == len(idle.x)
+    np.testing.assert_array_equal(loaded.x, idle.x)
 
 
 @pytest.mark.parametrize("gap, excused", [(1e-15, True), (1e-3, False)], ids=["near-tie", "real"])

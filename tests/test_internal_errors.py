@@ -96,7 +96,7 @@ def test_a_users_layer_raising_in_the_harness_is_still_their_code(tmp_path, monk
 
 @pytest.mark.parametrize("args,env,needle", [
     (["--user", "no_such_file.py"], None, "--user: no such file"),
-    (["--user", "{path}", "--no-fd"], "nan", "input: contains NaN or Inf"),  # the harness's own validation
+    (["--user", "{path}", "--no-fd"], "nan", "input: contains NaN at [0, 0]"),  # validated before any layer runs
 ], ids=["missing-file", "nan-input"])
 def test_input_we_refused_is_still_one_line_exit_2(tmp_path, monkeypatch, capsys, args, env, needle):
     path = tmp_path / "mine.py"

@@ -15,6 +15,11 @@ class UserCodeError(Exception):
     """The user's own code raised (or exited); the message names where. Exit status 3."""
 
 
+class WrongKind(TypeError):
+    """Our validation was handed the wrong kind of object (a layer where a list was meant, a
+    function where its result was): a TypeError naming it, bad input like a refused value."""
+
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Source folders of this project's packages: a frame in one of them is ours, not the user's.
 OUR_PACKAGES = ("crosscheck", "numpy_impl", "reference", "mnist_cnn", "nn_crosscheck_common")
@@ -47,9 +52,11 @@ def _raised_here(tb) -> bool:
 
 def refused_on_purpose(err: BaseException) -> bool:
     """Did this project's own validation refuse a value: a ValueError raised by a `raise`
-    statement in our source (a bad value raises ValueError naming it)? That is bad input, exit
+    statement in our source, or a WrongKind? That is bad input, exit
     status 2. A ValueError that numpy or torch raised on one of our lines is a bug of ours."""
     frames = traceback.extract_tb(err.__traceback__)
+    if isinstance(err, WrongKind):
+        return True
     return (isinstance(err, ValueError) and _raised_here(err.__traceback__)
             and (frames[-1].line or "").startswith("raise "))
 
@@ -60,6 +67,7 @@ def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
     pass through unchanged: a UserCodeError from a nested call (it already names the place),
     and a ValueError that this project raised itself while checking what the user handed it
     (byo.rowmajor(...) inside crosscheck_model(): a usage error, exit 2, not a crash)."""
+    stage(f"enter\t{what}")
     try:
         return fn(*args, **kwargs)
     except UserCodeError:
@@ -68,8 +76,28 @@ def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
         if _raised_here(err.__traceback__):
             raise
         raise UserCodeError(f"{what} raised {describe(err)}") from err
+    except WrongKind:  # our validation refusing the wrong kind of object is a usage error too
+        raise
     except (Exception, SystemExit) as err:  # SystemExit too: a user's sys.exit must not end the check
         raise UserCodeError(f"{what} raised {describe(err)}") from err
+    finally:
+        stage("leave")
+
+
+_STAGE_FD: int | None = None  # where call_user reports entering and leaving user code (contain.py)
+
+
+def report_stages_to(fd: int | None) -> None:
+    """From now on, write a line to file descriptor `fd` on entering ('enter\t<what>') and on
+    leaving ('leave') each call into user code, for a parent process watching (contain.py)."""
+    global _STAGE_FD
+    _STAGE_FD = fd
+
+
+def stage(line: str) -> None:
+    """Tell the watching parent, if any, where the check is (one line, written at once)."""
+    if _STAGE_FD is not None:
+        os.write(_STAGE_FD, (line.replace("\n", " ") + "\n").encode("utf-8", "replace"))
 
 
 def load_user_file(path: str, entry: str = "crosscheck_model"):
@@ -83,13 +111,18 @@ def load_user_file(path: str, entry: str = "crosscheck_model"):
         raise ValueError(f"--user: {path} is not a Python file")
     module = importlib.util.module_from_spec(module_spec)
     folder = os.path.dirname(os.path.abspath(path))
+    stage(f"enter\timporting {path}")
     try:
         with _users_own_modules(folder):
             module_spec.loader.exec_module(module)
-    except SyntaxError as err:
-        raise UserCodeError(f"{path}:{err.lineno}: syntax error: {err.msg}") from None
+    except SyntaxError as err:  # in their file, or in a module of theirs that it imports
+        where = err.filename or path
+        imported = "" if os.path.abspath(where) == os.path.abspath(path) else f" (imported by {path})"
+        raise UserCodeError(f"{where}:{err.lineno}: syntax error: {err.msg}{imported}") from None
     except (Exception, SystemExit) as err:
         raise UserCodeError(f"importing {path} raised {describe(err)}") from err
+    finally:
+        stage("leave")
     fn = getattr(module, entry, None)
     if not callable(fn):
         raise ValueError(f"--user: {path} defines no {entry}() function (see examples/)")

@@ -21,10 +21,13 @@ from .mlp.whole import WholeNet
 from .result import UserCheckResult
 from .shared.adapters import build_twin
 from .shared.model import UserModel
+from .shared.validate import user_model
 
 
 def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
-    """The layer-by-layer report for a user's model, with finite differences (float64)."""
+    """The layer-by-layer report for a user's model, with finite differences (float64).
+    Anything but a model from byo.rowmajor(...), byo.cnn(...), ... is a TypeError in one line."""
+    user_model(user, "byo.check")
     if isinstance(user, CNNModel):
         return _check_cnn(user, seed, fd)
     truth = build_twin(user.model, "float64")
@@ -86,7 +89,8 @@ class TorchMismatch(AssertionError):
 
 def assert_matches_torch(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
     """For pytest: raise TorchMismatch (an AssertionError) carrying the layer-by-layer report
-    unless it passes."""
+    unless it passes. Anything but a model from byo.rowmajor(...), ... is a TypeError in one line."""
+    user_model(user, "assert_matches_torch")
     result = check(user, seed=seed, fd=fd)
     if not result.passed:
         raise TorchMismatch(result)

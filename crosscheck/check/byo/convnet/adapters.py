@@ -8,6 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ...user_code import call_user
 from ..shared import discover as D
+from ..shared.discover import label_of
 from ..shared.adapters import UserLayer
 from . import twins as T
 
@@ -75,7 +76,7 @@ class UserCNNLayer(UserLayer):
         if self._x is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
         args = (self._x, dy) if self._with_input else (dy,)
-        return np.asarray(self.call("backward", self.obj.backward, *args))
+        return self.checked_dx(np.asarray(self.call("backward", self.obj.backward, *args)))
 
     def check_input(self, x) -> None:
         """Raise ValueError naming the layer when x cannot fit it."""
@@ -101,9 +102,11 @@ class UserConv(UserCNNLayer):
             self.kh, self.kw, self.cin, self.cout = w.shape
         else:
             self.cout, self.cin, self.kh, self.kw = w.shape
+        if w.ndim != 4:
+            raise ValueError(f"{self._where()}: its convolution kernel is {w.ndim}-D, shape {w.shape}; give "
+                             f"it 4-D, {_KERNEL[layout]} for layout={layout!r}")
         if b.size != self.cout:
-            raise ValueError(f"{self._where()}: b must have {self.cout} entries (one per output channel), "
-                             f"got {b.shape}")
+            raise ValueError(f"{self._where()}: {_layout_mismatch(w.shape, b.size, layout)}")
         param = _attr(obj, ("conv_param",), {})
         self.stride = int(_attr(obj, ("stride", "strides"), None) or param.get("stride", 1))
         self.pad = _attr(obj, ("pad", "padding"), None)
@@ -144,6 +147,21 @@ class UserConv(UserCNNLayer):
 
     def describe(self) -> str:
         return f"conv({self.cin}->{self.cout}, {self.kh}x{self.kw}, s{self.stride}, {self.pad!r})"
+
+
+_KERNEL = {"nchw": "(F, C, kh, kw)", "nhwc": "[kh, kw, Cin, Cout]"}
+
+
+def _layout_mismatch(shape: tuple, n_bias: int, layout: str) -> str:
+    """What a kernel whose output channels disagree with b says: which layout was expected,
+    what was seen, and the other layout when that one fits."""
+    cout = shape[3] if layout == "nhwc" else shape[0]
+    other = "nchw" if layout == "nhwc" else "nhwc"
+    fits = (shape[0] if other == "nchw" else shape[3]) == n_bias
+    return (f"layout={layout!r} reads the kernel {shape} as {_KERNEL[layout]}, {cout} output channels, but b "
+            f"has {n_bias} entries" + (f"; it fits layout={other!r} ({_KERNEL[other]}): pass layout={other!r}, "
+                                        f"x shaped {'(N, C, H, W)' if other == 'nchw' else '(N, H, W, C)'}"
+                                        if fits else "; b needs one entry per output channel"))
 
 
 def _pad_slip(extra_rows: int, stride: int) -> str:
@@ -265,12 +283,7 @@ class UserLinear(UserCNNLayer):
         return f"linear({n_in}->{n_out}{', W stored (out, in)' if self.transposed else ''})"
 
 
-def label_of(obj) -> str:
-    """The name a layer goes by in the report: a wrapped function's name, else its class."""
-    return getattr(obj, "crosscheck_label", type(obj).__name__)
-
-
-def classify(obj, access: D.Access | None) -> str:
+def classify(obj, access: D.Access | None, index: int | None = None) -> str:
     """conv, linear, maxpool, avgpool, flatten, dropout or activation: a wrapped function says
     its kind; a layer keeping W and b (`access`, the shared discovery's) is a convolution when
     W is 4-D, fully connected when 2-D; else its class name tells."""
@@ -280,8 +293,10 @@ def classify(obj, access: D.Access | None) -> str:
     if access is not None:
         ndim = access.weight(obj).ndim
         if ndim not in (2, 4):
-            raise ValueError(f"{type(obj).__name__}: its weight {access.w_path} is {ndim}-D; byo.cnn takes a "
-                             f"4-D convolution kernel or a 2-D fully connected weight")
+            where = label_of(obj) if index is None else f"layer {index} ({label_of(obj)})"
+            raise ValueError(f"{where}: its weight {access.w_path} is {ndim}-D, shape "
+                             f"{access.weight(obj).shape}; byo.cnn takes a 4-D convolution kernel or a 2-D "
+                             f"fully connected weight")
         return "conv" if ndim == 4 else "linear"
     cls = type(obj).__name__.lower()
     if "pool" in cls:

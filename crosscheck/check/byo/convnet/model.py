@@ -19,11 +19,13 @@ are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
 
 The flatten order of your code (C,H,W or H,W,C) is read from its forward and followed by the
 torch twin. Your dropout's mask is made repeatable (random generators reseeded before each
-call) and used by the twin. Loops over pixels are slow: the check times one image and keeps
-as many images of `x`, and finite-difference samples, as fit in `budget_s` seconds."""
+call) and used by the twin. Loops over pixels are slow: the check keeps as many images of `x`,
+and finite-difference samples, as a cost estimate from the sizes alone allows (_plan: values
+every layer reads and writes, budget_s at a fixed nominal rate), never timed, so the same
+inputs get the same check on a loaded machine as on an idle one. Every input is validated in
+full (shared/validate.py) before any of it is cut."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +36,16 @@ from ...fd import FD_SAMPLES
 from ...user_code import call_user
 from ..shared.adapters import Activation, build_twin
 from ..shared import discover as D
+from ..shared import validate as V
 from ..shared.model import UserModel, as_target
 from .adapters import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
 from .dropout import UserDropout
 
 BUDGET_S = 5.0  # the whole check should take a few seconds, even for loops over pixels
+# Values read and written per second by a user's layer that loops over pixels in Python (about
+# 1 us each): budget_s is turned into a cost in values with this fixed rate, never timed, so the
+# batch checked depends on the sizes only.
+COST_PER_S = 1e6
 MIN_FD_SAMPLES = 2
 
 
@@ -128,7 +135,9 @@ def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str
     W and b); x, its input (N, ...) in `layout`, tells a square fully connected W's layout and
     an activation by what its forward does, unless declared (`given`, `w_layout`)."""
     access = D.find_access(obj, param_names)
-    kind = classify(obj, access)
+    if access is not None:
+        V.params(f"layer {index} ({label_of(obj)})", access.weight(obj), access.bias(obj))
+    kind = classify(obj, access, index)
     if given is not None and kind != "activation":
         raise ValueError(f"activations: layer {index} ({label_of(obj)}) is a {kind} layer; give None for it "
                          f"(byo.cnn checks an activation as a layer of its own)")
@@ -142,7 +151,8 @@ def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str
         return UserFlatten(obj, index, layout)
     if kind == "dropout":
         return UserDropout(obj, index, layout)
-    y = np.asarray(call_user(f"layer {index} ({label_of(obj)}).forward", obj.forward, x.copy()))
+    where = f"layer {index} ({label_of(obj)})"
+    y = V.forward_output(where, call_user(f"{where}.forward", obj.forward, x.copy()), x)
     act, alpha = D.activation_of(obj, index, x, y, given, hint=label_of(obj))
     layer = Activation(obj, index, act, alpha, D.backward_style(obj))
     layer.label = label_of(obj)
@@ -150,39 +160,50 @@ def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str
 
 
 def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activations: list | None,
-               w_layout, param_names: tuple | None) -> list:
-    """Every layer adapted in turn, each run on its input; a dropout layer in `masks` gets its mask."""
-    adapted, h = [], x
+               w_layout, param_names: tuple | None) -> tuple[list, list[int], tuple]:
+    """Every layer adapted in turn, each run on its input (x, one image or the batch); a dropout
+    layer in `masks` gets its mask. Returns the adapted layers and the number of values each
+    layer outputs per image (the cost model of _plan), and the shape of the last output."""
+    adapted, sizes, h = [], [], x
     givens = D.per_layer("activations", activations, len(layers))
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
-    for i, obj in enumerate(layers):
-        layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names)
-        if i in masks:
-            if not isinstance(layer, UserDropout):
-                raise ValueError(f"masks: layer {i} ({label_of(obj)}) is not a dropout layer")
-            layer.handed = np.asarray(masks[i])
-        adapted.append(layer)
-        h = layer.forward(h)
-    return adapted
+    with V.quiet_numpy():
+        for i, obj in enumerate(layers):
+            layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names)
+            if i in masks:
+                if not isinstance(layer, UserDropout):
+                    raise ValueError(f"masks: layer {i} ({label_of(obj)}) is not a dropout layer")
+                layer.handed = np.asarray(masks[i])
+            adapted.append(layer)
+            h = V.forward_output(f"layer {i} ({label_of(obj)})", layer.forward(h), h)
+            sizes.append(int(np.prod(h.shape[1:])))
+    return adapted, sizes, h.shape
 
 
-def _time_one(model: Sequential, x: np.ndarray) -> float:
-    """Seconds per image of one forward+backward on x."""
-    start = time.perf_counter()
-    out = model.forward(x)
-    model.backward(np.ones_like(out))
-    return max(time.perf_counter() - start, 1e-6) / len(x)
+def _probe_backward(model: Sequential, x: np.ndarray) -> None:
+    """One forward and backward on x, so that a backward that cannot be checked (no gradients
+    where they were looked for, a dL/dx of the wrong size) is said here, before the check."""
+    with V.quiet_numpy():
+        out = model.forward(x)
+        model.backward(np.ones_like(out))
 
 
-def _plan(model: Sequential, x: np.ndarray, budget_s: float, fixed: bool) -> tuple[int, int, float]:
-    """(images, fd samples per tensor, seconds per image) that fit the budget. Cost model:
-    a few full passes for the comparison, and per tensor 4 forwards (about 2 passes) per sample."""
-    per_image = _time_one(model, x if fixed else x[:1])
+def _plan(model: Sequential, images: int, sizes: list[int], in_size: int, budget_s: float,
+          fixed: bool) -> tuple[int, int, int]:
+    """(images, fd samples per tensor, cost per image) from sizes alone, never from a clock, so
+    the same inputs get the same check on any machine. Cost of one image's forward+backward:
+    the values every layer reads and writes (`sizes`, per image; `in_size` the input's), which
+    is what loops over pixels pay for. The check costs a few passes for the comparison, and per
+    tensor 4 forwards (about 2 passes) per finite-difference sample; it gets budget_s *
+    COST_PER_S of it (a fixed nominal rate, not a measured one)."""
+    per_image = in_size + sum(sizes)
     tensors = 1 + sum(len(layer.params) for layer in model.layers)
+    budget = budget_s * COST_PER_S
     samples = FD_SAMPLES
-    images = len(x) if fixed else max(1, min(len(x), int(budget_s / (per_image * (4 + 2 * tensors * samples)))))
-    if per_image * images * (4 + 2 * tensors * samples) > budget_s:
-        samples = max(MIN_FD_SAMPLES, int((budget_s / (per_image * max(images, 1)) - 4) / (2 * tensors)))
+    if not fixed:
+        images = max(1, min(images, int(budget // (per_image * (4 + 2 * tensors * samples)))))
+    if per_image * images * (4 + 2 * tensors * samples) > budget:
+        samples = max(MIN_FD_SAMPLES, int((budget / (per_image * images) - 4) / (2 * tensors)))
     return images, samples, per_image
 
 
@@ -204,9 +225,9 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         layout: "nchw" or "nhwc", of x and of every activation between layers.
         loss: the loss torch's side uses (softmax_ce by default).
         masks: {layer index: keep-mask shaped as that dropout layer's input}, to hand it the
-            mask it should use (the batch is then checked whole, not cut to the time budget).
-        budget_s: seconds the whole check may take; images of x and finite-difference samples
-            are cut to fit.
+            mask it should use (the batch is then checked whole, not cut to the budget).
+        budget_s: a size budget, in nominal seconds at COST_PER_S values per second (not timed):
+            images of x and finite-difference samples are cut to fit, the same on any machine.
         name: what the report calls the model.
         activations: None, or one entry per layer: None (told from its forward) or, on an
             activation layer, a name or (name, slope) as ("leaky_relu", 0.2).
@@ -215,19 +236,32 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         param_names: (W, b, dW, db) attribute names where they are none of the usual ones."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
-    x = np.array(x, dtype=np.float64)
-    adapted = _adapt_all(layers, x if masks else x[:1], layout, masks or {}, activations, w_layout,
-                         param_names)  # handed masks fix the batch
+    layers = V.layer_list(layers, "byo.cnn")
+    budget_s = V.budget(budget_s)
+    masks = V.masks(masks, len(layers))
+    x = V.batch(x, np.float64)
+    V.labels(loss, target, len(x))  # its length here; its classes once the output width is known
+    # everything is validated on the whole batch before any of it is cut: handed masks fix the
+    # batch (they are shaped for it), else the layers are probed on one image
+    adapted, sizes, out_shape = _adapt_all(layers, x if masks else x[:1], layout, masks, activations, w_layout,
+                                param_names)
+    V.labels(loss, target, len(x), out_shape)
     model = Sequential(adapted)
+    _probe_backward(model, x if masks else x[:1])
     total = len(x)
-    images, samples, per_image = _plan(model, x, budget_s, fixed=bool(masks))  # handed masks fix the batch
+    images, samples, per_image = _plan(model, total, sizes, int(np.prod(x.shape[1:])), budget_s,
+                                       fixed=bool(masks))
     x = x[:images]
     target = np.asarray(target)[:images]
-    model.forward(x)  # sets every layer's padding and input shape for its twin
+    with V.quiet_numpy():
+        model.forward(x)  # sets every layer's padding and input shape for its twin
+    h = x
+    for layer, out in zip(adapted, model.outputs):  # the kept images, every layer finite on them
+        V.forward_output(f"layer {layer.index} ({layer.label})", out, h)
+        h = out
     twin = build_twin(model, "float64")
     notes = [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
-             f"finite-difference entries per tensor where a random direction fails (one image's forward+backward took {per_image:.3f} s; "
-             f"budget {budget_s:g} s)"]
+             f"finite-difference entries per tensor where a random direction fails (chosen from sizes alone: "
+             f"{per_image} values per image's pass; budget_s={budget_s:g} at a nominal {COST_PER_S:.0e} values/s)"]
     notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
     return CNNModel(name, model, x, as_target(target, loss), loss, notes=notes, fd_samples=samples, twin=twin)
-

@@ -10,6 +10,7 @@ from numpy_impl import functional as NF
 
 from ...user_code import call_user
 from ..shared import discover as D
+from ..shared import validate as V
 from ..shared.adapters import Activation
 from ..shared.model import UserModel, as_target, dtype_of, user_loss_fn
 from .adapters import ColMajorBlock, FunctionalLayer, ParamLinear
@@ -49,28 +50,42 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
         param_names: (W, b, dW, db) attribute names where they are none of the usual ones.
         loss_fn: your loss, (pred (N, out), target) -> (value, dL/dpred (N, out)), or the value
             alone with loss_grad (pred, target) -> dL/dpred."""
+    layers = V.layer_list(layers, "byo.rowmajor")
     require_methods(layers, "byo.rowmajor")
     first = [D.find_access(o, param_names) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
-    h = np.asarray(x, dtype=dtype)
+    h = V.batch(x, dtype)
     x0, adapted, notes = h, [], []
     givens = D.per_layer("activations", activations, len(layers))
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
-    for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
-        access = D.find_access(obj, param_names)
-        y = np.asarray(call_user(f"layer {i} ({type(obj).__name__}).forward", obj.forward, h.copy()))
-        style = D.backward_style(obj)
-        if access is None:
-            act, alpha = D.activation_of(obj, i, h, y, given)
-            adapted.append(Activation(obj, i, act, alpha, style))
-        else:
-            transposed, act, alpha, note = D.layout_and_activation(
-                obj, i, access.weight(obj), access.bias(obj), h, y, given, layout)
-            notes += [note] if note else []
-            adapted.append(ParamLinear(obj, i, access, transposed, act, alpha, style, grads_are_batch_means))
-        h = y
+    with V.quiet_numpy():
+        for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
+            adapted.append(_rowmajor_layer(obj, i, h, given, layout, param_names, grads_are_batch_means, notes))
+            h = adapted[-1].probed
+    V.labels(loss, target, len(x0), h.shape)
     return UserModel(name, Sequential(adapted), x0, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype)
+
+
+def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, batch_means: bool, notes: list):
+    """One row-major layer object adapted from its forward on h (finite W, b and output checked
+    first); the adapter's `probed` is that output, the next layer's input."""
+    access = D.find_access(obj, param_names)
+    where = f"layer {i} ({D.label_of(obj)})"
+    if access is not None:
+        V.params(where, access.weight(obj), access.bias(obj))
+    y = V.forward_output(where, call_user(f"{where}.forward", obj.forward, h.copy()), h)
+    style = D.backward_style(obj)
+    if access is None:
+        act, alpha = D.activation_of(obj, i, h, y, given)
+        layer = Activation(obj, i, act, alpha, style)
+    else:
+        transposed, act, alpha, note = D.layout_and_activation(
+            obj, i, access.weight(obj), access.bias(obj), h, y, given, layout)
+        notes += [note] if note else []
+        layer = ParamLinear(obj, i, access, transposed, act, alpha, style, batch_means)
+    layer.probed = y
+    return layer
 
 
 def colmajor(params: list, activation, forward, backward, X, Y, *, output_activation="identity",
@@ -89,8 +104,11 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
         output_activation: the last layer's activation when `activation` is one name.
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred (out, N)."""
+    params = V.layer_list(params, "byo.colmajor")
     dtype = dtype_of(X, *[w for w, _ in params])
-    X = np.asarray(X, dtype=dtype)
+    X = V.batch(X, dtype)  # (D, N): its columns are the samples
+    for i, (w, b) in enumerate(params):
+        V.params(f"layer {i}", w, b)
     Y = np.asarray(Y)
     n = len(params)
     acts = list(activation) if isinstance(activation, list) else [activation] * (n - 1) + [output_activation]
@@ -128,8 +146,13 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
         funcs: a module or dict holding <kind>_forward(x[, w, b]) -> (out, cache) and
             <kind>_backward(dout, cache) -> dx, or (dx, dw (in, out), db (out,)) for affine kinds.
         loss, loss_fn, loss_grad, grads_are_batch_means, name: as for rowmajor."""
+    layers = V.layer_list(layers, "byo.functional")
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
     dtype = dtype_of(x, *ws)
+    V.batch(x, dtype)
+    for i, entry in enumerate(layers):
+        if isinstance(entry, tuple) and len(entry) == 3:
+            V.params(f"layer {i} ({entry[0]})", entry[1], entry[2])
     adapted = []
     for i, entry in enumerate(layers):
         kind, *rest = entry if isinstance(entry, tuple) else (entry,)
@@ -171,7 +194,9 @@ def network(forward, backward, params, X, Y, *, activations: list, layout: str |
         layout: None (told from shapes and the forward), "row" or "col".
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
-    net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
+    V.batch(X, None)
+    with V.quiet_numpy():
+        net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
     return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name)
 
 
@@ -188,7 +213,9 @@ def netclass(net, X, Y, *, activations: list, layout: str | None = None, backwar
         backward: the name of net's backward method.
         loss, grads_are_batch_means, name: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
-    whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
+    V.batch(X, None)
+    with V.quiet_numpy():
+        whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
     return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name)
 
 

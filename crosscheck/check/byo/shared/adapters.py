@@ -99,7 +99,16 @@ class UserLayer(Layer):
             raise ValueError(f"layer {self.index} ({self.label}).backward returned {what}; it must return "
                              f"dL/dx alone and keep dW, db on the object (for functions returning (dx, dw, db) "
                              f"use byo.functional)")
-        return np.asarray(out)
+        return self.checked_dx(np.asarray(out))
+
+    def checked_dx(self, dx: np.ndarray) -> np.ndarray:
+        """dL/dx must have one entry per entry of this layer's input: a wrong size is this
+        layer's, said here, not the error the layer before would raise on receiving it."""
+        if self._x is not None and dx.size != np.size(self._x):
+            raise ValueError(f"layer {self.index} ({self.label}).backward returned dL/dx of shape {dx.shape} "
+                             f"for its input of shape {np.shape(self._x)}; it must return one gradient entry "
+                             f"per input entry, shaped as its input")
+        return dx
 
     def pre_activation(self, x: np.ndarray) -> np.ndarray:
         """What the activation is applied to, for kinks and for the slip search."""

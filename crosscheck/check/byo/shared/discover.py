@@ -30,6 +30,12 @@ _NAME_HINTS = (("leaky", "leaky_relu"), ("relu", "relu"), ("sigmoid", "sigmoid")
                ("linear", "identity"), ("affine", "identity"), ("none", "identity"))
 
 
+def label_of(obj) -> str:
+    """The name a layer goes by in messages and the report: a wrapped function's name (byo.fn_layer
+    and friends set crosscheck_label), else its class's."""
+    return getattr(obj, "crosscheck_label", type(obj).__name__)
+
+
 def _get(obj, path: str):
     head, _, key = path.partition(".")
     value = getattr(obj, head, None)
@@ -93,7 +99,7 @@ def find_access(obj, names: tuple | None = None) -> Access | None:
             return Access(w, b)
     lone = next((w for w, _ in PARAM_PATHS if isinstance(_get(obj, w), np.ndarray)), None)
     if lone is not None:  # a weight without a bias: not an activation, and not checkable as it is
-        raise ValueError(f"{type(obj).__name__}: keeps a weight {lone} but no bias beside it (looked for "
+        raise ValueError(f"{label_of(obj)}: keeps a weight {lone} but no bias beside it (looked for "
                          f"{', '.join(sorted({b for w, b in PARAM_PATHS if w == lone}))}); keep one (zeros "
                          f"if your layer has none), or pass param_names=(W, b, dW, db) naming them")
     return None
@@ -190,17 +196,17 @@ def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
             a = (slope if slope is not None else _probe_alpha(x, y)) if cand == "leaky_relu" else DEFAULT_SLOPE
             if a is not None and match(y, x, cand, a):
                 return cand, a
-        raise ValueError(f"layer {index} ({type(obj).__name__}): cannot tell which activation it is from its "
+        raise ValueError(f"layer {index} ({label_of(obj)}): cannot tell which activation it is from its "
                          f"forward; pass activations=[...] naming one per layer (supported: "
                          f"{', '.join(SUPPORTED_ACTIVATIONS)})")
     alpha = alpha if alpha is not None else slope_of(obj)
     if name == "leaky_relu" and alpha is None:
         alpha = _probe_alpha(x, y)
     if name not in SUPPORTED_ACTIVATIONS:
-        raise ValueError(f"layer {index} ({type(obj).__name__}): activation {name!r} is not supported; "
+        raise ValueError(f"layer {index} ({label_of(obj)}): activation {name!r} is not supported; "
                          f"supported: {', '.join(SUPPORTED_ACTIVATIONS)}")
     if name == "leaky_relu" and alpha is None:
-        raise ValueError(f"layer {index} ({type(obj).__name__}): leaky_relu slope unknown; declare it as "
+        raise ValueError(f"layer {index} ({label_of(obj)}): leaky_relu slope unknown; declare it as "
                          f"activations=[..., ('leaky_relu', 0.2), ...]")
     return name, DEFAULT_SLOPE if alpha is None else alpha
 
@@ -224,7 +230,7 @@ def fused_activation(obj, given) -> tuple[list[str], float | None]:
 def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray,
                           given, w_layout: str | None) -> tuple[bool, str, float, str]:
     """(W stored (in, out)?, activation, slope, note) from the layer's own forward on x."""
-    label = type(obj).__name__
+    label = label_of(obj)
     width = int(np.prod(x.shape[1:]))
     if w.ndim != 2:
         raise ValueError(f"layer {index} ({label}): W must be 2-D, got shape {w.shape}")
