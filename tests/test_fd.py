@@ -93,3 +93,18 @@ def test_fd_costs_a_handful_of_losses_per_tensor(monkeypatch):
     result = fd_check(model, spec.loss, spec.l2, x, y)
     assert result.passed and all(t.method == "directions" for t in result.tensors)
     assert len(calls) == 4 * fd_module.FD_DIRECTIONS * len(result.tensors)  # no kink retries here
+
+
+def test_saturated_bce_predictions_are_left_out_not_a_false_alarm():
+    """Weights of U(-2, 2) saturate a digits net's sigmoid: near p = 1, 1 - p has lost digits and
+    torch clamps BCE's gradient, so differences of the loss failed correct code (rel 3e-1).
+    Those samples are left out, with a note; the rest are checked."""
+    from crosscheck.check.spec_check import check_spec
+    from crosscheck.presets import digits_data
+    from numpy_impl.spec import Init, mlp
+    x, y = digits_data()
+    spec = mlp("saturated", [64, 32, 1], "relu", head="sigmoid", loss="bce", init=Init("uniform", a=2.0))
+    result = check_spec(spec, x[:40], y[:40])
+    assert result.passed, [t.line() for t in result.fd.tensors if not t.passed]
+    assert 0 < result.fd.samples_left_out < 40 and result.fd.tensors
+    assert any("samples left out, a prediction within 0.0001 of 0 or 1" in n for n in result.notes)

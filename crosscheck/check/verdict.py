@@ -62,6 +62,14 @@ TOL_FD = 1e-6
 # is the floor (measured errors are 5-10x below it): a tensor whose gradient is so small that
 # TOL_FD of it lies below the floor is judged against the floor, and the report says so.
 FD_FLOOR_ULPS = 16.0
+# BCE on a prediction p near 1: p carries an ulp of itself, so 1 - p, and the loss term
+# -log(1 - p), carry eps * p / (1 - p), not a few ulps of |L| as the floor assumes; and where
+# p(1 - p) < 1e-12 torch clamps the gradient, which is then not the loss's derivative at all.
+# A saturated digits net (U(-2, 2) weights) failed finite differences at 3e-1 on correct code.
+# Samples with a prediction within BCE_FD_MARGIN of 0 or 1 are left out of finite differences
+# (the comparison with torch still covers them): 1e-4 bounds the conditioning at 1e4, which
+# keeps the loss's rounding under the floor.
+BCE_FD_MARGIN = 1e-4
 
 # --- training trajectories --------------------------------------------------------------
 # float64: each step adds a few ulps of difference (summation order in matmuls), and the
