@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from mnist_cnn.spec import cnn_spec
-from numpy_impl.spec import Activation, Init, Linear, ModelSpec, mlp
+from numpy_impl.spec import Activation, Conv2d, Flatten, Init, Linear, MaxPool2d, ModelSpec, mlp
 
 ACTS5 = ("relu", "sigmoid", "tanh", "leaky_relu", "softplus")
 ACTS3 = ("tanh", "sigmoid", "relu")
@@ -138,6 +138,39 @@ def mnist_note(data_dir: str | None = None) -> str:
     return f"mnist_cnn: {MNIST_BATCH} real MNIST test images from {shown}"
 
 
+# Paths only pytest reached before (issue 26): the default run covers them too. Torch's init
+# gives every layer non-zero biases, so a bias left out of a forward shows.
+MULTI_OUTPUTS = 3
+SMALL_IMAGE = (1, 9, 9)
+
+
+@lru_cache(maxsize=None)
+def multi_output_data(n: int = 64, seed: int = DATA_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Three targets per sample, so a loss that averages over samples only (not N*D) shows:
+    sin(x0) + 0.5 x1^2, -0.8 x2 and x0 x1, with x ~ U(-2, 2)^3; x (n, 3), y (n, 3)."""
+    x = np.random.default_rng(seed).uniform(-2, 2, size=(n, 3))
+    y = np.stack([np.sin(x[:, 0]) + 0.5 * x[:, 1] ** 2, -0.8 * x[:, 2], x[:, 0] * x[:, 1]], axis=1)
+    return x, y
+
+
+def multi_output_spec(loss: str, act: str) -> ModelSpec:
+    return mlp(f"multi_{loss}", [3, 6, MULTI_OUTPUTS], act, loss=loss, init=Init("torch"))
+
+
+@lru_cache(maxsize=None)
+def small_image_data(n: int = 6, seed: int = DATA_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """n random 9x9 one-channel images and labels in 0..3."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, *SMALL_IMAGE)), rng.integers(0, 4, n)
+
+
+def small_cnn_spec(act: str) -> ModelSpec:
+    """A strided, padded convolution (9x9 -> 5x5) and an overlapping max pool (3x3 windows,
+    stride 2: 5x5 -> 2x2), the two paths the MNIST CNN never takes."""
+    layers = (Conv2d(3, 3, stride=2, padding=1), Activation(act), MaxPool2d(3, 2), Flatten(), Linear(4))
+    return ModelSpec("cnn_strided", SMALL_IMAGE, layers, loss="softmax_ce", init=Init("torch"))
+
+
 def cnn_spec_for(act: str) -> ModelSpec:
     return cnn_spec(act, "xavier", dtype="float64")
 
@@ -164,6 +197,14 @@ def _presets() -> dict[str, Preset]:
         act = "relu" if kind == "digits" else "none"
         out[kind] = Preset(kind, (act,), lambda a, k=kind: digits_spec(k), digits_data,
                            digits_spec.__doc__.split(";")[0] if kind == "digits" else kind)
+    out["multi_mse"] = Preset("multi_mse", ("tanh",), lambda act: multi_output_spec("mse", act),
+                              multi_output_data, f"3 -> 6 -> {MULTI_OUTPUTS} outputs, MSE (mean over N*D), torch init")
+    out["multi_sse"] = Preset("multi_sse", ("sigmoid",), lambda act: multi_output_spec("half_sse", act),
+                              multi_output_data, f"3 -> 6 -> {MULTI_OUTPUTS} outputs, half SSE averaged over "
+                                                 f"a batch of 64, torch init")
+    out["cnn_strided"] = Preset("cnn_strided", ("relu",), small_cnn_spec, small_image_data,
+                                small_cnn_spec.__doc__.split(",")[0] + ", an overlapping max pool, torch init",
+                                fd_samples=6)
     out["mnist_cnn"] = Preset("mnist_cnn", ("relu", "tanh"), cnn_spec_for, mnist_batch,
                               "the MNIST CNN (conv-pool-conv-pool-fc-dropout-fc)", ("eval", "train"),
                               fd_samples=3,  # each loss costs a full CNN forward
