@@ -143,6 +143,8 @@ def run_check(args) -> int:
     from .check import byo, report
     from .check.spec_check import check_spec
     start = time.perf_counter()
+    if args.json:
+        report.check_json_target(args.json)
     results = []
     jobs = [] if args.user else plan(args)
     if args.user:  # the table starts only once there is a row: a failure before is one line alone
