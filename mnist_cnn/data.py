@@ -58,7 +58,17 @@ def _raw_dir(data_dir: str) -> Path:
 
 def load_mnist(data_dir: str | None = None, download: bool = True):
     """(train_x, train_y, test_x, test_y): images as float32 (N, 1, 28, 28), normalised;
-    labels int64. Files are read by torchvision.datasets.MNIST from <data_dir>/MNIST/raw."""
+    labels int64. Files are read by torchvision.datasets.MNIST from <data_dir>/MNIST/raw.
+    A file or folder that cannot be read (permissions, an I/O error) is a DataError naming it."""
+    try:
+        return _load_mnist(data_dir, download)
+    except OSError as err:
+        where = err.filename or _raw_dir(data_dir or default_data_dir())
+        raise DataError(f"MNIST: cannot read {where}: {err.strerror or err}; check its permissions "
+                        f"(and those of the folders above it)") from None
+
+
+def _load_mnist(data_dir: str | None, download: bool):
     from torchvision.datasets import MNIST
     data_dir = data_dir or default_data_dir()
     raw = _raw_dir(data_dir)
@@ -73,6 +83,8 @@ def load_mnist(data_dir: str | None = None, download: bool = True):
         train = MNIST(data_dir, train=True, download=download)
         test = MNIST(data_dir, train=False, download=download)
     except Exception as err:  # no network, a refused download, a broken file
+        if isinstance(err, PermissionError) or (isinstance(err, OSError) and len(present) == len(FILES)):
+            raise  # unreadable, not missing: named by load_mnist
         if len(present) < len(FILES):
             raise DataError(_missing_message(raw, err)) from None
         raise DataError(f"MNIST: could not read the files in {raw}: {err}") from None
