@@ -67,7 +67,7 @@ def save(path: Path, state: dict) -> None:
 def kept_or_none(path: Path) -> str:
     """What a failed run leaves to continue from, with the --resume that finds it."""
     if path is not None and path.is_file():
-        return f"the previous checkpoint there is kept: free space, then --resume {path.parent}"
+        return f"the previous checkpoint is kept: free space, then --resume {path.parent}"
     return "no checkpoint was written yet: free space, then start the run again"
 
 
