@@ -6,13 +6,16 @@ import math
 
 from nn_crosscheck_common import UsageError
 
-__all__ = ["Aborted", "DIVERGE_FACTOR", "Diverged", "NOT_STARTED", "NonFiniteLoss", "UsageError", "WEIGHT_BOUND",
+__all__ = ["Aborted", "CHANCE_LOSS", "DIVERGE_FACTOR", "Diverged", "NOT_STARTED", "NonFiniteLoss", "UsageError", "WEIGHT_BOUND",
            "WriteFailed", "divergence"]
 
 # A run diverges when a sync window's mean training loss (up to train.SYNC_EVERY = 20 steps)
-# exceeds DIVERGE_FACTOR times the mean of the run's first window: MNIST starts near ln 10 = 2.3,
-# so the bar is ~23, a loss no learning run comes back from (seen: 742 with 8.5% accuracy).
+# exceeds DIVERGE_FACTOR times its start: the mean of the run's first window, or CHANCE_LOSS if
+# larger. MNIST starts near ln 10 = 2.3, so the bar is at least ~23, a loss no learning run comes
+# back from (seen: 742 with 8.5% accuracy); the floor keeps a run whose first window after a
+# resume already had a small loss (an older checkpoint, without its start) from tripping on noise.
 DIVERGE_FACTOR = 10.0
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 digits
 # ... or when any weight's magnitude exceeds WEIGHT_BOUND: trained weights of this CNN stay
 # below 1 (Xavier starts them near 0.03); seen diverging: 4e22, far before they overflow to Inf.
 WEIGHT_BOUND = 1e4
@@ -46,7 +49,8 @@ def divergence(first: int, last: int, mean_loss: float, start_loss: float | None
     if max_weight > WEIGHT_BOUND:
         return (f"a weight is {max_weight:.3g} after step {last}, beyond the bound {WEIGHT_BOUND:g}: "
                 f"diverging; {KEPT}")
-    if start_loss is not None and mean_loss > DIVERGE_FACTOR * start_loss:
+    start = None if start_loss is None else max(start_loss, CHANCE_LOSS)
+    if start is not None and mean_loss > DIVERGE_FACTOR * start:
         return (f"training loss is {mean_loss:.4g} over steps {first}-{last}, more than {DIVERGE_FACTOR:g} "
-                f"times its starting {start_loss:.4g}: diverging; {KEPT}")
+                f"times its start ({start:.4g}: the first window's mean, at least ln 10): diverging; {KEPT}")
     return None

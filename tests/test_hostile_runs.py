@@ -63,8 +63,8 @@ def test_a_finite_loss_that_blows_up_stops_like_a_nan(tiny, tmp_path, capsys, mo
     _loss_plus(monkeypatch, 742.0, STEPS_PER_EPOCH + 3)
     assert train.main(_args(tiny, tmp_path, "--epochs", "3")) == 1
     line = _one_line(capsys)
-    assert re.fullmatch(rf"mnist_cnn: training loss is [0-9.]+ over steps 21-40, more than 10 times its starting "
-                        rf"[0-9.]+: diverging; {KEPT}", line), line
+    assert re.fullmatch(rf"mnist_cnn: training loss is [0-9.]+ over steps 21-40, more than 10 times its start "
+                        rf"\([0-9.]+: the first window's mean, at least ln 10\): diverging; {KEPT}", line), line
     assert _step(tmp_path / "ckpt" / "t") == STEPS_PER_EPOCH  # the last good one
 
 
@@ -78,9 +78,11 @@ def test_a_weight_beyond_the_bound_stops_the_run(tiny, tmp_path, capsys, monkeyp
 
 
 def test_the_divergence_rule():
-    assert errors.divergence(21, 40, 23.1, 2.3, 0.5).startswith("training loss is 23.1 over steps 21-40, more than 10")
-    assert errors.divergence(21, 40, 22.9, 2.3, 0.5) is None
-    assert errors.divergence(21, 40, 1e6, None, 0.5) is None  # the first window is the reference
+    assert errors.divergence(21, 40, 26.0, 2.5, 0.5).startswith("training loss is 26 over steps 21-40, more than 10")
+    assert errors.divergence(21, 40, 24.0, 2.5, 0.5) is None
+    assert errors.divergence(21, 40, 23.1, 0.05, 0.5)  # at least ln 10 = 2.303 times 10
+    assert errors.divergence(21, 40, 22.9, 0.05, 0.5) is None  # a small first loss does not lower the bar
+    assert errors.divergence(1, 20, 1e6, None, 0.5) is None  # the first window is the reference
     assert errors.divergence(1, 20, 2.3, None, 4e22).startswith("a weight is 4e+22 after step 20, beyond the bound")
     assert errors.divergence(1, 20, 2.3, None, float("nan")).startswith("a weight is nan after step 20")
 
