@@ -48,7 +48,8 @@ def _target(kind: str, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind,what", [("directory", "a directory"), ("fifo", "a FIFO"),
-                                       ("link-to-directory", "a directory")])
+                                       ("link-to-directory", "a directory")],
+                         ids=["directory", "fifo", "link-to-directory"])
 def test_a_target_that_is_not_a_regular_file_is_refused(tmp_path, kind, what):
     path = _target(kind, tmp_path)
     with pytest.raises(NotARegularFile, match=f"is {what}; only a regular file is written there"):
@@ -83,7 +84,8 @@ def test_a_symlink_is_written_through(tmp_path):
 
 # --- modes ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)],
+                         ids=["umask-022", "umask-027", "umask-077"])
 def test_new_files_get_the_users_umask(tmp_path, umask, mask, mode):
     umask(mask)
     atomic_write(tmp_path / "report.json", _write("{}"))
@@ -165,7 +167,7 @@ def test_a_live_writers_temp_file_is_never_removed(tmp_path):
 
 # --- crosscheck --json ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,what", [("directory", "a directory"), ("fifo", "a FIFO")])
+@pytest.mark.parametrize("kind,what", [("directory", "a directory"), ("fifo", "a FIFO")], ids=["directory", "fifo"])
 def test_crosscheck_json_to_a_non_regular_file_is_one_line_before_checking(tmp_path, capsys, kind, what):
     path = _target(kind, tmp_path)
     assert crosscheck_main(["--model", "A", "--act", "relu", "--dtype", "float64", "--json", str(path)]) == 2
