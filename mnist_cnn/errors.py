@@ -10,10 +10,11 @@ __all__ = ["Aborted", "CHANCE_LOSS", "DIVERGE_FACTOR", "Diverged", "NOT_STARTED"
            "WriteFailed", "divergence"]
 
 # A run diverges when a sync window's mean training loss (up to train.SYNC_EVERY = 20 steps)
-# exceeds DIVERGE_FACTOR times its start: the mean of the run's first window, or CHANCE_LOSS if
-# larger. MNIST starts near ln 10 = 2.3, so the bar is at least ~23, a loss no learning run comes
-# back from (seen: 742 with 8.5% accuracy); the floor keeps a run whose first window after a
-# resume already had a small loss (an older checkpoint, without its start) from tripping on noise.
+# exceeds DIVERGE_FACTOR times its start: the loss of step 1 (the untrained model), or CHANCE_LOSS
+# if larger. MNIST starts near ln 10 = 2.3, so the bar is at least ~23, a loss no learning run
+# comes back from (seen: 742 with 8.5% accuracy). A run resumed from an older checkpoint, which
+# does not hold its start, takes the first window's mean after the resume; the floor keeps a
+# small one from making noise look like divergence.
 DIVERGE_FACTOR = 10.0
 CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 digits
 # ... or when any weight's magnitude exceeds WEIGHT_BOUND: trained weights of this CNN stay
@@ -52,5 +53,5 @@ def divergence(first: int, last: int, mean_loss: float, start_loss: float | None
     start = None if start_loss is None else max(start_loss, CHANCE_LOSS)
     if start is not None and mean_loss > DIVERGE_FACTOR * start:
         return (f"training loss is {mean_loss:.4g} over steps {first}-{last}, more than {DIVERGE_FACTOR:g} "
-                f"times its start ({start:.4g}: the first window's mean, at least ln 10): diverging; {KEPT}")
+                f"times its start ({start:.4g}: step 1's loss, at least ln 10): diverging; {KEPT}")
     return None

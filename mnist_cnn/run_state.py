@@ -67,7 +67,7 @@ class State:
     window: list = field(default_factory=lambda: [0.0, 0.0, 0])  # loss sum, correct, seen since the last summary
     stop_requested: bool = False  # by a signal to this process
     stop_agreed: bool = False     # by every process, at a sync point: all stop at the same step
-    start_loss: float | None = None  # mean training loss of the run's first sync window (errors.divergence)
+    start_loss: float | None = None  # training loss of step 1, the untrained model (errors.divergence)
 
 
 # --- build --------------------------------------------------------------------------

@@ -108,11 +108,11 @@ def sync(run: Run, state: State, meter: Meter, bar, rate: float) -> None:
             raise Diverged(f"training loss is {value} at step {p.step - n + i + 1}: {KEPT}")
     seen = sum(meter.seen) * run.world  # every process holds an equal share of each batch
     mean = sum(losses) / seen
+    if state.start_loss is None:  # the untrained model's loss (step 1); an older checkpoint's resume: this window's
+        state.start_loss = losses[0] / (meter.seen[0] * run.world) if p.step == n else mean
     why = divergence(p.step - n + 1, p.step, mean, state.start_loss, values[-2] / run.world)  # replicas: same max
     if why:
         raise Diverged(why)
-    if state.start_loss is None:
-        state.start_loss = mean
     state.window = [state.window[0] + sum(losses), state.window[1] + sum(correct), state.window[2] + seen]
     state.stop_agreed = values[-1] > 0
     meter.values.zero_()

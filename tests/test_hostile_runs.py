@@ -64,8 +64,17 @@ def test_a_finite_loss_that_blows_up_stops_like_a_nan(tiny, tmp_path, capsys, mo
     assert train.main(_args(tiny, tmp_path, "--epochs", "3")) == 1
     line = _one_line(capsys)
     assert re.fullmatch(rf"mnist_cnn: training loss is [0-9.]+ over steps 21-40, more than 10 times its start "
-                        rf"\([0-9.]+: the first window's mean, at least ln 10\): diverging; {KEPT}", line), line
+                        rf"\([0-9.]+: step 1's loss, at least ln 10\): diverging; {KEPT}", line), line
     assert _step(tmp_path / "ckpt" / "t") == STEPS_PER_EPOCH  # the last good one
+
+
+def test_sgd_at_lr_3_with_tanh_blows_up_without_nan_and_stops(tiny, tmp_path, capsys):
+    """Unpatched: tanh keeps the loss finite while SGD at lr 3 sends it into the thousands (before:
+    'done', exit 0, test loss 2304 and 8% accuracy)."""
+    assert train.main(_args(tiny, tmp_path, "--steps", "40", "--opt", "sgd", "--lr", "3", "--act", "tanh")) == 1
+    assert re.fullmatch(rf"mnist_cnn: training loss is [0-9.e+]+ over steps 1-20, more than 10 times its start "
+                        rf"\([0-9.]+: step 1's loss, at least ln 10\): diverging; {KEPT}", _one_line(capsys))
+    assert not (tmp_path / "ckpt" / "t" / "latest.pt").exists()
 
 
 def test_a_weight_beyond_the_bound_stops_the_run(tiny, tmp_path, capsys, monkeypatch):
