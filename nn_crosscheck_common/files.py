@@ -134,13 +134,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     A reader sees the old file or the new one, never half of one; on any failure (a full
     disk, an exception in `write`) the temporary file is removed and the old file stays.
     Raises NotARegularFile (a UsageError) when the target is a directory, device, FIFO or socket."""
-    target = write_target(path)
+    target = write_target(path)  # refused before a folder is made
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)  # a replaced file keeps its mode
-    except FileNotFoundError:
-        mode = 0o666 & ~umask()
     with folder_lock(target.parent) as locked:
+        target = write_target(path)  # again, under the lock: what is replaced is what was checked
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode)  # a replaced file keeps its mode
+        except FileNotFoundError:
+            mode = 0o666 & ~umask()
         if locked:
             _remove_stale(target)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
