@@ -45,7 +45,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .train import fit
     try:
         args = parser().parse_args(argv)
     except UsageError as err:
@@ -53,6 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rows, grid = [], list(itertools.product(args.opt, args.act, args.init, args.seed))
+    try:
+        return run_grid(args, stamp, grid, rows)
+    except KeyboardInterrupt:  # between two runs, where no run's own signal handlers are in place
+        return stopped(args, stamp, rows, len(grid), "interrupted between two runs")
+
+
+def run_grid(args, stamp: str, grid: list, rows: list) -> int:
+    """Each run of the grid in turn, its row added to `rows`; the exit status."""
+    from .train import fit
     for opt, act, init, seed in grid:
         name = f"sweep-{stamp}-{opt}-{act}-{init}-s{seed}"
         cfg = Config(opt=opt, act=act, init=init, epochs=args.epochs, steps=args.steps, seed=seed,

@@ -137,7 +137,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     target = write_target(path)  # refused before a folder is made
     target.parent.mkdir(parents=True, exist_ok=True)
     with folder_lock(target.parent) as locked:
-        target = write_target(path)  # again, under the lock: what is replaced is what was checked
+        target = write_target(path)  # again under the lock: no writer of ours changes it meanwhile
         try:
             mode = stat.S_IMODE(target.stat().st_mode)  # a replaced file keeps its mode
         except FileNotFoundError:

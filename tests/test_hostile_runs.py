@@ -138,6 +138,20 @@ def test_a_sweep_interrupted_while_loading_data_stops(tiny, tmp_path, capsys, mo
     assert _one_line(capsys) == (f"mnist_cnn.sweep: {errors.NOT_STARTED}; 1 of 2 runs not started")
 
 
+def test_a_sweep_interrupted_between_two_runs_stops(tiny, tmp_path, capsys, monkeypatch):
+    """A Ctrl-C after run 1 ended and before run 2 set up its handlers: the table, one line, 130."""
+    real, made = sweep.Config, []
+
+    def config(**kwargs):
+        made.append(kwargs["run_name"])
+        if len(made) == 2:
+            signal.raise_signal(signal.SIGINT)
+        return real(**kwargs)
+    monkeypatch.setattr(sweep, "Config", config)
+    assert sweep.main(_sweep_args(tiny, tmp_path)) == sweep.EXIT_STOPPED
+    assert _one_line(capsys) == "mnist_cnn.sweep: interrupted between two runs; 1 of 2 runs not started"
+
+
 # --- 1: interrupts that say what happened -----------------------------------------------------------
 
 def test_one_ctrl_c_while_data_loads_says_nothing_was_written(tiny, tmp_path, capsys, monkeypatch):
