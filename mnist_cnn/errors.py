@@ -6,8 +6,8 @@ import math
 
 from nn_crosscheck_common import UsageError
 
-__all__ = ["Aborted", "CHANCE_LOSS", "DIVERGE_FACTOR", "Diverged", "NOT_STARTED", "NonFiniteLoss", "UsageError", "WEIGHT_BOUND",
-           "WriteFailed", "divergence"]
+__all__ = ["Aborted", "CHANCE_LOSS", "DIVERGE_FACTOR", "Diverged", "NOT_STARTED", "NonFiniteLoss", "UsageError",
+           "WEIGHT_BOUND", "WriteFailed", "divergence"]
 
 # A run diverges when a sync window's mean training loss (up to train.SYNC_EVERY = 20 steps)
 # exceeds DIVERGE_FACTOR times its start: the loss of step 1 (the untrained model), or CHANCE_LOSS

@@ -27,7 +27,8 @@ def prog() -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    epilog = EXIT_STATUSES.replace(EXIT_STATUSES.splitlines()[1], "  0  success: every run of the grid ran (a diverged run is a row of the table)")
+    epilog = EXIT_STATUSES.replace(EXIT_STATUSES.splitlines()[1],
+                                   "  0  success: every run of the grid ran (a diverged run is a row of the table)")
     epilog = epilog.replace(next(line for line in epilog.splitlines() if line.startswith("  130")), SWEEP_STOPPED)
     p = OneLineParser(prog=prog(), description=__doc__, epilog=epilog,
                       formatter_class=RawDescriptionDefaultsHelpFormatter)
@@ -82,7 +83,8 @@ def run_grid(args, stamp: str, grid: list, rows: list) -> int:
             return EXIT_FAILED
         else:
             if out.state.stop_agreed:  # a Ctrl-C or SIGTERM: this run is checkpointed, the sweep stops
-                rows.append((opt, act, init, seed, "stopped", f"at step {out.state.progress.step}/{out.run.total_steps}"))
+                at = f"at step {out.state.progress.step}/{out.run.total_steps}"
+                rows.append((opt, act, init, seed, "stopped", at))
                 return stopped(args, stamp, rows, len(grid), f"stopped by a signal during {name}; its checkpoint: "
                                f"--resume {out.run.ckpt_path.parent} with mnist-cnn-train")
             rows.append((opt, act, init, seed, f"{out.test_accuracy:.4f}", f"{out.minutes:.1f}"))

@@ -127,7 +127,7 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
         proc.wait(timeout=HANG_S)
     stale = list(tmp_path.glob(".latest.pt.*.tmp"))
     assert len(stale) == 1 and stale[0].read_bytes() == b"half a checkpoint"
-    others = [tmp_path / ".other.pt.abcdefgh.tmp", tmp_path / ".latest.pt.mine.tmp", tmp_path / "latest.pt.abcdefgh.tmp"]
+    others = [tmp_path / name for name in (".other.pt.abcdefgh.tmp", ".latest.pt.mine.tmp", "latest.pt.abcdefgh.tmp")]
     for other in others:
         other.write_text("not ours to remove")
     atomic_write(path, _write("whole"))
