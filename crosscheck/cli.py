@@ -154,6 +154,8 @@ def run_check(args) -> int:
         raise UsageError("--json: empty path; give the file to write the report to, e.g. --json report.json")
     if args.timeout is not None and not args.user:
         raise UsageError("--timeout: limits your own code's calls, so it needs --user FILE.py")
+    if args.json:
+        report.check_json_target(args.json)
     results = []
     jobs = [] if args.user else plan(args)
     if args.user:  # the table starts only once there is a row: a failure before is one line alone

@@ -22,9 +22,10 @@ MAX_SEED = 2 ** 32 - 1  # numpy's limit; torch's generators take it too
 
 EXIT_STATUSES = """exit status:
   0  success (also after a Ctrl-C or SIGTERM that stopped the run early with a checkpoint)
-  1  training stopped: a non-finite loss, or a log or checkpoint could not be written (disk full)
+  1  training stopped: a non-finite or diverging loss or weight, or a log or checkpoint could not be
+     written (disk full); the last good checkpoint is kept
   2  a usage or input error: a bad flag, data file or checkpoint
-  130  aborted by a second Ctrl-C (the last checkpoint is kept)
+  130  aborted by a second Ctrl-C, or a Ctrl-C before training started (the line says what was kept)
   every non-zero exit prints one line saying why (a second line may give the remedy)"""
 
 # What a resumed run may not change: these make it a different run (the cosine schedule

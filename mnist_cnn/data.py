@@ -35,9 +35,12 @@ def check_idx(path: Path) -> int:
     magic_expected, ndim = FILES[path.name]
     if not path.is_file():
         raise DataError(f"MNIST: {path} is not a file; put the uncompressed IDX file {path.name} there")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header = f.read(4 + 4 * ndim)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            header = f.read(4 + 4 * ndim)
+    except OSError as err:
+        raise DataError(_unreadable(path, err)) from None
     if len(header) < 4 + 4 * ndim:
         raise DataError(f"MNIST: {path} is truncated: {size} bytes, too short for its header")
     magic, *dims = struct.unpack(f">{1 + ndim}I", header)
@@ -58,7 +61,25 @@ def _raw_dir(data_dir: str) -> Path:
 
 def load_mnist(data_dir: str | None = None, download: bool = True):
     """(train_x, train_y, test_x, test_y): images as float32 (N, 1, 28, 28), normalised;
-    labels int64. Files are read by torchvision.datasets.MNIST from <data_dir>/MNIST/raw."""
+    labels int64. Files are read by torchvision.datasets.MNIST from <data_dir>/MNIST/raw.
+    A file or folder that cannot be read (permissions, an I/O error) is a DataError naming it."""
+    data_dir = data_dir or default_data_dir()
+    for folder in (Path(data_dir), Path(data_dir) / "MNIST", _raw_dir(data_dir)):
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"MNIST: {folder} is a file, not a folder; point --data-dir or ${DATA_ENV} "
+                            f"at a folder that has MNIST/raw/ inside")
+    try:
+        return _load_mnist(data_dir, download)
+    except OSError as err:
+        raise DataError(_unreadable(err.filename or _raw_dir(data_dir), err)) from None
+
+
+def _unreadable(path, err: OSError) -> str:
+    why = "; check its permissions and those of the folders above it" if isinstance(err, PermissionError) else ""
+    return f"MNIST: cannot read {path}: {err.strerror or err}{why}"
+
+
+def _load_mnist(data_dir: str | None, download: bool):
     from torchvision.datasets import MNIST
     data_dir = data_dir or default_data_dir()
     raw = _raw_dir(data_dir)
@@ -73,6 +94,8 @@ def load_mnist(data_dir: str | None = None, download: bool = True):
         train = MNIST(data_dir, train=True, download=download)
         test = MNIST(data_dir, train=False, download=download)
     except Exception as err:  # no network, a refused download, a broken file
+        if isinstance(err, PermissionError) or (isinstance(err, OSError) and len(present) == len(FILES)):
+            raise  # unreadable, not missing: named by load_mnist
         if len(present) < len(FILES):
             raise DataError(_missing_message(raw, err)) from None
         raise DataError(f"MNIST: could not read the files in {raw}: {err}") from None

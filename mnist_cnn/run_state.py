@@ -20,7 +20,7 @@ from numpy_impl.spec import ModelSpec
 from . import checkpoint, distributed
 from .config import Config, merge_on_resume, validate
 from .data import load_mnist
-from .errors import Diverged, WriteFailed
+from .errors import Aborted, Diverged, WriteFailed, divergence
 from .spec import cnn_spec
 from .summaries import Summaries
 
@@ -67,6 +67,7 @@ class State:
     window: list = field(default_factory=lambda: [0.0, 0.0, 0])  # loss sum, correct, seen since the last summary
     stop_requested: bool = False  # by a signal to this process
     stop_agreed: bool = False     # by every process, at a sync point: all stop at the same step
+    start_loss: float | None = None  # training loss of step 1, the untrained model (errors.divergence)
 
 
 # --- build --------------------------------------------------------------------------
@@ -156,14 +157,18 @@ def load_resume(cfg: Config, given: frozenset[str] | None) -> tuple[Config, dict
     """(the run's configuration, the checkpoint, its path); flags that would change the run
     are refused (UsageError), allowed ones recorded."""
     path = checkpoint.resolve(cfg.resume)
-    state = checkpoint.load(path)
+    state, sealed = checkpoint.load(path)
+    first = distributed.world_and_local_rank()[1] == 0
+    if not sealed and first:
+        print(f"note: {path} carries no checksum (written before checkpoints had one), so its bytes cannot "
+              f"be verified; its values are checked, and the next checkpoint will carry one", file=sys.stderr)
     if given is None:  # built in code: every field that differs from the defaults was asked for
         defaults = Config(run_name=cfg.run_name, data_dir=cfg.data_dir)
         given = frozenset(k for k, v in cfg.to_dict().items() if v != getattr(defaults, k))
     merged, changed = merge_on_resume(Config.from_dict(state["config"]), cfg, given)
     history = list(state.get("history", [])) + ([{"step": state["step"], "changed": changed}] if changed else [])
     state["history"] = history
-    if changed and distributed.world_and_local_rank()[1] == 0:
+    if changed and first:
         print(f"resuming at step {state['step']} with " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
     return merged, state, path
 
@@ -188,6 +193,8 @@ def setup(cfg: Config, given: frozenset[str] | None = None) -> tuple[Run, State]
     per_epoch = steps_per_epoch(len(data[0]), cfg.batch_size, world)
     planned = per_epoch * cfg.epochs  # the lr schedule spans all epochs; --steps may stop sooner
     total = min(planned, cfg.steps or planned, DRY_RUN_STEPS if cfg.dry_run else planned)
+    if saved is not None:
+        checkpoint.check_fits(saved, resumed_from, planned, cfg.epochs, per_epoch)
     net = build_model(cfg, device)
     model = net
     if world > 1:
@@ -209,15 +216,30 @@ def place(run: Run, state: State, saved: dict | None, resumed_from: Path | None)
         run.scratch = tempfile.TemporaryDirectory(prefix="mnist-dry-run-")
         run.run_dir = Path(run.scratch.name)
     elif saved is not None:
-        run.run_dir, run.ckpt_path = Path(saved["run_dir"]), resumed_from
+        run.run_dir, run.ckpt_path = saved_run_dir(saved, resumed_from), resumed_from
     else:
-        run.run_dir, ckpt_dir = claim_folders(cfg)
-        run.ckpt_path = ckpt_dir / checkpoint.LATEST
+        run_dir, ckpt_dir = claim_folders(cfg)
+        run.run_dir, run.ckpt_path = run_dir.absolute(), ckpt_dir.absolute() / checkpoint.LATEST
     if cfg.summaries:
         try:  # purge_step drops events a crashed run wrote past its last checkpoint
             run.summaries = Summaries(str(run.run_dir), model_spec(cfg), purge_step=state.progress.step if saved else None)
         except OSError as err:
-            raise WriteFailed(f"could not write TensorBoard logs in {run.run_dir}: {err.strerror or err}") from None
+            raise WriteFailed(f"could not write TensorBoard logs in {run.run_dir}: {err.strerror or err}; "
+                              f"{checkpoint.kept_or_none(run.ckpt_path)}") from None
+
+
+def saved_run_dir(saved: dict, ckpt_path: Path) -> Path:
+    """The run's TensorBoard folder. Checkpoints store it absolute; older ones stored it relative
+    to the folder the run started in, which is found from where the checkpoint lies
+    (<start>/<checkpoint_dir>/<name>/latest.pt) when its checkpoint_dir was relative."""
+    run_dir = Path(saved["run_dir"])
+    if run_dir.is_absolute():
+        return run_dir
+    folder, ckpt_dir = ckpt_path.absolute().parent.parent, Path(saved["config"].get("checkpoint_dir", "."))
+    cut = len(folder.parts) - len(ckpt_dir.parts)  # "." has no parts: the start folder itself
+    if not ckpt_dir.is_absolute() and cut > 0 and folder.parts[cut:] == ckpt_dir.parts:
+        return Path(*folder.parts[:cut]) / run_dir
+    return run_dir.absolute()
 
 
 def to_device(run: Run, xb: torch.Tensor) -> torch.Tensor:
@@ -228,11 +250,12 @@ def to_device(run: Run, xb: torch.Tensor) -> torch.Tensor:
 # --- checkpoints ----------------------------------------------------------------------
 
 def check_finite_weights(run: Run, state: State) -> None:
-    """Never checkpoint a diverged model (every rank checks: the replicas are identical)."""
-    finite = torch.stack([p.detach().isfinite().all() for p in run.net.parameters()]).all()
-    if not bool(finite):
-        raise Diverged(f"a weight is NaN or Inf after step {state.progress.step}: stopping; the last "
-                       f"good checkpoint is kept, nothing new is written")
+    """Never checkpoint a diverged model: a NaN, Inf or a weight beyond errors.WEIGHT_BOUND
+    (every rank checks: the replicas are identical)."""
+    largest = float(torch.stack([p.detach().abs().max() for p in run.net.parameters()]).max())
+    why = divergence(state.progress.step, state.progress.step, 0.0, None, largest)
+    if why:
+        raise Diverged(why)
 
 
 def save_checkpoint(run: Run, state: State) -> None:
@@ -244,7 +267,7 @@ def save_checkpoint(run: Run, state: State) -> None:
              "scheduler": run.sched.state_dict(), "step": p.step, "epoch": p.epoch,
              "step_in_epoch": p.step_in_epoch, "rng_cpu": torch.get_rng_state(),
              "config": run.cfg.to_dict(), "run_dir": str(run.run_dir), "window": list(state.window),
-             "history": run.history}
+             "history": run.history, "start_loss": state.start_loss}
     if run.device.type == "cuda":
         saved["rng_cuda"] = torch.cuda.get_rng_state(run.device)
     checkpoint.save(run.ckpt_path, saved)
@@ -261,6 +284,7 @@ def restore(run: Run, state: State, saved: dict) -> None:
                          f"({str(err).splitlines()[0][:160]})") from None
     state.progress = Progress(saved["step"], saved["epoch"], saved["step_in_epoch"])
     state.window = list(saved.get("window", [0.0, 0.0, 0]))
+    state.start_loss = saved.get("start_loss")  # older checkpoints: the first window after the resume
     run.history = saved.get("history", [])
     if run.device.type == "cuda" and "rng_cuda" in saved:
         torch.cuda.set_rng_state(saved["rng_cuda"], run.device)
@@ -268,11 +292,15 @@ def restore(run: Run, state: State, saved: dict) -> None:
 
 # --- stopping ----------------------------------------------------------------------------
 
-def stop_handler(state: State):
-    """First Ctrl-C or SIGTERM: finish the step, checkpoint, exit. Second: stop at once."""
+def stop_handler(state: State, ckpt_path: Path | None = None):
+    """First Ctrl-C or SIGTERM: finish the step, checkpoint, exit. Second: stop at once (Aborted)."""
     def handler(signum, frame):
         if state.stop_requested:
-            raise KeyboardInterrupt
+            if ckpt_path is not None and ckpt_path.is_file():
+                raise Aborted(f"aborted by a second interrupt at step {state.progress.step}; the last "
+                              f"checkpoint is kept: --resume {ckpt_path.parent}")
+            raise Aborted(f"aborted by a second interrupt at step {state.progress.step}, before the "
+                          f"run's first checkpoint: nothing was saved")
         state.stop_requested = True
         print(f"\n{signal.Signals(signum).name}: finishing this step, then writing a checkpoint "
               f"(Ctrl-C again to abort)", file=sys.stderr)

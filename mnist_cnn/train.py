@@ -18,9 +18,10 @@ from tqdm import tqdm
 from nn_crosscheck_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 from . import distributed
+from .checkpoint import kept_or_none
 from .config import Config, parse_command_line, prog
 from .data import MEAN, STD, DataError
-from .errors import Diverged, NonFiniteLoss, WriteFailed
+from .errors import KEPT, NOT_STARTED, Aborted, Diverged, NonFiniteLoss, WriteFailed, divergence
 from .run_state import Run, State, save_checkpoint, setup, stop_handler, to_device
 
 __all__ = ["Diverged", "NonFiniteLoss", "Outcome", "evaluate", "fit", "main", "setup", "train",
@@ -99,13 +100,19 @@ def sync(run: Run, state: State, meter: Meter, bar, rate: float) -> None:
     naming its step; agree on a stop request; update the window and the bar."""
     n, p = len(meter.seen), state.progress
     flag = torch.tensor([float(state.stop_requested)], dtype=torch.float64, device=run.device)
-    values = distributed.all_reduce_tensor(torch.cat([meter.values[:, :n].flatten(), flag])).tolist()
+    weight = torch.stack([w.detach().abs().max() for w in run.net.parameters()]).max().double().reshape(1)
+    values = distributed.all_reduce_tensor(torch.cat([meter.values[:, :n].flatten(), weight, flag])).tolist()
     losses, correct = values[:n], values[n:2 * n]
     for i, value in enumerate(losses):
         if not math.isfinite(value):
-            raise Diverged(f"training loss is {value} at step {p.step - n + i + 1}: stopping; the last "
-                           f"good checkpoint is kept, nothing new is written")
+            raise Diverged(f"training loss is {value} at step {p.step - n + i + 1}: {KEPT}")
     seen = sum(meter.seen) * run.world  # every process holds an equal share of each batch
+    mean = sum(losses) / seen
+    if state.start_loss is None:  # the untrained model's loss (step 1); an older checkpoint's resume: this window's
+        state.start_loss = losses[0] / (meter.seen[0] * run.world) if p.step == n else mean
+    why = divergence(p.step - n + 1, p.step, mean, state.start_loss, values[-2] / run.world)  # replicas: same max
+    if why:
+        raise Diverged(why)
     state.window = [state.window[0] + sum(losses), state.window[1] + sum(correct), state.window[2] + seen]
     state.stop_agreed = values[-1] > 0
     meter.values.zero_()
@@ -123,7 +130,7 @@ def write_logs(run: Run, method: str, *args) -> None:
         getattr(run.summaries, method)(*args)
     except OSError as err:
         raise WriteFailed(f"could not write TensorBoard logs in {run.run_dir}: {err.strerror or err}; "
-                          f"the last checkpoint is kept (free space, then --resume it)") from None
+                          f"{kept_or_none(run.ckpt_path)}") from None
 
 
 def write_train_summaries(run: Run, state: State, before: dict | None, images_per_s: float) -> None:
@@ -179,8 +186,7 @@ def evaluate_and_log(run: Run, state: State) -> tuple[float, float]:
     loss, acc, confusion, worst = evaluate(run)
     step = state.progress.step
     if not math.isfinite(loss):
-        raise Diverged(f"test loss is {loss} after step {step}: stopping; the last good checkpoint "
-                       f"is kept, nothing new is written")
+        raise Diverged(f"test loss is {loss} after step {step}: {KEPT}")
     write_logs(run, "evaluation", step, loss, acc, confusion, worst)
     write_logs(run, "filters", step, run.net)
     return loss, acc
@@ -227,7 +233,7 @@ def fit(cfg: Config, given: frozenset[str] | None = None) -> Outcome:
     """Set up, train, write the final summaries. Raises UsageError or DataError (bad input,
     exit 2), Diverged or WriteFailed (exit 1)."""
     run, state = setup(cfg, given)
-    handler = stop_handler(state)
+    handler = stop_handler(state, run.ckpt_path)
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     start = time.perf_counter()
     try:
@@ -287,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     except (Diverged, WriteFailed) as err:
         print(f"mnist_cnn: {err}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("mnist_cnn: aborted by a second interrupt; the last checkpoint is kept", file=sys.stderr)
+    except KeyboardInterrupt as err:  # Aborted: a second one in training; else before the handlers
+        print(f"mnist_cnn: {err if isinstance(err, Aborted) else NOT_STARTED}", file=sys.stderr)
         return EXIT_ABORTED
     finally:
         distributed.shutdown()

@@ -162,7 +162,7 @@ def test_full_checkpoint_disk_keeps_the_previous_checkpoint(tiny, tmp_path, caps
     assert train.main(_args(tiny, tmp_path, "--epochs", "2")) == 1
     path = tmp_path / "ckpt" / "t" / "latest.pt"
     assert _one_line(capsys) == (f"mnist_cnn: could not write the checkpoint {path}: No space left on device; "
-                                 f"the previous checkpoint there is kept")
+                                 f"the previous checkpoint is kept: free space, then --resume {path.parent}")
     assert torch.load(path, weights_only=True)["step"] == STEPS_PER_EPOCH
     assert [p.name for p in path.parent.iterdir()] == ["latest.pt"]  # no temporary file left
 

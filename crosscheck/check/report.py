@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from nn_crosscheck_common import atomic_write
+from nn_crosscheck_common import UsageError, atomic_write, write_target
 
 from .harness import CheckResult
 
@@ -75,6 +75,20 @@ def to_json(results: list[CheckResult]) -> dict:
                         "notes": r.notes} for r in results]}
 
 
+def check_json_target(path: str) -> None:
+    """Refuse, before any checking, a --json PATH that is a directory, device or FIFO (one line)."""
+    try:
+        write_target(path)
+    except UsageError as err:
+        raise UsageError(f"argument --json: {err}") from None
+
+
 def write_json(path: str, results: list[CheckResult]) -> None:
+    """Atomically, as a regular file (a symlink is written through); UsageError naming --json."""
     text = json.dumps(to_json(results), indent=1, default=float)
-    atomic_write(path, lambda f: f.write(text.encode()))
+    try:
+        atomic_write(path, lambda f: f.write(text.encode()))
+    except UsageError as err:
+        raise UsageError(f"argument --json: {err}") from None
+    except OSError as err:
+        raise UsageError(f"argument --json: could not write {path}: {err.strerror or err}") from None
