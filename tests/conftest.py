@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
+from mnist_helpers import write_tiny_mnist
 
 
 @pytest.fixture
 def rng():
     """A seeded generator, so every test sees the same numbers on every run."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A folder of tiny MNIST-format data (mnist_helpers.write_tiny_mnist), one per test module."""
+    return str(write_tiny_mnist(tmp_path_factory.mktemp("mnist")))

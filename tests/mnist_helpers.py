@@ -16,3 +16,13 @@ def write_tiny_mnist(root, n_train=200, n_test=100, seed=0):
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     assert all((raw / name).exists() for name in FILES)
     return root
+
+
+STEPS_PER_EPOCH = 20  # write_tiny_mnist's 200 training images, batch 10
+
+
+def run_args(data_dir, tmp_path, *extra, summaries: bool = False) -> list[str]:
+    """The trainer's flags for a short run named 't' on tiny data, its folders under tmp_path."""
+    return ["--data-dir", str(data_dir), "--logdir", str(tmp_path / "runs"), "--checkpoint-dir",
+            str(tmp_path / "ckpt"), "--batch-size", "10", "--run-name", "t",
+            *([] if summaries else ["--no-summaries"]), *extra]

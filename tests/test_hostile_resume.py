@@ -12,28 +12,17 @@ import pytest
 import torch
 
 from mnist_cnn import checkpoint, train
-from mnist_helpers import write_tiny_mnist
+from mnist_helpers import run_args
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_S = 600  # only turns a hang into a failure
-STEPS_PER_EPOCH = 20  # 200 tiny training images, batch 10
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return str(write_tiny_mnist(tmp_path_factory.mktemp("mnist")))
-
-
-def _args(tiny, tmp_path, *extra):
-    return ["--data-dir", tiny, "--logdir", str(tmp_path / "runs"), "--checkpoint-dir",
-            str(tmp_path / "ckpt"), "--batch-size", "10", "--run-name", "t", "--no-summaries", *extra]
 
 
 @pytest.fixture(scope="module")
 def three_steps(tiny, tmp_path_factory):
     """The checkpoint file of a run stopped after 3 steps."""
     tmp = tmp_path_factory.mktemp("three")
-    assert train.main(_args(tiny, tmp, "--steps", "3")) == 0
+    assert train.main(run_args(tiny, tmp, "--steps", "3")) == 0
     return tmp / "ckpt" / "t" / "latest.pt"
 
 
@@ -153,7 +142,7 @@ def test_a_resume_from_another_folder_writes_where_the_run_lives(tiny, tmp_path,
     start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
     start.mkdir(), elsewhere.mkdir()
     monkeypatch.chdir(start)
-    relative = [a for a in _args(tiny, Path("."), "--steps", "3", "--summary-every", "3") if a != "--no-summaries"]
+    relative = [a for a in run_args(tiny, Path("."), "--steps", "3", "--summary-every", "3") if a != "--no-summaries"]
     relative[relative.index("--logdir") + 1], relative[relative.index("--checkpoint-dir") + 1] = "runs", "ckpt"
     assert train.main(relative) == 0
     assert _state(start / "ckpt" / "t" / "latest.pt")["run_dir"] == str(start / "runs" / "t")
@@ -171,7 +160,7 @@ def test_an_old_checkpoints_relative_run_folder_is_found_from_where_the_checkpoi
     start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
     start.mkdir(), elsewhere.mkdir()
     monkeypatch.chdir(start)
-    relative = [a for a in _args(tiny, Path("."), "--steps", "3", "--summary-every", "3") if a != "--no-summaries"]
+    relative = [a for a in run_args(tiny, Path("."), "--steps", "3", "--summary-every", "3") if a != "--no-summaries"]
     relative[relative.index("--logdir") + 1], relative[relative.index("--checkpoint-dir") + 1] = "runs", "ckpt"
     assert train.main(relative) == 0
     path = start / "ckpt" / "t" / "latest.pt"
@@ -189,7 +178,7 @@ def test_an_old_checkpoints_relative_run_folder_is_found_from_where_the_checkpoi
 # --- the checkpoint file itself ---------------------------------------------------------------------
 
 def test_a_resume_removes_the_temp_files_of_killed_checkpoint_writes(tiny, tmp_path, capsys):
-    assert train.main(_args(tiny, tmp_path, "--steps", "2")) == 0
+    assert train.main(run_args(tiny, tmp_path, "--steps", "2")) == 0
     folder = tmp_path / "ckpt" / "t"
     stale = folder / ".latest.pt.k1ll3d_x.tmp"  # what a SIGKILLed write leaves (see test_hostile_files)
     stale.write_bytes(b"half a checkpoint")
@@ -198,7 +187,7 @@ def test_a_resume_removes_the_temp_files_of_killed_checkpoint_writes(tiny, tmp_p
 
 
 def test_a_symlinked_checkpoint_is_written_through(tiny, tmp_path):
-    assert train.main(_args(tiny, tmp_path, "--steps", "2")) == 0
+    assert train.main(run_args(tiny, tmp_path, "--steps", "2")) == 0
     folder, kept = tmp_path / "ckpt" / "t", tmp_path / "kept.pt"
     (folder / "latest.pt").rename(kept)
     (folder / "latest.pt").symlink_to(kept)
@@ -209,7 +198,7 @@ def test_a_symlinked_checkpoint_is_written_through(tiny, tmp_path):
 def test_checkpoints_get_the_users_umask(tiny, tmp_path):
     old = os.umask(0o027)
     try:
-        assert train.main(_args(tiny, tmp_path, "--steps", "1")) == 0
+        assert train.main(run_args(tiny, tmp_path, "--steps", "1")) == 0
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "ckpt" / "t" / "latest.pt").stat().st_mode) == 0o640

@@ -10,22 +10,11 @@ import pytest
 import torch
 
 from mnist_cnn import checkpoint, errors, run_state, sweep, train
-from mnist_helpers import write_tiny_mnist
+from mnist_helpers import STEPS_PER_EPOCH, run_args, write_tiny_mnist
 
-STEPS_PER_EPOCH = 20  # 200 tiny training images, batch 10
 KEPT = "stopping; the last good checkpoint is kept, nothing new is written"
 PROGRESS_BAR = re.compile(r"\| *\d+/\d+ \[")  # tqdm's "| 20/60 [00:13<00:27, 1.45step/s" (or 1.41s/step)
 SIGNAL_NOTICE = re.compile(r"^SIG(INT|TERM): finishing this step")  # what the first signal prints at once
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return str(write_tiny_mnist(tmp_path_factory.mktemp("mnist")))
-
-
-def _args(tiny, tmp_path, *extra):
-    return ["--data-dir", tiny, "--logdir", str(tmp_path / "runs"), "--checkpoint-dir",
-            str(tmp_path / "ckpt"), "--batch-size", "10", "--run-name", "t", "--no-summaries", *extra]
 
 
 def _one_line(capsys) -> str:
@@ -61,7 +50,7 @@ def _loss_plus(monkeypatch, extra: float, after: int):
 def test_a_finite_loss_that_blows_up_stops_like_a_nan(tiny, tmp_path, capsys, monkeypatch):
     """Loss +742 from step 24 on: the window of steps 21-40 is over 10x the first window's mean."""
     _loss_plus(monkeypatch, 742.0, STEPS_PER_EPOCH + 3)
-    assert train.main(_args(tiny, tmp_path, "--epochs", "3")) == 1
+    assert train.main(run_args(tiny, tmp_path, "--epochs", "3")) == 1
     line = _one_line(capsys)
     assert re.fullmatch(rf"mnist_cnn: training loss is [0-9.]+ over steps 21-40, more than 10 times its start "
                         rf"\([0-9.]+: step 1's loss, at least ln 10\): diverging; {KEPT}", line), line
@@ -71,7 +60,7 @@ def test_a_finite_loss_that_blows_up_stops_like_a_nan(tiny, tmp_path, capsys, mo
 def test_sgd_at_lr_3_with_tanh_blows_up_without_nan_and_stops(tiny, tmp_path, capsys):
     """Unpatched: tanh keeps the loss finite while SGD at lr 3 sends it into the thousands (before:
     'done', exit 0, test loss 2304 and 8% accuracy)."""
-    assert train.main(_args(tiny, tmp_path, "--steps", "40", "--opt", "sgd", "--lr", "3", "--act", "tanh")) == 1
+    assert train.main(run_args(tiny, tmp_path, "--steps", "40", "--opt", "sgd", "--lr", "3", "--act", "tanh")) == 1
     assert re.fullmatch(rf"mnist_cnn: training loss is [0-9.e+]+ over steps 1-20, more than 10 times its start "
                         rf"\([0-9.]+: step 1's loss, at least ln 10\): diverging; {KEPT}", _one_line(capsys))
     assert not (tmp_path / "ckpt" / "t" / "latest.pt").exists()
@@ -80,7 +69,7 @@ def test_sgd_at_lr_3_with_tanh_blows_up_without_nan_and_stops(tiny, tmp_path, ca
 def test_a_weight_beyond_the_bound_stops_the_run(tiny, tmp_path, capsys, monkeypatch):
     """The bound lowered below Xavier's own first-layer weights: the first sync point stops."""
     monkeypatch.setattr(errors, "WEIGHT_BOUND", 0.01)
-    assert train.main(_args(tiny, tmp_path, "--epochs", "3")) == 1
+    assert train.main(run_args(tiny, tmp_path, "--epochs", "3")) == 1
     assert re.fullmatch(rf"mnist_cnn: a weight is [0-9.]+ after step 20, beyond the bound 0.01: diverging; {KEPT}",
                         _one_line(capsys))
     assert not (tmp_path / "ckpt" / "t" / "latest.pt").exists()  # nothing diverged is ever saved
@@ -158,7 +147,7 @@ def test_one_ctrl_c_while_data_loads_says_nothing_was_written(tiny, tmp_path, ca
     """Before the handlers are in, a Ctrl-C is Python's KeyboardInterrupt: not a 'second
     interrupt', and there is no checkpoint to keep."""
     monkeypatch.setattr(run_state, "load_mnist", lambda *a, **k: signal.raise_signal(signal.SIGINT))
-    assert train.main(_args(tiny, tmp_path, "--steps", "3")) == train.EXIT_ABORTED
+    assert train.main(run_args(tiny, tmp_path, "--steps", "3")) == train.EXIT_ABORTED
     assert _one_line(capsys) == ("mnist_cnn: interrupted before training started (while loading the data or "
                                  "setting up): no step was taken and no checkpoint was written")
     assert not (tmp_path / "ckpt").exists()
@@ -166,14 +155,14 @@ def test_one_ctrl_c_while_data_loads_says_nothing_was_written(tiny, tmp_path, ca
 
 def test_a_second_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tiny, tmp_path, capsys, monkeypatch):
     _signal_at_first_sync(monkeypatch, times=2)
-    assert train.main(_args(tiny, tmp_path, "--steps", "30")) == train.EXIT_ABORTED
+    assert train.main(run_args(tiny, tmp_path, "--steps", "30")) == train.EXIT_ABORTED
     assert _one_line(capsys) == ("mnist_cnn: aborted by a second interrupt at step 20, before the run's first "
                                  "checkpoint: nothing was saved")
     assert not (tmp_path / "ckpt" / "t" / "latest.pt").exists()
 
 
 def test_a_second_ctrl_c_after_a_checkpoint_names_it(tiny, tmp_path, capsys, monkeypatch):
-    assert train.main(_args(tiny, tmp_path, "--steps", "3")) == 0
+    assert train.main(run_args(tiny, tmp_path, "--steps", "3")) == 0
     capsys.readouterr()
     folder = tmp_path / "ckpt" / "t"
     _signal_at_first_sync(monkeypatch, times=2)
@@ -221,7 +210,7 @@ def test_a_full_disk_during_the_checkpoint_write_is_one_line(tiny, tmp_path, cap
                 return FullDisk(f, 1 << 20)
         return f
     monkeypatch.setattr(os, "fdopen", fdopen)
-    assert train.main(_args(tiny, tmp_path, "--epochs", "2")) == 1
+    assert train.main(run_args(tiny, tmp_path, "--epochs", "2")) == 1
     folder = tmp_path / "ckpt" / "t"
     assert _one_line(capsys) == (f"mnist_cnn: could not write the checkpoint {folder / 'latest.pt'}: No space left "
                                  f"on device; the previous checkpoint is kept: free space, then --resume {folder}")
@@ -243,7 +232,7 @@ def _full_logs(monkeypatch, after: int = 0):
 
 def test_a_full_logdir_names_a_resume_that_finds_the_checkpoint(tiny, tmp_path, capsys, monkeypatch):
     """Before: '(free space, then --resume it)' after naming the log folder, where no checkpoint is."""
-    with_summaries = [a for a in _args(tiny, tmp_path, "--steps", "3") if a != "--no-summaries"]
+    with_summaries = [a for a in run_args(tiny, tmp_path, "--steps", "3") if a != "--no-summaries"]
     assert train.main(with_summaries) == 0
     capsys.readouterr()
     folder = tmp_path / "ckpt" / "t"
@@ -256,7 +245,7 @@ def test_a_full_logdir_names_a_resume_that_finds_the_checkpoint(tiny, tmp_path, 
 
 def test_a_full_logdir_before_any_checkpoint_says_to_start_again(tiny, tmp_path, capsys, monkeypatch):
     _full_logs(monkeypatch)
-    args = [a for a in _args(tiny, tmp_path, "--steps", "4", "--summary-every", "2") if a != "--no-summaries"]
+    args = [a for a in run_args(tiny, tmp_path, "--steps", "4", "--summary-every", "2") if a != "--no-summaries"]
     assert train.main(args) == 1
     assert _one_line(capsys) == (f"mnist_cnn: could not write TensorBoard logs in {tmp_path / 'runs' / 't'}: No space "
                                  f"left on device; no checkpoint was written yet: free space, then start the run again")
@@ -286,7 +275,7 @@ def test_data_that_cannot_be_read_is_one_line(tmp_path, capsys, kind):
     where, why = _unreadable(kind, root)
     try:
         data_dir = str(where) if kind == "data-dir-is-a-file" else str(root)
-        assert train.main(_args(data_dir, tmp_path, "--steps", "1")) == 2
+        assert train.main(run_args(data_dir, tmp_path, "--steps", "1")) == 2
     finally:
         for p in (root / "MNIST" / "raw", *(root / "MNIST" / "raw").iterdir()):
             if not p.is_symlink():

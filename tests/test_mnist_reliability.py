@@ -14,19 +14,8 @@ from nn_crosscheck_common import UsageError
 from mnist_cnn import sweep, train
 from mnist_cnn.config import Config
 from mnist_cnn.run_state import claim_folders
-from mnist_helpers import write_tiny_mnist
+from mnist_helpers import STEPS_PER_EPOCH, run_args
 
-STEPS_PER_EPOCH = 20  # 200 tiny training images, batch 10
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return str(write_tiny_mnist(tmp_path_factory.mktemp("mnist")))
-
-
-def _args(tiny, tmp_path, *extra):
-    return ["--data-dir", tiny, "--logdir", str(tmp_path / "runs"), "--checkpoint-dir",
-            str(tmp_path / "ckpt"), "--batch-size", "10", "--run-name", "t", "--no-summaries", *extra]
 
 
 PROGRESS_BAR = re.compile(r"\| *\d+/\d+ \[")  # tqdm's "| 20/60 [00:13<00:27, 1.45step/s" (or 1.41s/step)
@@ -48,7 +37,7 @@ def _digest(path) -> str:
 def three_steps(tiny, tmp_path_factory):
     """A run stopped after 3 steps: its checkpoint folder."""
     tmp = tmp_path_factory.mktemp("three")
-    assert train.main(_args(tiny, tmp, "--steps", "3")) == 0
+    assert train.main(run_args(tiny, tmp, "--steps", "3")) == 0
     return tmp / "ckpt" / "t"
 
 
@@ -98,7 +87,7 @@ def test_resume_in_code_is_refused_too(three_steps):
 
 
 def test_resume_takes_the_runs_settings_and_records_more_steps(tiny, tmp_path, capsys):
-    assert train.main(_args(tiny, tmp_path, "--steps", "2", "--lr", "0.002", "--act", "tanh")) == 0
+    assert train.main(run_args(tiny, tmp_path, "--steps", "2", "--lr", "0.002", "--act", "tanh")) == 0
     ckpt = tmp_path / "ckpt" / "t"
     assert train.main(["--resume", str(ckpt), "--steps", "4", "--data-dir", tiny]) == 0
     assert "resuming at step 2 with steps 2 -> 4" in capsys.readouterr().out
@@ -127,7 +116,7 @@ def _nan_training_loss_after(monkeypatch, calls: int):
 
 def test_nan_training_loss_names_the_step_and_keeps_the_checkpoint(tiny, tmp_path, capsys, monkeypatch):
     _nan_training_loss_after(monkeypatch, STEPS_PER_EPOCH + 3)
-    assert train.main(_args(tiny, tmp_path, "--epochs", "3")) == 1
+    assert train.main(run_args(tiny, tmp_path, "--epochs", "3")) == 1
     err = _one_line(capsys)
     assert f"training loss is nan at step {STEPS_PER_EPOCH + 4}: stopping" in err
     state = torch.load(tmp_path / "ckpt" / "t" / "latest.pt", weights_only=True)
@@ -136,7 +125,7 @@ def test_nan_training_loss_names_the_step_and_keeps_the_checkpoint(tiny, tmp_pat
 
 
 def test_nan_test_loss_stops_before_the_checkpoint(tiny, tmp_path, capsys, monkeypatch):
-    assert train.main(_args(tiny, tmp_path, "--steps", "3")) == 0
+    assert train.main(run_args(tiny, tmp_path, "--steps", "3")) == 0
     path = tmp_path / "ckpt" / "t" / "latest.pt"
     before = _digest(path)
     real = train.evaluate
@@ -159,7 +148,7 @@ def test_full_checkpoint_disk_keeps_the_previous_checkpoint(tiny, tmp_path, caps
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(obj, f, *args, **kwargs)
     monkeypatch.setattr(torch, "save", save)
-    assert train.main(_args(tiny, tmp_path, "--epochs", "2")) == 1
+    assert train.main(run_args(tiny, tmp_path, "--epochs", "2")) == 1
     path = tmp_path / "ckpt" / "t" / "latest.pt"
     assert _one_line(capsys) == (f"mnist_cnn: could not write the checkpoint {path}: No space left on device; "
                                  f"the previous checkpoint is kept: free space, then --resume {path.parent}")
@@ -173,7 +162,7 @@ def test_full_logdir_is_one_line_naming_it(tiny, tmp_path, capsys, monkeypatch):
     def full(self, data):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(RecordWriter, "write", full)
-    args = [a for a in _args(tiny, tmp_path, "--steps", "4", "--summary-every", "2") if a != "--no-summaries"]
+    args = [a for a in run_args(tiny, tmp_path, "--steps", "4", "--summary-every", "2") if a != "--no-summaries"]
     assert train.main(args) == 1
     assert _one_line(capsys).startswith(f"mnist_cnn: could not write TensorBoard logs in {tmp_path / 'runs' / 't'}: "
                                         f"No space left on device")
@@ -190,7 +179,7 @@ def test_resume_from_the_wrong_file_is_one_line(tiny, tmp_path, capsys, content)
         obj = {"state_dict": {"0.weight": torch.zeros(2)}, "tensor": torch.zeros(3),
                "other_dict": {"epoch": 1, "weights": torch.zeros(1)}}[content]
         torch.save(obj, path)
-    assert train.main(_args(tiny, tmp_path, "--resume", str(path))) == 2
+    assert train.main(run_args(tiny, tmp_path, "--resume", str(path))) == 2
     err = _one_line(capsys)
     assert f"argument --resume: {path} is not a mnist_cnn checkpoint" in err
     assert "weights_only" not in err
@@ -211,7 +200,7 @@ def test_dry_run_leaves_no_temporary_folder(tiny, tmp_path, capsys, monkeypatch)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    args = [a for a in _args(tiny, tmp_path, "--dry-run") if a != "--no-summaries"]
+    args = [a for a in run_args(tiny, tmp_path, "--dry-run") if a != "--no-summaries"]
     assert train.main(args) == 0
     assert "dry run OK" in capsys.readouterr().out
     assert list(scratch.glob("mnist-dry-run-*")) == [] and not (tmp_path / "runs").exists()

@@ -12,19 +12,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mnist_cnn import train
-from mnist_helpers import write_tiny_mnist
-
-HANG_S = 600  # a subprocess's limit: only turns a hang into a failure (a loaded machine needs minutes)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return str(write_tiny_mnist(tmp_path_factory.mktemp("mnist")))
+from mnist_helpers import run_args, write_tiny_mnist
 
 
 def _args(tiny, tmp_path, *extra):
-    return ["--data-dir", tiny, "--logdir", str(tmp_path / "runs"), "--checkpoint-dir",
-            str(tmp_path / "ckpt"), "--batch-size", "10", "--run-name", "t", *extra]
+    return run_args(tiny, tmp_path, *extra, summaries=True)
+
+HANG_S = 600  # a subprocess's limit: only turns a hang into a failure (a loaded machine needs minutes)
 
 
 def _events(path):
