@@ -87,6 +87,16 @@ def test_the_divergence_rule():
 
 # --- 1: a stopped sweep ---------------------------------------------------------------------------------
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT handled as in a terminal (KeyboardInterrupt), whatever this test process inherited:
+    started as a background job (`cmd &` in a script, as CI may start it), Python leaves SIGINT
+    ignored, and a Ctrl-C before a run installs its own handlers would pass unseen."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _signal_at_first_sync(monkeypatch, times: int = 1):
     """SIGINT to this process at the first sync point (as a Ctrl-C there would)."""
     real, sent = train.sync, [False]
@@ -121,13 +131,13 @@ def test_a_sweep_stopped_by_ctrl_c_stops_and_says_so(tiny, tmp_path, capsys, mon
                      f"{folder} with mnist-cnn-train; 1 of 2 runs not started"]
 
 
-def test_a_sweep_interrupted_while_loading_data_stops(tiny, tmp_path, capsys, monkeypatch):
+def test_a_sweep_interrupted_while_loading_data_stops(tiny, tmp_path, capsys, monkeypatch, ctrl_c_raises):
     monkeypatch.setattr(run_state, "load_mnist", lambda *a, **k: signal.raise_signal(signal.SIGINT))
     assert sweep.main(_sweep_args(tiny, tmp_path)) == sweep.EXIT_STOPPED
     assert _one_line(capsys) == (f"mnist_cnn.sweep: {errors.NOT_STARTED}; 1 of 2 runs not started")
 
 
-def test_a_sweep_interrupted_between_two_runs_stops(tiny, tmp_path, capsys, monkeypatch):
+def test_a_sweep_interrupted_between_two_runs_stops(tiny, tmp_path, capsys, monkeypatch, ctrl_c_raises):
     """A Ctrl-C after run 1 ended and before run 2 set up its handlers: the table, one line, 130."""
     real, made = sweep.Config, []
 
@@ -143,7 +153,7 @@ def test_a_sweep_interrupted_between_two_runs_stops(tiny, tmp_path, capsys, monk
 
 # --- 1: interrupts that say what happened -----------------------------------------------------------
 
-def test_one_ctrl_c_while_data_loads_says_nothing_was_written(tiny, tmp_path, capsys, monkeypatch):
+def test_one_ctrl_c_while_data_loads_says_nothing_was_written(tiny, tmp_path, capsys, monkeypatch, ctrl_c_raises):
     """Before the handlers are in, a Ctrl-C is Python's KeyboardInterrupt: not a 'second
     interrupt', and there is no checkpoint to keep."""
     monkeypatch.setattr(run_state, "load_mnist", lambda *a, **k: signal.raise_signal(signal.SIGINT))
