@@ -136,15 +136,20 @@ def _event_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("events.out.tfevents.*"))
 
 
-def test_a_resume_from_another_folder_writes_where_the_run_lives(tiny, tmp_path, monkeypatch):
-    """Relative --logdir and --checkpoint-dir: the checkpoint stores the run folder absolute, so a
-    resume from elsewhere adds its events to the run, not to a new ./runs there."""
+def _three_steps_with_relative_folders(tiny, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """A 3-step run started in tmp_path/start with --logdir runs --checkpoint-dir ckpt (relative);
+    returns that folder and an empty one beside it, to resume from."""
     start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
     start.mkdir(), elsewhere.mkdir()
     monkeypatch.chdir(start)
-    relative = [a for a in run_args(tiny, Path("."), "--steps", "3", "--summary-every", "3") if a != "--no-summaries"]
-    relative[relative.index("--logdir") + 1], relative[relative.index("--checkpoint-dir") + 1] = "runs", "ckpt"
-    assert train.main(relative) == 0
+    assert train.main(run_args(tiny, Path("."), "--steps", "3", "--summary-every", "3", summaries=True)) == 0
+    return start, elsewhere
+
+
+def test_a_resume_from_another_folder_writes_where_the_run_lives(tiny, tmp_path, monkeypatch):
+    """Relative --logdir and --checkpoint-dir: the checkpoint stores the run folder absolute, so a
+    resume from elsewhere adds its events to the run, not to a new ./runs there."""
+    start, elsewhere = _three_steps_with_relative_folders(tiny, tmp_path, monkeypatch)
     assert _state(start / "ckpt" / "t" / "latest.pt")["run_dir"] == str(start / "runs" / "t")
     before = _event_files(start / "runs" / "t")
     monkeypatch.chdir(elsewhere)
@@ -157,12 +162,7 @@ def test_an_old_checkpoints_relative_run_folder_is_found_from_where_the_checkpoi
         tiny, tmp_path, monkeypatch):
     """Older checkpoints stored the run folder relative to where the run started: that folder is
     <start>/<checkpoint_dir>/<name>/latest.pt minus <checkpoint_dir>/<name>/latest.pt."""
-    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
-    start.mkdir(), elsewhere.mkdir()
-    monkeypatch.chdir(start)
-    relative = [a for a in run_args(tiny, Path("."), "--steps", "3", "--summary-every", "3") if a != "--no-summaries"]
-    relative[relative.index("--logdir") + 1], relative[relative.index("--checkpoint-dir") + 1] = "runs", "ckpt"
-    assert train.main(relative) == 0
+    start, elsewhere = _three_steps_with_relative_folders(tiny, tmp_path, monkeypatch)
     path = start / "ckpt" / "t" / "latest.pt"
     state = _state(path)
     state["run_dir"] = "runs/t"
