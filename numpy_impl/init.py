@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import Init, ModelSpec, param_shapes
+from .spec import NORM_LAYERS, Conv2d, Init, Linear, ModelSpec, buffer_shapes, named_layers, param_shapes
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -50,13 +50,43 @@ def init_bias(init: Init, shape: tuple[int, ...], weight_shape: tuple[int, ...],
 
 
 def init_state(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
-    """Fresh float64 parameters for `spec`, reproducible from `seed`."""
+    """Fresh float64 parameters for `spec`, reproducible from `seed`, and the running statistics
+    of its norm layers as torch starts them (mean 0, var 1, num_batches_tracked 0, an int64)."""
     rng = np.random.default_rng(seed)
     shapes = param_shapes(spec)
     state = {}
-    for key, shape in shapes.items():
-        if key.endswith(".weight"):
-            state[key] = init_weight(spec.init, shape, rng)
-            bias_key = key[: -len("weight")] + "bias"
-            state[bias_key] = init_bias(spec.init, shapes[bias_key], shape, rng)
+    for prefix, layer, _ in named_layers(spec):
+        weight, bias = f"{prefix}.weight", f"{prefix}.bias"
+        if isinstance(layer, (Linear, Conv2d)):
+            state[weight] = init_weight(spec.init, shapes[weight], rng)
+            state[bias] = init_bias(spec.init, shapes[bias], shapes[weight], rng)
+        elif isinstance(layer, NORM_LAYERS) and weight in shapes:  # torch: the identity, whatever the scheme
+            state[weight], state[bias] = np.ones(shapes[weight]), np.zeros(shapes[bias])
+    for key, shape in buffer_shapes(spec).items():
+        state[key] = _fresh_buffer(key, shape)
     return state
+
+
+def _fresh_buffer(key: str, shape: tuple[int, ...]) -> np.ndarray:
+    if key.endswith("num_batches_tracked"):
+        return np.zeros(shape, np.int64)
+    return np.ones(shape) if key.endswith("running_var") else np.zeros(shape)
+
+
+def exercise_norm_state(spec: ModelSpec, state: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """`state` with the norm layers moved off torch's start (weight 1, bias 0, running mean 0,
+    var 1), under which a forward that drops gamma, beta or the running statistics shows nothing:
+    weight U(0.5, 1.5), bias and running mean U(-0.5, 0.5), running var U(0.5, 2), 3 batches
+    tracked. Drawn from their own stream, so every other parameter stays init_state's."""
+    rng = np.random.default_rng([seed, 20])
+    out = dict(state)
+    draws = {"weight": (0.5, 1.5), "bias": (-0.5, 0.5), "running_mean": (-0.5, 0.5), "running_var": (0.5, 2.0)}
+    for prefix, layer, _ in named_layers(spec):
+        if not isinstance(layer, NORM_LAYERS):
+            continue
+        for name, (lo, hi) in draws.items():
+            if f"{prefix}.{name}" in out:
+                out[f"{prefix}.{name}"] = rng.uniform(lo, hi, size=np.shape(out[f"{prefix}.{name}"]))
+        if f"{prefix}.num_batches_tracked" in out:
+            out[f"{prefix}.num_batches_tracked"] = np.array(3, np.int64)
+    return out

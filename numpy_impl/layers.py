@@ -29,7 +29,9 @@ class CheckableLayer(Protocol):
     kind                   "linear", "conv2d", "maxpool2d", an activation name ("relu",
                            "leaky_relu", ...): picks the torch twin and the slips to try.
     name                   how the report names the layer ("2 relu"); set by Sequential.
-    training               dropout and friends behave as in training when True.
+    training               dropout and batch norm behave as in training when True.
+    buffers (optional)     {"running_mean": ..., ...}: state that forward updates and that is
+                           no parameter (torch's buffers); absent or {} for most layers.
     kink_state() -> array | None
                            which side of every non-differentiable point (ReLU's 0, a
                            max-pool's winner) the last input fell on; finite differences
@@ -61,6 +63,7 @@ class Layer:
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
+        self.buffers: dict[str, Array] = {}  # running statistics (torch's buffers); not trained
         self.name = self.kind  # set to e.g. "2 relu" by Sequential
         self.training = False
         self._cache = None
@@ -82,6 +85,11 @@ class Layer:
 
     def describe(self) -> str:
         return self.kind
+
+    def load_tensor(self, name: str, value: Array) -> None:
+        """Set parameter or buffer `name` to a copy of `value` in that tensor's own dtype."""
+        own = self.params if name in self.params else self.buffers
+        own[name] = np.asarray(value).astype(own[name].dtype, copy=True)
 
 
 class Linear(Layer):
@@ -213,7 +221,17 @@ class Sequential:
         return dy
 
     def state_dict(self) -> dict[str, Array]:
+        """Parameters and buffers, keyed like torch's ('0.weight', '1.running_mean')."""
+        return {**self.param_dict(), **self.buffer_dict()}
+
+    def param_dict(self) -> dict[str, Array]:
+        """The trainable parameters only, keyed like the state dict."""
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    def buffer_dict(self) -> dict[str, Array]:
+        """The buffers only (running statistics, num_batches_tracked), keyed like the state dict."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in getattr(layer, "buffers", {}).items()}
 
     def grad_dict(self) -> dict[str, Array]:
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
@@ -230,7 +248,10 @@ class Sequential:
                 raise ValueError(f"state dict: {key} has shape {value.shape}, model expects {own[key].shape}")
             i, name = key.split(".", 1)
             layer = self.layers[int(i)]
-            layer.params[name] = value.astype(layer.params[name].dtype, copy=True)
+            if hasattr(layer, "load_tensor"):
+                layer.load_tensor(name, value)
+            else:  # a layer of the user's, adapted: parameters only
+                layer.params[name] = value.astype(layer.params[name].dtype, copy=True)
 
     def kink_state(self) -> Array:
         """Concatenated kink masks of all piecewise layers (empty when there are none)."""

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Union
 
+from .spec_norm import (NORM_LAYERS, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, Residual, check_norm_input,
+                        has_running_stats, norm_param_shape)
+
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "softplus", "identity", "softmax")
 LOSSES = ("mse", "half_sse", "bce", "softmax_ce", "nll")
 INIT_SCHEMES = ("uniform", "constant", "truncnormal", "xavier", "torch")
@@ -53,7 +56,8 @@ class Dropout:
     p: float = 0.5
 
 
-LayerSpec = Union[Linear, Activation, Conv2d, MaxPool2d, Flatten, Dropout]
+LayerSpec = Union[Linear, Activation, Conv2d, MaxPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, LayerNorm,
+                  GroupNorm, Residual]
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,19 @@ class ModelSpec:
             raise ValueError(f"dtype: unknown {self.dtype!r}; choose from {', '.join(DTYPES)}")
         if self.l2 < 0:
             raise ValueError(f"l2: must be >= 0, got {self.l2}")
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Activation) and layer.name not in ACTIVATIONS:
-                raise ValueError(f"layer {i}: unknown activation {layer.name!r}; "
-                                 f"choose from {', '.join(ACTIVATIONS)}")
+        _check_activations(self.layers, "layer ")
         infer_shapes(self)  # raises on layers that do not fit
 
     def with_dtype(self, dtype: str) -> "ModelSpec":
         return replace(self, dtype=dtype)
+
+
+def _check_activations(layers: tuple, where: str) -> None:
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Activation) and layer.name not in ACTIVATIONS:
+            raise ValueError(f"{where}{i}: unknown activation {layer.name!r}; choose from {', '.join(ACTIVATIONS)}")
+        if isinstance(layer, Residual):
+            _check_activations(layer.layers, f"{where}{i} branch layer ")
 
 
 def conv_output_size(size: int, k: int, stride: int, pad: int, exact: bool = False) -> int:
@@ -120,78 +129,133 @@ def conv_padding(layer: Conv2d) -> int:
 
 def infer_shapes(spec: ModelSpec) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """Per layer (input shape, output shape) of one sample, inferred from spec.input_shape."""
-    shape = tuple(spec.input_shape)
+    return _chain_shapes(spec.layers, tuple(spec.input_shape), "layer ")
+
+
+def _chain_shapes(layers: tuple, shape: tuple[int, ...], where: str) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     out = []
-    for i, layer in enumerate(spec.layers):
-        if isinstance(layer, Linear):
-            if len(shape) != 1:
-                raise ValueError(f"layer {i} (linear): needs flat input, got shape {shape}; add Flatten")
-            new = (layer.out_features,)
-        elif isinstance(layer, Conv2d):
-            if len(shape) != 3:
-                raise ValueError(f"layer {i} (conv2d): needs (C, H, W) input, got shape {shape}")
-            pad = conv_padding(layer)
-            h, w = (conv_output_size(s, layer.kernel_size, layer.stride, pad) for s in shape[1:])
-            if h < 1 or w < 1:
-                raise ValueError(f"layer {i} (conv2d): input {shape[1:]} too small for kernel {layer.kernel_size}")
-            new = (layer.out_channels, h, w)
-        elif isinstance(layer, MaxPool2d):
-            if len(shape) != 3:
-                raise ValueError(f"layer {i} (maxpool2d): needs (C, H, W) input, got shape {shape}")
-            stride = layer.stride or layer.kernel_size
-            h, w = (conv_output_size(s, layer.kernel_size, stride, 0) for s in shape[1:])
-            if h < 1 or w < 1:
-                raise ValueError(f"layer {i} (maxpool2d): input {shape[1:]} too small for kernel {layer.kernel_size}")
-            new = (shape[0], h, w)
-        elif isinstance(layer, Flatten):
-            n = 1
-            for s in shape:
-                n *= s
-            new = (n,)
-        else:
-            new = shape
+    for i, layer in enumerate(layers):
+        new = output_shape(f"{where}{i}", layer, shape)
         out.append((shape, new))
         shape = new
     return out
 
 
-def param_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
-    """State-dict keys ('0.weight', '0.bias', ...) mapped to parameter shapes."""
-    shapes = {}
+def output_shape(i, layer: LayerSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One sample's output shape of `layer` for input `shape`; ValueError naming layer `i` if it does not fit."""
+    if isinstance(layer, Linear):
+        if len(shape) != 1:
+            raise ValueError(f"{i} (linear): needs flat input, got shape {shape}; add Flatten")
+        return (layer.out_features,)
+    if isinstance(layer, (Conv2d, MaxPool2d)):
+        kind = layer_kind(layer)
+        if len(shape) != 3:
+            raise ValueError(f"{i} ({kind}): needs (C, H, W) input, got shape {shape}")
+        conv = isinstance(layer, Conv2d)
+        pad, stride = (conv_padding(layer), layer.stride) if conv else (0, layer.stride or layer.kernel_size)
+        h, w = (conv_output_size(s, layer.kernel_size, stride, pad) for s in shape[1:])
+        if h < 1 or w < 1:
+            raise ValueError(f"{i} ({kind}): input {shape[1:]} too small for kernel {layer.kernel_size}")
+        return (layer.out_channels if conv else shape[0], h, w)
+    if isinstance(layer, Flatten):
+        n = 1
+        for s in shape:
+            n *= s
+        return (n,)
+    if isinstance(layer, NORM_LAYERS):
+        check_norm_input(i, layer, shape)
+    if isinstance(layer, Residual):
+        return residual_parts(layer, shape, i)[0][-1][1]
+    return shape
+
+
+def residual_parts(layer: Residual, shape: tuple[int, ...], where="residual"):
+    """(per branch layer (in, out) shapes, the skip path's projection spec or None) for input `shape`."""
+    shapes = _chain_shapes(layer.layers, shape, f"{where} branch layer ")
+    out = shapes[-1][1]
+    if out == shape:
+        return shapes, None
+    if len(shape) == 1 and len(out) == 1:
+        return shapes, Linear(out[0])
+    if len(shape) == 3 and len(out) == 3 and shape[1] % out[1] == 0 and shape[1] // out[1] == shape[2] // out[2]:
+        proj = Conv2d(out[0], 1, stride=shape[1] // out[1])
+        if output_shape(f"{where} proj", proj, shape) == out:
+            return shapes, proj
+    raise ValueError(f"{where} (residual): its branch maps {shape} to {out}, which no Linear or strided "
+                     f"1x1 convolution on the skip path can match")
+
+
+def named_layers(spec: ModelSpec) -> list[tuple[str, LayerSpec, tuple[int, ...]]]:
+    """(state-dict prefix, layer spec, per-sample input shape) of every layer, a residual's
+    branch layers ('2.branch.0') and projection ('2.proj') included, in forward order."""
+    out = []
     for i, (layer, (ins, _)) in enumerate(zip(spec.layers, infer_shapes(spec))):
+        out.extend(_named(str(i), layer, ins))
+    return out
+
+
+def _named(prefix: str, layer: LayerSpec, ins: tuple[int, ...]) -> list:
+    if not isinstance(layer, Residual):
+        return [(prefix, layer, ins)]
+    shapes, proj = residual_parts(layer, ins)
+    out = [(prefix, layer, ins)]
+    for j, (sub, (sub_in, _)) in enumerate(zip(layer.layers, shapes)):
+        out.extend(_named(f"{prefix}.branch.{j}", sub, sub_in))
+    if proj is not None:
+        out.append((f"{prefix}.proj", proj, ins))
+    return out
+
+
+def param_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """State-dict keys ('0.weight', '0.bias', '2.branch.0.weight', ...) mapped to parameter shapes."""
+    shapes = {}
+    for prefix, layer, ins in named_layers(spec):
         if isinstance(layer, Linear):
-            shapes[f"{i}.weight"] = (layer.out_features, ins[0])
-            shapes[f"{i}.bias"] = (layer.out_features,)
+            shapes[f"{prefix}.weight"] = (layer.out_features, ins[0])
+            shapes[f"{prefix}.bias"] = (layer.out_features,)
         elif isinstance(layer, Conv2d):
             k = layer.kernel_size
-            shapes[f"{i}.weight"] = (layer.out_channels, ins[0], k, k)
-            shapes[f"{i}.bias"] = (layer.out_channels,)
+            shapes[f"{prefix}.weight"] = (layer.out_channels, ins[0], k, k)
+            shapes[f"{prefix}.bias"] = (layer.out_channels,)
+        elif isinstance(layer, NORM_LAYERS) and layer.affine:
+            shapes[f"{prefix}.weight"] = shapes[f"{prefix}.bias"] = norm_param_shape(layer, ins)
     return shapes
+
+
+def buffer_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """State-dict keys of the running statistics ('1.running_mean', '1.running_var',
+    '1.num_batches_tracked', an integer of shape ()) mapped to their shapes."""
+    shapes = {}
+    for prefix, layer, ins in named_layers(spec):
+        if has_running_stats(layer):
+            shapes[f"{prefix}.running_mean"] = shapes[f"{prefix}.running_var"] = (ins[0],)
+            shapes[f"{prefix}.num_batches_tracked"] = ()
+    return shapes
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def param_count_lines(spec: ModelSpec) -> list[str]:
     """One line per parametrised layer, e.g. 'layer 0 linear: 4x3 + 4 = 16'."""
     shapes = param_shapes(spec)
     lines = []
-    for i, layer in enumerate(spec.layers):
-        if f"{i}.weight" not in shapes:
+    for prefix, layer, _ in named_layers(spec):
+        if f"{prefix}.weight" not in shapes:
             continue
-        w, b = shapes[f"{i}.weight"], shapes[f"{i}.bias"]
-        nw = 1
-        for s in w:
-            nw *= s
-        lines.append(f"layer {i} {layer_kind(layer)}: {'x'.join(map(str, w))} + {b[0]} = {nw + b[0]}")
+        w, b = shapes[f"{prefix}.weight"], shapes[f"{prefix}.bias"]
+        where = prefix.replace(".branch.", " branch ").replace(".proj", " proj")
+        lines.append(f"layer {where} {layer_kind(layer)}: {'x'.join(map(str, w))} + {'x'.join(map(str, b))} "
+                     f"= {_size(w) + _size(b)}")
     return lines
 
 
 def param_count(spec: ModelSpec) -> int:
-    total = 0
-    for shape in param_shapes(spec).values():
-        n = 1
-        for s in shape:
-            n *= s
-        total += n
-    return total
+    return sum(_size(shape) for shape in param_shapes(spec).values())
 
 
 def layer_kind(layer: LayerSpec) -> str:
