@@ -39,6 +39,9 @@ def build_layer(layer: S.LayerSpec, in_shape: tuple[int, ...]) -> nn.Module:
         return nn.Flatten()
     if isinstance(layer, S.Dropout):
         return nn.Dropout(layer.p)
+    if isinstance(layer, (*S.NORM_LAYERS, S.Residual)):
+        from . import norm
+        return norm.build_layer(layer, in_shape, build_layer)
     raise TypeError(f"no torch module for layer spec {layer!r}")
 
 
@@ -53,7 +56,8 @@ def build(spec: S.ModelSpec, seed: int | None = 0) -> nn.Sequential:
 
 
 def load_numpy_state(model: nn.Module, state: dict[str, np.ndarray]) -> None:
-    """Copy NumPy arrays into the module's parameters by key, keeping the module's dtype."""
+    """Copy NumPy arrays into the module's parameters and buffers (running statistics) by key,
+    keeping each tensor's dtype (num_batches_tracked stays an integer)."""
     own = model.state_dict()
     missing, extra = own.keys() - state.keys(), state.keys() - own.keys()
     if missing or extra:
@@ -66,8 +70,22 @@ def load_numpy_state(model: nn.Module, state: dict[str, np.ndarray]) -> None:
             target.copy_(torch.as_tensor(np.asarray(value)).to(target.dtype))
 
 
+def numpy_buffers(model: nn.Module) -> dict[str, np.ndarray]:
+    """The module's persistent buffers only (running statistics), as NumPy copies keyed like its state dict."""
+    params = dict(model.named_parameters())
+    return {k: v for k, v in numpy_state(model).items() if k not in params}
+
+
+def load_numpy_buffers(model: nn.Module, buffers: dict[str, np.ndarray]) -> None:
+    """Put saved buffers (numpy_buffers' keys) back, in place and in each buffer's dtype."""
+    own = model.state_dict()
+    with torch.no_grad():
+        for key, value in buffers.items():
+            own[key].copy_(torch.as_tensor(np.asarray(value)).to(own[key].dtype))
+
+
 def numpy_state(model: nn.Module) -> dict[str, np.ndarray]:
-    """The module's parameters as NumPy arrays (copies), keyed like its state dict."""
+    """The module's parameters and buffers as NumPy arrays (copies), keyed like its state dict."""
     return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
 
 

@@ -186,3 +186,39 @@ def test_exercised_state_moves_only_the_norm_layers():
     assert np.array_equal(fresh["0.weight"], moved["0.weight"])
     assert not np.array_equal(fresh["1.weight"], moved["1.weight"])
     assert int(moved["1.num_batches_tracked"]) == 3
+
+
+# --- the torch twin from the same spec ------------------------------------------------------
+
+NORM_SPEC = S.ModelSpec("n", (2, 4, 4), (S.Conv2d(4, 3, padding=1), S.BatchNorm2d(), S.Activation("relu"),
+                                         S.Residual((S.Conv2d(6, 3, stride=2, padding=1), S.GroupNorm(3))),
+                                         S.LayerNorm(), S.Flatten(), S.Linear(3), S.BatchNorm1d(momentum=None)))
+
+
+def test_spec_keys_and_buffers_match_torch():
+    import reference
+    ours, theirs = ni.build(NORM_SPEC), reference.build(NORM_SPEC)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert ni.param_count(NORM_SPEC) == sum(p.numel() for p in theirs.parameters())
+    assert ours.state_dict()["1.num_batches_tracked"].dtype == np.int64
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_parameters_and_buffers_transfer_by_key_and_agree_after_a_step(mode, rng):
+    """Every tensor goes across by key; after one forward both sides hold the same statistics."""
+    import reference
+    state = exercise_norm_state(NORM_SPEC, init_state(NORM_SPEC, 0), 0)
+    ours = ni.build(NORM_SPEC, seed=None)
+    ours.load_state_dict(state)
+    theirs = reference.build(NORM_SPEC, seed=None)
+    reference.load_numpy_state(theirs, state)
+    back = reference.numpy_state(theirs)
+    assert all(np.array_equal(back[k], v) for k, v in state.items())
+    ours.train(mode == "train")
+    theirs.train(mode == "train")
+    x = rng.normal(size=(5, 2, 4, 4))
+    y = ours.forward(x)
+    ty = theirs(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(y, ty, rtol=0, atol=1e-12 * np.abs(ty).max())
+    for key, value in reference.numpy_buffers(theirs).items():
+        np.testing.assert_allclose(ours.state_dict()[key], value, rtol=1e-13, err_msg=key)
