@@ -221,8 +221,9 @@ class Sequential:
         return dy
 
     def state_dict(self) -> dict[str, Array]:
-        """Parameters and buffers, keyed like torch's ('0.weight', '1.running_mean')."""
-        return {**self.param_dict(), **self.buffer_dict()}
+        """Parameters and buffers, keyed like torch's ('0.weight', '1.running_mean'), layer by layer."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in {**layer.params, **getattr(layer, "buffers", {})}.items()}
 
     def param_dict(self) -> dict[str, Array]:
         """The trainable parameters only, keyed like the state dict."""
