@@ -10,7 +10,7 @@ from .init import init_state
 
 def build_layer(layer: S.LayerSpec, in_shape: tuple[int, ...], dtype) -> L.Layer:
     if isinstance(layer, S.Linear):
-        return L.Linear(in_shape[0], layer.out_features, dtype)
+        return L.Linear(in_shape[0], layer.out_features, dtype, layer.bias)
     if isinstance(layer, S.Activation):
         return L.Activation(layer.name, layer.alpha)
     if isinstance(layer, (*S.NORM_LAYERS, S.Residual)):

@@ -14,11 +14,13 @@ class Conv2d(Layer):
     kind = "conv2d"
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, dtype=np.float64) -> None:
+                 padding: int = 0, dtype=np.float64, bias: bool = True) -> None:
         super().__init__()
         k = kernel_size
-        self.params = {"weight": np.zeros((out_channels, in_channels, k, k), dtype),
-                       "bias": np.zeros(out_channels, dtype)}
+        self.params = {"weight": np.zeros((out_channels, in_channels, k, k), dtype)}
+        self._no_bias = np.zeros(out_channels, dtype)  # what forward adds without a bias parameter
+        if bias:
+            self.params["bias"] = self._no_bias.copy()
         self.stride, self.padding = stride, padding
 
     def forward(self, x: Array) -> Array:
@@ -28,13 +30,14 @@ class Conv2d(Layer):
         if min(x.shape[2:]) + 2 * self.padding < k:
             raise ValueError(f"{self.name}: input {x.shape[2]}x{x.shape[3]} with padding {self.padding} "
                              f"is smaller than the {k}x{k} kernel")
-        y, self._cache = CF.conv2d_forward(x, self.params["weight"], self.params["bias"],
+        y, self._cache = CF.conv2d_forward(x, self.params["weight"], self.params.get("bias", self._no_bias),
                                            self.stride, self.padding)
         return y
 
     def backward(self, dy: Array) -> Array | None:
-        dx, self.grads["weight"], self.grads["bias"] = CF.conv2d_backward(dy, self._take_cache(),
-                                                                          self.need_input_grad)
+        dx, self.grads["weight"], db = CF.conv2d_backward(dy, self._take_cache(), self.need_input_grad)
+        if "bias" in self.params:
+            self.grads["bias"] = db
         return dx
 
     def describe(self) -> str:
@@ -114,7 +117,7 @@ class Dropout(Layer):
 def build_layer(layer: S.LayerSpec, in_shape: tuple[int, ...], dtype) -> Layer:
     if isinstance(layer, S.Conv2d):
         return Conv2d(in_shape[0], layer.out_channels, layer.kernel_size, layer.stride,
-                      S.conv_padding(layer), dtype)
+                      S.conv_padding(layer), dtype, layer.bias)
     if isinstance(layer, S.MaxPool2d):
         return MaxPool2d(layer.kernel_size, layer.stride)
     if isinstance(layer, S.Flatten):

@@ -59,7 +59,8 @@ def init_state(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
         weight, bias = f"{prefix}.weight", f"{prefix}.bias"
         if isinstance(layer, (Linear, Conv2d)):
             state[weight] = init_weight(spec.init, shapes[weight], rng)
-            state[bias] = init_bias(spec.init, shapes[bias], shapes[weight], rng)
+            if bias in shapes:
+                state[bias] = init_bias(spec.init, shapes[bias], shapes[weight], rng)
         elif isinstance(layer, NORM_LAYERS) and weight in shapes:  # torch: the identity, whatever the scheme
             state[weight], state[bias] = np.ones(shapes[weight]), np.zeros(shapes[bias])
     for key, shape in buffer_shapes(spec).items():

@@ -95,20 +95,24 @@ class Layer:
 class Linear(Layer):
     kind = "linear"
 
-    def __init__(self, in_features: int, out_features: int, dtype=np.float64) -> None:
+    def __init__(self, in_features: int, out_features: int, dtype=np.float64, bias: bool = True) -> None:
         super().__init__()
-        self.params = {"weight": np.zeros((out_features, in_features), dtype),
-                       "bias": np.zeros(out_features, dtype)}
+        self.params = {"weight": np.zeros((out_features, in_features), dtype)}
+        self._no_bias = np.zeros(out_features, dtype)  # what forward adds without a bias parameter
+        if bias:
+            self.params["bias"] = self._no_bias.copy()
 
     def forward(self, x: Array) -> Array:
-        w, b = self.params["weight"], self.params["bias"]
+        w, b = self.params["weight"], self.params.get("bias", self._no_bias)
         if x.ndim != 2 or x.shape[1] != w.shape[1]:
             raise ValueError(f"{self.name}: expected input (N, {w.shape[1]}), got shape {x.shape}")
         y, self._cache = F.linear_forward(x, w, b)
         return y
 
     def backward(self, dy: Array) -> Array:
-        dx, self.grads["weight"], self.grads["bias"] = F.linear_backward(dy, self._take_cache())
+        dx, self.grads["weight"], db = F.linear_backward(dy, self._take_cache())
+        if "bias" in self.params:
+            self.grads["bias"] = db
         return dx
 
     def describe(self) -> str:

@@ -22,6 +22,7 @@ DTYPES = ("float64", "float32")
 class Linear:
     """Fully connected layer y = x W^T + b; W is (out_features, in_features)."""
     out_features: int
+    bias: bool = True  # False before a batch norm, which removes it (its gradient is 0 but for rounding)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Conv2d:
     kernel_size: int
     stride: int = 1
     padding: Union[int, str] = 0  # an int, or "same" (stride 1 only)
+    bias: bool = True  # False before a batch norm, which removes it (its gradient is 0 but for rounding)
 
 
 @dataclass(frozen=True)
@@ -212,11 +214,13 @@ def param_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     for prefix, layer, ins in named_layers(spec):
         if isinstance(layer, Linear):
             shapes[f"{prefix}.weight"] = (layer.out_features, ins[0])
-            shapes[f"{prefix}.bias"] = (layer.out_features,)
+            if layer.bias:
+                shapes[f"{prefix}.bias"] = (layer.out_features,)
         elif isinstance(layer, Conv2d):
             k = layer.kernel_size
             shapes[f"{prefix}.weight"] = (layer.out_channels, ins[0], k, k)
-            shapes[f"{prefix}.bias"] = (layer.out_channels,)
+            if layer.bias:
+                shapes[f"{prefix}.bias"] = (layer.out_channels,)
         elif isinstance(layer, NORM_LAYERS) and layer.affine:
             shapes[f"{prefix}.weight"] = shapes[f"{prefix}.bias"] = norm_param_shape(layer, ins)
     return shapes
@@ -247,10 +251,11 @@ def param_count_lines(spec: ModelSpec) -> list[str]:
     for prefix, layer, _ in named_layers(spec):
         if f"{prefix}.weight" not in shapes:
             continue
-        w, b = shapes[f"{prefix}.weight"], shapes[f"{prefix}.bias"]
+        w, b = shapes[f"{prefix}.weight"], shapes.get(f"{prefix}.bias")
         where = prefix.replace(".branch.", " branch ").replace(".proj", " proj")
-        lines.append(f"layer {where} {layer_kind(layer)}: {'x'.join(map(str, w))} + {'x'.join(map(str, b))} "
-                     f"= {_size(w) + _size(b)}")
+        bias = f" + {'x'.join(map(str, b))}" if b is not None else " (no bias)"
+        lines.append(f"layer {where} {layer_kind(layer)}: {'x'.join(map(str, w))}{bias} "
+                     f"= {_size(w) + (_size(b) if b is not None else 0)}")
     return lines
 
 

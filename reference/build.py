@@ -27,12 +27,12 @@ def activation_module(name: str, alpha: float = 0.01) -> nn.Module:
 
 def build_layer(layer: S.LayerSpec, in_shape: tuple[int, ...]) -> nn.Module:
     if isinstance(layer, S.Linear):
-        return nn.Linear(in_shape[0], layer.out_features)
+        return nn.Linear(in_shape[0], layer.out_features, bias=layer.bias)
     if isinstance(layer, S.Activation):
         return activation_module(layer.name, layer.alpha)
     if isinstance(layer, S.Conv2d):
         return nn.Conv2d(in_shape[0], layer.out_channels, layer.kernel_size,
-                         stride=layer.stride, padding=S.conv_padding(layer))
+                         stride=layer.stride, padding=S.conv_padding(layer), bias=layer.bias)
     if isinstance(layer, S.MaxPool2d):
         return nn.MaxPool2d(layer.kernel_size, layer.stride)
     if isinstance(layer, S.Flatten):

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
+import reference
 from numpy_impl import CheckableLayer, Sequential
 from numpy_impl import functional as NF
 from numpy_impl.losses import check_target
@@ -35,7 +36,8 @@ class Row:
     """One quantity of one layer (or of the loss)."""
     layer: int            # LOSS_LAYER (-1) for the loss
     layer_name: str
-    quantity: str         # out, grad_in, weight.grad, bias.grad, loss, dloss/dpred
+    quantity: str         # out, grad_in, weight.grad, bias.grad, loss, dloss/dpred, or a buffer
+    #                       after the forward: running_mean, running_var, num_batches_tracked
     acc: Comparison
     local: Comparison | None
     tol: float
@@ -51,7 +53,9 @@ class Row:
 
     @property
     def kind(self) -> str:
-        return "forward" if self.quantity in ("out", "loss") else "gradient"
+        """forward (outputs, the loss, running statistics) or gradient."""
+        q = self.quantity
+        return "gradient" if q in ("grad_in", "dloss/dpred") or q.endswith(".grad") else "forward"
 
     @property
     def local_ok(self) -> bool:
@@ -152,6 +156,9 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     for key, value in np_model.state_dict().items():
         check_finite(f"parameter {key}", value)
     rng = np.random.default_rng(seed)
+    # the running statistics before the forward: each layer's local run starts from them again
+    np_before = {k: v.copy() for k, v in np_model.buffer_dict().items()}
+    truth_before = reference.numpy_buffers(truth_model) if truth_model is not None else {}
     try:
         out_np = np_model.forward(x)
     except ValueError as err:
@@ -160,7 +167,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         raise ValueError(f"input of shape {x.shape} does not fit the model: {err}") from None
     upstream = rng.standard_normal(out_np.shape).astype(dtype)
     np_model.backward(upstream)
-    np_trace = Trace(list(np_model.outputs), list(np_model.grad_inputs), dict(np_model.grad_dict()))
+    np_trace = Trace(list(np_model.outputs), list(np_model.grad_inputs), dict(np_model.grad_dict()),
+                     {k: v.copy() for k, v in np_model.buffer_dict().items()})
     ref = run_torch(torch_model, x, upstream)
     truth, noise_of = ref, None
     if dtype == "float32":
@@ -168,17 +176,19 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         noise_of = ref
     result = CheckResult(name, activation, dtype)
     result.runs = _layer_runs(np_model, truth_model if dtype == "float32" else None, x, upstream,
-                              np_trace, ref, truth, noise_of)
+                              np_trace, ref, truth, noise_of, (np_before, truth_before))
     tol = TOLERANCES[dtype]
 
     def row(run: LayerRun, qty: str) -> Row:
         local = run.local.get(qty)
-        acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), dtype)
-        loc = None if local is None else compare(qty, local, run.local_ref.get(qty), dtype)
+        want = _dtype_of(run.acc_ref.get(qty), dtype)
+        acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), want)
+        loc = None if local is None else compare(qty, local, run.local_ref.get(qty), want)
         noise = None if run.acc_torch is None else compare(qty, run.acc_torch.get(qty), run.acc_ref.get(qty)).max_rel
         return Row(run.index, run.name, qty, acc, loc, tol, dtype, noise)
 
-    result.rows.extend(row(run, "out") for run in result.runs)
+    for run in result.runs:  # each layer's output, then the running statistics it left
+        result.rows.extend(row(run, qty) for qty in ("out", *run.acc_ref.buffers))
     result.rows.extend(_loss_rows(loss, np_trace.outputs[-1], ref.outputs[-1], truth.outputs[-1],
                                   target, tol, dtype, noise_of is not None))
     for run in reversed(result.runs):
@@ -189,6 +199,13 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         if r.kind == "gradient" and not r.local_ok and not r.is_loss:
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
     return result
+
+
+def _dtype_of(expected, dtype: str) -> str:
+    """The dtype a quantity must have: the check's, or an integer buffer's own (num_batches_tracked)."""
+    if expected is None or np.issubdtype(np.asarray(expected).dtype, np.floating):
+        return dtype
+    return str(np.asarray(expected).dtype)
 
 
 def _max_windows(layer, x: np.ndarray) -> np.ndarray | None:
@@ -231,26 +248,32 @@ def _mark_routing_flips(result: CheckResult, np_model, x, np_trace: Trace, truth
 
 
 def _layer_runs(np_model: Sequential, truth_model, x, upstream, np_trace: Trace, ref: Trace,
-                truth: Trace, noise_of: Trace | None) -> list[LayerRun]:
+                truth: Trace, noise_of: Trace | None, before: tuple[dict, dict]) -> list[LayerRun]:
     """Each layer's record: its local run (the NumPy layer alone on the torch run's input and
     upstream gradient) beside the three end-to-end traces. `truth_model`: the float64 torch
-    model of a float32 check, None in float64 (torch's own run is then the local reference)."""
+    model of a float32 check, None in float64 (torch's own run is then the local reference).
+    before: the NumPy and the truth model's buffers before their end-to-end forward; a local run
+    starts from them, so that it updates the running statistics once, as torch's run did."""
     runs, names = [], layer_names(np_model)
     n = len(np_model)
     for i, layer in enumerate(np_model.layers):
         inp = x if i == 0 else ref.outputs[i - 1]  # (N, ...in)
         dout = upstream if i == n - 1 else ref.grad_inputs[i + 1]  # (N, ...out)
+        _restore_buffers(layer, before[0], i)
         if truth_model is None:
             local_ref = _trace_pass(ref, i)
         else:
-            local_ref = LayerPass(*layer_vjp(truth_model[i], inp.astype(np.float64), dout.astype(np.float64)))
+            reference.load_numpy_buffers(truth_model[i], _of_layer(before[1], i))
+            local_ref = LayerPass(*layer_vjp(truth_model[i], inp.astype(np.float64), dout.astype(np.float64)),
+                                  reference.numpy_buffers(truth_model[i]))
         # copies in: a layer that writes into its input must not change torch's record; copies
         # out: what the record keeps must not change when the layer runs again (finite differences)
         out = _kept(layer.forward(inp.copy()))
         layer.grads = {}
         grad_in = _kept(layer.backward(dout.copy()))
         grads = {k: _kept(v) for k, v in layer.grads.items()}
-        runs.append(LayerRun(i, names[i], layer, inp, dout, LayerPass(out, grad_in, grads),
+        buffers = {k: _kept(v) for k, v in getattr(layer, "buffers", {}).items()}
+        runs.append(LayerRun(i, names[i], layer, inp, dout, LayerPass(out, grad_in, grads, buffers),
                              local_ref, _trace_pass(np_trace, i), _trace_pass(truth, i),
                              _trace_pass(noise_of, i) if noise_of is not None else None))
     return runs
@@ -260,10 +283,21 @@ def _kept(a):
     return None if a is None else np.array(a)
 
 
+def _of_layer(tensors: dict, i: int) -> dict:
+    """Layer i's entries of a model-wide dict keyed '<i>.<name>', keyed '<name>'."""
+    return {key.split(".", 1)[1]: v for key, v in tensors.items() if key.split(".", 1)[0] == str(i)}
+
+
+def _restore_buffers(layer, saved: dict, i: int) -> None:
+    """Put layer i's buffers back to `saved` (model-wide keys), in place."""
+    own = getattr(layer, "buffers", {})
+    for name, value in _of_layer(saved, i).items():
+        own[name][...] = value
+
+
 def _trace_pass(trace: Trace, i: int) -> LayerPass:
     """Layer i's part of an end-to-end trace."""
-    grads = {key.split(".", 1)[1]: g for key, g in trace.grads.items() if key.split(".", 1)[0] == str(i)}
-    return LayerPass(trace.outputs[i], trace.grad_inputs[i], grads)
+    return LayerPass(trace.outputs[i], trace.grad_inputs[i], _of_layer(trace.grads, i), _of_layer(trace.buffers, i))
 
 
 def loss_term_sizes(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:

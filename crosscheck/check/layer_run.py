@@ -3,7 +3,7 @@ its CheckResult, and read by whoever names slips (slips.py, byo's CNN slip finde
 running the models again."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -17,20 +17,24 @@ class LayerPass:
 
     out: the layer's output, (N, ...out); grad_in: dL/d(its input), the input's shape;
     grads: dL/d(each parameter) keyed like its params ('weight', 'bias'), each the parameter's
-    shape. A side that stored no gradient for a parameter has no key for it."""
+    shape. A side that stored no gradient for a parameter has no key for it. buffers: the
+    layer's running statistics after this forward ('running_mean', 'running_var',
+    'num_batches_tracked'; a residual's 'branch.1.running_mean'), empty for most layers."""
     out: np.ndarray | None
     grad_in: np.ndarray | None
     grads: Mapping[str, np.ndarray]
+    buffers: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def get(self, quantity: str) -> np.ndarray | None:
-        """The array behind a row's quantity: 'out', 'grad_in' or '<param>.grad' (None if absent)."""
+        """The array behind a row's quantity: 'out', 'grad_in', '<param>.grad' or a buffer's
+        name (None if absent)."""
         if quantity == "out":
             return self.out
         if quantity == "grad_in":
             return self.grad_in
         if quantity.endswith(".grad"):
             return self.grads.get(quantity[:-len(".grad")])
-        raise KeyError(f"no layer quantity {quantity!r}")
+        return self.buffers.get(quantity)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import numpy as np
 import numpy_impl
 import reference
 from numpy_impl.conv import draw_dropout_masks, set_dropout_masks
-from numpy_impl.init import init_state
+from numpy_impl.init import exercise_norm_state, init_state
 from numpy_impl.spec import ModelSpec
 
 from .fd import FD_SAMPLES, fd_check
@@ -31,8 +31,10 @@ def check_spec(spec: ModelSpec, x: np.ndarray, target: np.ndarray, *, dtype: str
 
     In float32 both sides get the float32-rounded parameters and are judged against a
     float64 torch run of exactly those parameters. The finite-difference check runs on
-    the float64 NumPy model (float64 runs only)."""
-    state = {k: v.astype(dtype) for k, v in init_state(spec, seed).items()}
+    the float64 NumPy model (float64 runs only). Norm layers start away from torch's identity
+    start (numpy_impl.init.exercise_norm_state), so that gamma, beta and the running statistics count."""
+    state = exercise_norm_state(spec, init_state(spec, seed), seed)
+    state = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in state.items()}
     np_model, torch_model = build_pair(spec, state, dtype)
     truth = build_pair(spec, state, "float64")[1] if dtype == "float32" else None
     masks = draw_dropout_masks(spec, len(x), np.random.default_rng(seed + 1)) if mode == "train" else {}

@@ -1,7 +1,7 @@
 """Run a torch nn.Sequential and capture every layer's output and gradient."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,10 +17,12 @@ class Trace:
     """One forward/backward pass, everything as NumPy arrays.
 
     outputs[i]: output of layer i; grad_inputs[i]: dL/d(input of layer i), so
-    grad_inputs[0] is dL/dX; grads: parameter gradients keyed '0.weight'."""
+    grad_inputs[0] is dL/dX; grads: parameter gradients keyed '0.weight'; buffers: the running
+    statistics after the forward, keyed '1.running_mean' (empty for a model without any)."""
     outputs: list[np.ndarray]
     grad_inputs: list[np.ndarray]
     grads: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -43,7 +45,7 @@ def run_torch(model: nn.Sequential, x: np.ndarray, upstream: np.ndarray) -> Trac
     grad_inputs = [inp.grad] + grad_outs[:-1]
     grads = {k: (_np(p.grad) if p.grad is not None else np.zeros(tuple(p.shape)))
              for k, p in model.named_parameters()}
-    return Trace([_np(o) for o in outs], [_np(g) for g in grad_inputs], grads)
+    return Trace([_np(o) for o in outs], [_np(g) for g in grad_inputs], grads, reference.numpy_buffers(model))
 
 
 def layer_vjp(module: nn.Module, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
