@@ -8,7 +8,8 @@ from typing import Callable
 import numpy as np
 
 from mnist_cnn.spec import cnn_spec
-from numpy_impl.spec import Activation, Conv2d, Flatten, Init, Linear, MaxPool2d, ModelSpec, mlp
+from numpy_impl.spec import (Activation, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, GroupNorm, Init, LayerNorm, Linear,
+                             MaxPool2d, ModelSpec, Residual, mlp)
 
 ACTS5 = ("relu", "sigmoid", "tanh", "leaky_relu", "softplus")
 ACTS3 = ("tanh", "sigmoid", "relu")
@@ -171,6 +172,40 @@ def small_cnn_spec(act: str) -> ModelSpec:
     return ModelSpec("cnn_strided", SMALL_IMAGE, layers, loss="softmax_ce", init=Init("torch"))
 
 
+# Normalisation and residual presets (issue 20). A Linear or Conv2d right before a batch norm
+# has no bias (torch's bias=False, as torchvision's ResNets): the norm subtracts it again, so
+# its gradient is zero but for rounding, and no relative comparison of it means anything.
+NORM_BATCH = 64  # digits samples a norm preset is checked on: batch statistics need a batch, not 1797
+
+
+@lru_cache(maxsize=None)
+def digits_batch(n: int = NORM_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """The first n standardised digits, target 1.0 for digits < 5."""
+    x, y = digits_data()
+    return x[:n], y[:n]
+
+
+def norm_digits_spec(kind: str, act: str = "relu") -> ModelSpec:
+    """digits_bn: 64 -> 32 (no bias) -> BatchNorm1d -> act -> 1 sigmoid; digits_ln: LayerNorm instead;
+    res_mlp: 64 -> 16, two residual blocks (the second projected to 8, with GroupNorm(2))."""
+    if kind == "res_mlp":
+        layers = (Linear(16), Activation(act),
+                  Residual((Linear(16), Activation(act), Linear(16))),
+                  Residual((Linear(8), GroupNorm(2), Activation(act))), Linear(1), Activation("sigmoid"))
+    else:
+        norm = BatchNorm1d() if kind == "digits_bn" else LayerNorm()
+        layers = (Linear(32, bias=kind != "digits_bn"), norm, Activation(act), Linear(1), Activation("sigmoid"))
+    return ModelSpec(kind, (64,), layers, loss="bce", init=Init("torch"))
+
+
+def cnn_bn_spec(act: str) -> ModelSpec:
+    """cnn_strided with BatchNorm2d after each of its two convolutions (no conv biases)."""
+    layers = (Conv2d(3, 3, stride=2, padding=1, bias=False), BatchNorm2d(), Activation(act),
+              Conv2d(4, 3, padding=1, bias=False), BatchNorm2d(), Activation(act), MaxPool2d(3, 2),
+              Flatten(), Linear(4))
+    return ModelSpec("cnn_bn", SMALL_IMAGE, layers, loss="softmax_ce", init=Init("torch"))
+
+
 def cnn_spec_for(act: str) -> ModelSpec:
     return cnn_spec(act, "xavier", dtype="float64")
 
@@ -205,6 +240,12 @@ def _presets() -> dict[str, Preset]:
     out["cnn_strided"] = Preset("cnn_strided", ("relu",), small_cnn_spec, small_image_data,
                                 small_cnn_spec.__doc__.split(",")[0] + ", an overlapping max pool, torch init",
                                 fd_samples=6)
+    for kind, modes in (("digits_bn", ("eval", "train")), ("digits_ln", ("eval",)), ("res_mlp", ("eval",))):
+        about = norm_digits_spec.__doc__.split(kind + ": ")[1].split(";")[0].rstrip(".")
+        out[kind] = Preset(kind, ("relu",), lambda act, k=kind: norm_digits_spec(k, act), digits_batch,
+                           f"{about}, BCE on {NORM_BATCH} digits", modes, fd_samples=6)
+    out["cnn_bn"] = Preset("cnn_bn", ("relu",), cnn_bn_spec, small_image_data, cnn_bn_spec.__doc__.rstrip("."),
+                           ("eval", "train"), fd_samples=6)
     out["mnist_cnn"] = Preset("mnist_cnn", ("relu", "tanh"), cnn_spec_for, mnist_batch,
                               "the MNIST CNN (conv-pool-conv-pool-fc-dropout-fc)", ("eval", "train"),
                               fd_samples=3,  # each loss costs a full CNN forward

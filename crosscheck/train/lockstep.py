@@ -41,7 +41,7 @@ class NumpySide:
         self.spec = spec
         self.model = numpy_impl.build(spec, seed=None)
         self.model.load_state_dict(state)
-        self.opt, self.sched = npopt.build_optimizer(cfg.optim, self.model.state_dict())
+        self.opt, self.sched = npopt.build_optimizer(cfg.optim, self.model.param_dict())
         self.grads: dict = {}
 
     def loss_and_grads(self, x, y) -> float:
@@ -77,6 +77,8 @@ class NumpySide:
         return list(self.model.outputs)
 
     def params(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers (running statistics), copies keyed like torch's state dict:
+        every step compares both."""
         return {k: v.copy() for k, v in self.model.state_dict().items()}
 
     def opt_state(self) -> dict[str, np.ndarray]:
@@ -85,9 +87,10 @@ class NumpySide:
                 for name, v in st.items() if name in STATE_ARRAYS}
 
     def load_from(self, other: "TorchSide") -> None:
-        """Take the torch side's parameters and optimizer state (teacher forcing); lr stays ours."""
+        """Take the torch side's parameters, buffers and optimizer state (teacher forcing); lr stays ours."""
+        buffers = self.model.buffer_dict()
         for key, value in other.params().items():  # in place: the optimizer holds these arrays
-            np.copyto(self.opt.params[key], value)
+            np.copyto(self.opt.params[key] if key in self.opt.params else buffers[key], value)
         for key, p in other.model.named_parameters():
             st = other.opt.state.get(p, {})
             ours = self.opt.state[key] = {}

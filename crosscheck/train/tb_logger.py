@@ -62,6 +62,8 @@ class SideBySideLogger:
         w.add_scalar(T.TRAIN_LR, side.lr, step)
         tensors = {}
         for key, value in side.params().items():
+            if key not in self.params:  # running statistics: compared every step, not plotted
+                continue
             group, kind = self.params[key]
             tensors[f"{group}/{kind}"] = value
             if kind == "weight":
