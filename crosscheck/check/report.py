@@ -47,12 +47,13 @@ def failure_lines(r: CheckResult) -> list[str]:
 def verbose_lines(r: CheckResult, param_lines: list[str] = ()) -> list[str]:
     """Every quantity of every layer: accumulated and local error, worst element, status."""
     lines = [f"  {line}" for line in param_lines]
-    lines.append(f"  {'layer':<22} {'quantity':<12} {'accum rel':>9} {'local rel':>9}  "
+    q = max([12] + [len(row.quantity) for row in r.rows])  # num_batches_tracked, branch.0.weight.grad
+    lines.append(f"  {'layer':<22} {'quantity':<{q}} {'accum rel':>9} {'local rel':>9}  "
                  f"{'worst at':<12} {'numpy':>14} {'reference':>14}  status")
     for row in r.rows:
         loc = _fmt(row.local.max_rel) if row.local else f"{'-':>9}"
         idx = str(list(row.acc.index)) if not row.acc.problem else row.acc.problem[:12]
-        lines.append(f"  {row.layer_name:<22} {row.quantity:<12} {_fmt(row.acc.max_rel)} {loc}  "
+        lines.append(f"  {row.layer_name:<22} {row.quantity:<{q}} {_fmt(row.acc.max_rel)} {loc}  "
                      f"{idx:<12} {row.acc.actual:>14.7g} {row.acc.expected:>14.7g}  {row.status}"
                      + (f"  <- {row.slip}" if row.slip else "")
                      + (f"  (accumulated not judged: {row.routing})" if row.routing else ""))
