@@ -73,3 +73,4 @@ def test_running_statistics_are_left_as_one_forward_leaves_them():
     result = check_spec(spec, *_batch(spec), mode="train", fd=False)
     run = result.runs[1]
     assert int(run.local.buffers["num_batches_tracked"]) == int(run.acc.buffers["num_batches_tracked"]) == 4
+    assert int(run.buffers_before["num_batches_tracked"]) == 3

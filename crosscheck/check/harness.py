@@ -275,7 +275,8 @@ def _layer_runs(np_model: Sequential, truth_model, x, upstream, np_trace: Trace,
         buffers = {k: _kept(v) for k, v in getattr(layer, "buffers", {}).items()}
         runs.append(LayerRun(i, names[i], layer, inp, dout, LayerPass(out, grad_in, grads, buffers),
                              local_ref, _trace_pass(np_trace, i), _trace_pass(truth, i),
-                             _trace_pass(noise_of, i) if noise_of is not None else None))
+                             _trace_pass(noise_of, i) if noise_of is not None else None,
+                             _of_layer(before[0], i)))
     return runs
 
 

@@ -60,4 +60,7 @@ class LayerRun:
     acc: LayerPass
     acc_ref: LayerPass
     acc_torch: LayerPass | None = None
+    buffers_before: Mapping[str, np.ndarray] = field(default_factory=dict)  # running statistics
+    #                           before the forward, where both local runs started (the slip finder's
+    #                           base for momentum-convention and biased-variance candidates)
 
