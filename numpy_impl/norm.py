@@ -173,6 +173,17 @@ class Residual(Layer):
             self.load_tensor(key, v)
 
     @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        """Set by Sequential; the sub-layers' errors then say 'layer 2 (residual) branch 0 (linear)'."""
+        self._name = value
+        for where, layer in self._parts():
+            layer.name = f"{value} {where.replace('.', ' ')} ({layer.kind})"
+
+    @property
     def training(self) -> bool:
         return self.branch.layers[0].training
 

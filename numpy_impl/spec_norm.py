@@ -85,15 +85,15 @@ def norm_param_shape(layer, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(shape) if isinstance(layer, LayerNorm) else (shape[0],)
 
 
-def check_norm_input(i, layer, shape: tuple[int, ...]) -> None:
-    """ValueError when a norm layer cannot take per-sample input `shape`."""
+def check_norm_input(i: str, layer, shape: tuple[int, ...]) -> None:
+    """ValueError naming layer `i` ('layer 3') when a norm layer cannot take per-sample input `shape`."""
     kind = type(layer).__name__.lower()
     if isinstance(layer, BatchNorm1d) and len(shape) not in (1, 2):
-        raise ValueError(f"layer {i} ({kind}): needs (C,) or (C, L) input, got shape {shape}")
+        raise ValueError(f"{i} ({kind}): needs (C,) or (C, L) input, got shape {shape}")
     if isinstance(layer, BatchNorm2d) and len(shape) != 3:
-        raise ValueError(f"layer {i} ({kind}): needs (C, H, W) input, got shape {shape}")
+        raise ValueError(f"{i} ({kind}): needs (C, H, W) input, got shape {shape}")
     if isinstance(layer, GroupNorm) and (not shape or shape[0] % layer.num_groups):
-        raise ValueError(f"layer {i} ({kind}): {shape[0] if shape else 0} channels do not split into "
+        raise ValueError(f"{i} ({kind}): {shape[0] if shape else 0} channels do not split into "
                          f"{layer.num_groups} groups")
 
 

@@ -222,3 +222,10 @@ def test_parameters_and_buffers_transfer_by_key_and_agree_after_a_step(mode, rng
     np.testing.assert_allclose(y, ty, rtol=0, atol=1e-12 * np.abs(ty).max())
     for key, value in reference.numpy_buffers(theirs).items():
         np.testing.assert_allclose(ours.state_dict()[key], value, rtol=1e-13, err_msg=key)
+
+
+def test_errors_inside_a_residual_name_the_block_and_the_branch_layer():
+    model = ni.build(S.ModelSpec("r", (4,), (S.Linear(4), S.Residual((S.Linear(3), S.BatchNorm1d())))))
+    model.train()
+    with pytest.raises(ValueError, match=r"layer 1 \(residual\) branch 1 \(batchnorm1d\): expected more than 1"):
+        model.forward(np.ones((1, 4)))
