@@ -24,6 +24,9 @@ from .check.user_code import UserCodeError, describe, load_user_file, refused_on
 from .presets import PRESETS
 
 COMMANDS = ("check", "train", "study")
+# `crosscheck train`'s SGD, unless told otherwise: momentum with dampening, so that a plain run
+# reaches every line of both SGD implementations (a dampening bug survived every default command)
+SGD_MOMENTUM, SGD_DAMPENING = 0.9, 0.1
 STUDIES = ("depth", "stress", "descent", "moons", "digits", "all")
 EXIT_STATUSES = ("exit status: 0 everything agrees; 1 a check failed; 2 a bad flag, file or input "
                  "(one line says which); 3 your own code (--user) raised, the line names where; "
@@ -73,8 +76,11 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--act", help="activation (default: the preset's first)")
     p.add_argument("--opt", help="sgd, adam or adamw (default sgd; adam for mnist_cnn)")
     p.add_argument("--lr", type=positive, help="default 0.01 (mnist_cnn: 0.001)")
-    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
-    p.add_argument("--dampening", type=float, default=0.0, help="SGD: momentum dampening")
+    p.add_argument("--momentum", type=float,
+                   help=f"SGD momentum (default {SGD_MOMENTUM:g}, so that a plain run exercises every part "
+                        "of SGD; 0 turns it off)")
+    p.add_argument("--dampening", type=float,
+                   help=f"SGD: momentum dampening (default {SGD_DAMPENING:g} with momentum, 0 with --nesterov)")
     p.add_argument("--nesterov", action="store_true", help="SGD: Nesterov momentum (needs --momentum)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="sgd, adam: adds this times each parameter to its gradient (torch.optim's L2 penalty); "
@@ -231,8 +237,12 @@ def run_train(args) -> int:
 def _train_optim_spec(args, cnn: bool) -> OptimSpec:
     """The optimizer the train flags describe (ValueError naming a flag that does not fit)."""
     kind = _choose("optimizer", [args.opt or ("adam" if cnn else "sgd")], KINDS)[0]
-    return OptimSpec(kind=kind, lr=args.lr or (1e-3 if cnn else 0.01), momentum=args.momentum,
-                     dampening=args.dampening, nesterov=args.nesterov, weight_decay=args.weight_decay,
+    sgd = kind == "sgd"
+    momentum = args.momentum if args.momentum is not None else (SGD_MOMENTUM if sgd else 0.0)
+    dampening = args.dampening if args.dampening is not None else (
+        SGD_DAMPENING if sgd and momentum and not args.nesterov else 0.0)
+    return OptimSpec(kind=kind, lr=args.lr or (1e-3 if cnn else 0.01), momentum=momentum,
+                     dampening=dampening, nesterov=args.nesterov, weight_decay=args.weight_decay,
                      amsgrad=args.amsgrad, decay=args.decay, step_size=args.step_size)
 
 

@@ -188,3 +188,30 @@ def test_nan_in_the_free_numpy_run_only_never_passes(monkeypatch):
     result = check_trajectory(preset.make_spec("relu"), *preset.data(), TrainConfig(OptimSpec("sgd", 0.01)), 5)
     assert result.first_failure is None and not result.passed
     assert "not finite" in result.summary() and result.summary().endswith("FAIL")
+
+
+def test_the_default_sgd_run_uses_momentum_with_dampening(capsys):
+    assert main(["train", "--model", "A", "--steps", "3"]) == 0
+    assert "sgd lr 0.01 momentum 0.9 dampening 0.1," in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags,header", [(["--nesterov"], "sgd lr 0.01 momentum 0.9 nesterov,"),
+                                          (["--momentum", "0"], "sgd lr 0.01,"),
+                                          (["--dampening", "0.5"], "sgd lr 0.01 momentum 0.9 dampening 0.5,")],
+                         ids=["nesterov-undamped", "momentum-off", "dampening-given"])
+def test_sgd_flags_override_the_default(flags, header, capsys):
+    assert main(["train", "--model", "A", *flags, "--steps", "3"]) == 0
+    assert header in capsys.readouterr().out
+
+
+def test_the_default_run_catches_dampening_ignored(monkeypatch, capsys):
+    """Dampening survived every default command while no default used it."""
+    from numpy_impl import optim
+    init = optim.SGD.__init__
+
+    def undamped(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.dampening = 0.0
+    monkeypatch.setattr(optim.SGD, "__init__", undamped)
+    assert main(["train", "--model", "A", "--steps", "5"]) == 1
+    assert "likely slip: dampening ignored" in capsys.readouterr().out
