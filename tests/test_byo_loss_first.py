@@ -110,3 +110,46 @@ def test_log_of_a_softmax_underflowing_to_zero_is_named(rng):
 def test_a_correct_loss_passes_with_every_row_ok(rng):
     result = byo.check(_model(rng))
     assert result.passed and _rows(result) == _expected("ok", "ok", "ok")
+
+
+class SoftmaxCrossEntropy:
+    """A combined softmax + cross-entropy layer left at the end of the list: backward(labels)."""
+
+    def __init__(self, bug=""):
+        self.bug = bug
+
+    def forward(self, x):
+        e = np.exp(x - x.max(1, keepdims=True))
+        self.p = e / e.sum(1, keepdims=True)
+        return self.p
+
+    def backward(self, y):
+        d = self.p.copy()
+        d[np.arange(len(y)), y] -= 1
+        return d if self.bug == "noN" else d / len(y)
+
+
+@pytest.mark.parametrize("bug", ["", "noN"])
+def test_a_softmax_cross_entropy_layer_is_your_loss(rng, bug):
+    x, y = rng.normal(size=(12, 5)), rng.integers(0, 3, 12)
+    layers = [Dense(rng.normal(0, .5, (5, 6))), Relu(), Dense(rng.normal(0, .5, (6, 3))), SoftmaxCrossEntropy(bug)]
+    result = byo.check(byo.rowmajor(layers, x, y, w_layout="in,out"))
+    assert any("SoftmaxCrossEntropy) is a softmax with cross-entropy" in n for n in result.notes)
+    assert result.passed is (bug == "")
+    if bug:
+        assert result.culprit().quantity == "dloss/dpred" and "missing 1/N" in result.culprit().slip
+        assert all(r.status in ("ok", "inherited") for r in result.rows if not r.is_loss)
+
+
+def test_a_softmax_cross_entropy_layer_ends_a_cnn(rng):
+    from byo_convention_nets import Knobs, cnn
+    model = cnn(np.random.default_rng(5), Knobs())
+    layers = [layer.obj for layer in model.model.layers] + [SoftmaxCrossEntropy()]
+    result = byo.check(byo.cnn(layers, model.x, model.target))
+    assert result.passed and result.rows[len(layers) - 1].quantity == "loss"
+
+
+def test_your_loss_and_a_loss_layer_is_one_too_many(rng):
+    x, y = rng.normal(size=(12, 5)), rng.integers(0, 3, 12)
+    with pytest.raises(ValueError, match=r"layer 1 \(SoftmaxCrossEntropy\): its backward takes the labels"):
+        byo.rowmajor([Dense(rng.normal(0, .5, (5, 3))), SoftmaxCrossEntropy()], x, y, loss_fn=softmax_loss())

@@ -9,6 +9,7 @@ from numpy_impl import Sequential
 from numpy_impl import functional as NF
 
 from ...user_code import call_user
+from ..shared import combined
 from ..shared import convention as C
 from ..shared import discover as D
 from ..shared import validate as V
@@ -37,7 +38,8 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
 
     Args:
         layers: objects with forward(x) -> y and backward(dy) -> dx (or backward(x, dy), or
-            backward(dy, lr), called with lr=0). A linear layer keeps W (in, out) or (out, in)
+            backward(dy, lr), called with lr=0). A last layer whose backward takes the labels
+            (backward(y)) is a softmax + cross-entropy layer, checked as your loss (softmax_ce). A linear layer keeps W (in, out) or (out, in)
             and b (out,) or (1, out), under W/b, weights/bias, w/b, params["W"], ... and after
             backward their gradients, same shapes, under dW/db, grads["W"], ...
         x: (N, D) inputs, samples as rows (float64, or float32 to be judged in float32).
@@ -58,6 +60,7 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     layers = V.layer_list(layers, "byo.rowmajor")
     require_methods(layers, "byo.rowmajor")
+    layers, loss_layer = combined.split(layers)
     first = [D.find_access(o, param_names) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = V.batch(x, dtype)
@@ -68,6 +71,11 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
         for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
             adapted.append(_rowmajor_layer(obj, i, h, given, layout, param_names, notes))
             h = adapted[-1].probed
+    if loss_layer is not None:
+        loss = "softmax_ce"
+        V.labels(loss, target, len(x0), h.shape)
+        loss_fn, note = combined.as_loss(loss_layer, len(layers), h, target, loss_fn)
+        notes.append(note)
     V.labels(loss, target, len(x0), h.shape)
     return UserModel(name, Sequential(adapted), x0, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype, convention=convention)
