@@ -103,3 +103,45 @@ def test_a_real_bug_is_not_explained_by_a_convention():
 def test_a_bad_declaration_is_one_line(conv, declare, match):
     with pytest.raises(ValueError, match=match):
         CONVENTIONS[conv](np.random.default_rng(5), Knobs(), **declare)
+
+
+def _lrelu_funcs(required: bool, bug: bool = False):
+    """fc_forward/fc_backward with lrelu as people write them: the slope a default argument
+    (lrelu_forward(x, alpha=0.2)) or a required one (lrelu_forward(x, alpha))."""
+    def fc_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    def fc_backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, dout.sum(0)
+
+    def lrelu(x, alpha):
+        return np.where(x > 0, x, alpha * x), (x, alpha)
+
+    def lrelu_back(dout, cache):
+        x, alpha = cache
+        return dout * np.where(x > 0, 1.0, 0.0 if bug else alpha)
+
+    funcs = dict(fc_forward=fc_forward, fc_backward=fc_backward, lrelu_backward=lrelu_back)
+    funcs["lrelu_forward"] = lrelu if required else (lambda x, alpha=0.2: lrelu(x, alpha))
+    return funcs
+
+
+@pytest.mark.parametrize("required", [False, True], ids=["default-slope", "declared-slope"])
+@pytest.mark.parametrize("bug", [False, True], ids=["right", "relu-backward"])
+def test_a_functional_lrelu_keeps_its_slope(rng, required, bug):
+    x, y = rng.normal(size=(10, 4)), rng.integers(0, 3, 10)
+    act = ("lrelu", 0.2) if required else "lrelu"
+    layers = [("fc", rng.normal(0, .8, (4, 6)), np.zeros(6)), act, ("fc", rng.normal(0, .5, (6, 3)), np.zeros(3))]
+    model = byo.functional(layers, x, y, funcs=_lrelu_funcs(required, bug))
+    assert (model.model[1].activation, model.model[1].alpha) == ("leaky_relu", 0.2)
+    result = byo.check(model)
+    assert result.passed is not bug
+    if bug:
+        assert result.culprit().layer == 1
+
+
+def test_a_functional_lrelu_requiring_its_slope_asks_for_it(rng):
+    layers = [("fc", rng.normal(size=(4, 3)), np.zeros(3)), "lrelu"]
+    with pytest.raises(ValueError, match=r"layer 1 \(lrelu\): lrelu_forward takes the slope .* \('lrelu', 0.2\)"):
+        byo.functional(layers, rng.normal(size=(5, 4)), np.zeros(5, int), funcs=_lrelu_funcs(True))

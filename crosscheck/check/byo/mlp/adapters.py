@@ -44,9 +44,10 @@ class FunctionalLayer(UserLayer):
     dx or (dx, dw, db). Affine layers keep w (in, out) and flatten x inside."""
 
     def __init__(self, index: int, label: str, fwd, bwd, w=None, b=None, activation: str = "identity",
-                 alpha: float = DEFAULT_SLOPE) -> None:
+                 alpha: float = DEFAULT_SLOPE, fwd_extra: tuple = (), bwd_extra: tuple = ()) -> None:
         super().__init__(index, label)
         self.fwd, self.bwd, self.w, self.b = fwd, bwd, w, b
+        self.fwd_extra, self.bwd_extra = fwd_extra, bwd_extra  # a declared slope, where they take it
         self.activation, self.alpha = activation, alpha
         self.has_linear = w is not None
         if self.has_linear:
@@ -56,7 +57,7 @@ class FunctionalLayer(UserLayer):
     def forward(self, x):
         self._x = x
         args = (x, self.w, self.b) if self.has_linear else (x,)
-        res = self.call("forward", self.fwd, *args)
+        res = self.call("forward", self.fwd, *args, extra=self.fwd_extra)
         if not (isinstance(res, tuple) and len(res) == 2):
             raise ValueError(f"layer {self.index} ({self.label}): forward must return (out, cache), "
                              f"got {type(res).__name__}")
@@ -65,7 +66,7 @@ class FunctionalLayer(UserLayer):
 
     def backward(self, dy):
         cache = self._take_cache()
-        res = call_user(f"layer {self.index} ({self.label}).backward", self.bwd, np.array(dy), cache)
+        res = call_user(f"layer {self.index} ({self.label}).backward", self.bwd, np.array(dy), cache, *self.bwd_extra)
         if not self.has_linear:
             return np.asarray(res)
         dx, dw, db = res

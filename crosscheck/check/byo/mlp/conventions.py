@@ -156,7 +156,9 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
 
     Args:
         layers: entries like ("affine", w (in, out), b (out,)), "relu", ("leaky_relu", 0.2), or
-            sandwiches ("affine_relu", w, b).
+            sandwiches ("affine_relu", w, b). A leaky ReLU ("lrelu", "leaky_relu") without a slope
+            has it read from its forward (its default argument); one whose forward requires it
+            (lrelu_forward(x, alpha)) is given the declared one.
         x: (N, ...) inputs, flattened to (N, in) inside the affine layer.
         target: (N,) integer labels for the classification losses, else (N, out) targets.
         funcs: a module or dict holding <kind>_forward(x[, w, b]) -> (out, cache) and
@@ -183,14 +185,35 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
                                  f"affine_<activation> ({', '.join(D.SUPPORTED_ACTIVATIONS)})")
             adapted.append(FunctionalLayer(i, kind, fwd, bwd, w, b, activation=act))
             continue
-        act = D.name_of(kind)
-        if act is None or act not in D.SUPPORTED_ACTIVATIONS:
-            raise ValueError(f"layer {i} ({kind}): not supported; functional layers are affine "
-                             f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        alpha = float(rest[0]) if rest else D.DEFAULT_SLOPE
-        adapted.append(FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=alpha))
+        adapted.append(_functional_activation(i, kind, rest, fwd, bwd))
     return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype, convention=convention)
+
+
+# A probe for a functional activation's slope: inputs well below zero (discover.SLOPE_PROBE_MIN).
+_SLOPE_PROBE = np.linspace(-3.0, 3.0, 24).reshape(2, 12)
+
+
+def _functional_activation(i: int, kind: str, rest: list, fwd, bwd) -> FunctionalLayer:
+    """An activation pair, `kind` or (kind, slope): a leaky ReLU's slope declared, else read by
+    probing its forward (what its default argument gives); a forward that requires the slope
+    (lrelu_forward(x, alpha)) gets the declared one, and so does its backward if it takes it."""
+    act = D.name_of(kind)
+    if act is None or act not in D.SUPPORTED_ACTIVATIONS:
+        raise ValueError(f"layer {i} ({kind}): not supported; functional layers are affine "
+                         f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
+    alpha = float(rest[0]) if rest else None
+    takes_slope = D.required_args(fwd) >= 2
+    if takes_slope and alpha is None:
+        raise ValueError(f"layer {i} ({kind}): {kind}_forward takes the slope as an argument; declare it as "
+                         f"({kind!r}, 0.2)")
+    fwd_extra = (alpha,) if takes_slope else ()
+    bwd_extra = (alpha,) if takes_slope and D.required_args(bwd) >= 3 else ()
+    if act == "leaky_relu" and alpha is None:
+        out = call_user(f"layer {i} ({kind}).forward", fwd, _SLOPE_PROBE.copy())
+        alpha = D.probe_alpha(_SLOPE_PROBE, np.asarray(out[0] if isinstance(out, tuple) else out, dtype=float))
+    return FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=D.DEFAULT_SLOPE if alpha is None else alpha,
+                           fwd_extra=fwd_extra, bwd_extra=bwd_extra)
 
 
 def network(forward, backward, params, X, Y, *, activations: list, layout: str | None = None,
