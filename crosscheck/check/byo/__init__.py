@@ -25,9 +25,13 @@ Folders: shared/ (the one discovery of W and b, the adapter base, UserModel), ml
 1-5), convnet/ (convention 6); check.py checks a UserModel of either, result.py shows it.
 
 Your own loss: pass loss_fn=(pred, target) -> (loss, dpred) (or loss_fn and loss_grad) and name
-the loss it implements with loss=; its value and gradient are checked against torch's, and the
-gradients your code produces for it end to end. Without your loss, gradients follow torch's
-convention (dL/dy already holds the 1/N); grads_are_batch_means=True says your layers divide.
+the loss it implements with loss=; it is judged first (its value and gradient against torch's),
+then the gradients your code produces for it end to end (check.py). A last layer whose
+backward takes the labels is a softmax + cross-entropy layer, checked as your loss
+(shared/combined.py). Gradient conventions, one argument each on every convention
+(shared/convention.py): l2=λ or (λ, μ), batch_mean="loss" (torch's, the default) / "layers"
+(grads_are_batch_means=True) / "update" / "none", ascent=True; undeclared, a failing check
+names the one that explains it exactly and the argument (recognise.py).
 
     result = byo.check(model)      # prints as a table; HTML in Jupyter
     crosscheck.assert_matches_torch(model)   # in a pytest test
