@@ -18,6 +18,8 @@ from ..verdict import TOLERANCES, loss_scale_floor, undeclared_convention_passes
 from .convnet.model import CNNModel
 from .convnet.slips import name_cnn_slips, tied_maxima_rows
 from .mlp.whole import WholeNet
+from .program.check import check_program
+from .program.model import ProgramModel
 from .recognise import adopted, recognise as find_convention
 from .result import UserCheckResult
 from .shared.adapters import build_twin
@@ -53,6 +55,9 @@ def check(user: UserModel, seed: int = 0, fd: bool = True, recognise: bool = Tru
 
 
 def _check(user: UserModel, seed: int, fd: bool) -> UserCheckResult:
+    """The report for any convention, without recognising an undeclared one."""
+    if isinstance(user, ProgramModel):
+        return check_program(user)
     return _check_cnn(user, seed, fd) if isinstance(user, CNNModel) else _check_layers(user, seed, fd)
 
 

@@ -19,10 +19,10 @@ from .shared.model import UserModel
 def recognise(user: UserModel, result, rerun: Callable) -> tuple[Convention, object] | None:
     """The convention other than the declared one under which `rerun()` (the same check, no
     finite differences) passes, or else leaves the fewest wrong rows, fewer than `result` has;
-    with that rerun's result. None when none does, or the forward itself fails (no gradient
-    convention changes a forward)."""
-    if any(r.quantity == "out" and r.status != "ok" for r in result.rows):
-        return None
+    with that rerun's result. None when none does, when no row of `result` is wrong, or when a
+    forward is (no gradient convention changes a forward)."""
+    if _wrong(result) == 0 or any(r.quantity == "out" and r.status != "ok" for r in result.rows):
+        return None  # no row to blame (finite differences alone fail), or a forward is wrong
     declared, best, fewest = user.convention, None, _wrong(result)
     for candidate in _candidates(user):
         with _trying(declared, candidate):
@@ -55,9 +55,9 @@ def adopted(user: UserModel, convention: Convention) -> Iterator[None]:
 def _candidates(user: UserModel) -> list[Convention]:
     """Conventions to try, the declared one first (for L2 alone): with your own loss every
     placement of the 1/N and both signs; without it only the layers' 1/N changes anything."""
-    d = user.convention
-    means = BATCH_MEANS if user.user_loss is not None else ("loss", "layers")
-    signs = (d.ascent, not d.ascent) if user.user_loss is not None else (d.ascent,)
+    d, program = user.convention, getattr(user, "program", None) is not None
+    means = [m for m in BATCH_MEANS if not (program and m == "layers")] if user.owns_loss else ("loss", "layers")
+    signs = (d.ascent, not d.ascent) if user.owns_loss else (d.ascent,)
     out = [d.with_(l2_w=0.0, l2_b=0.0)]
     out += [d.with_(batch_mean=m, ascent=a, l2_w=0.0, l2_b=0.0) for a in signs for m in means]
     unique = []
@@ -87,7 +87,7 @@ def _with_l2(candidate: Convention, found) -> Convention | None:
     (and μ) explains every tensor."""
     shown: dict[bool, list[float]] = {False: [], True: []}
     for run in found.runs:
-        k = candidate.sign * (len(run.input) if candidate.batch_mean == "layers" else 1)
+        k = _l2_factor(candidate, run)
         for key, param in getattr(run.layer, "params", {}).items():
             got, want = run.local.grads.get(key), run.local_ref.grads.get(key)
             if got is None or want is None or np.shape(got) != np.shape(want):
@@ -97,6 +97,16 @@ def _with_l2(candidate: Convention, found) -> Convention | None:
     if lam_w is None or lam_b is None or (lam_w == 0 and lam_b == 0):
         return None
     return candidate.with_(l2_w=lam_w, l2_b=lam_b)
+
+
+def _l2_factor(candidate: Convention, run) -> float:
+    """What an L2 term λ·param left over in a gradient is multiplied by, under `candidate`: a
+    layer's is undone after its 1/N is restored (times N) and carries the sign; a whole
+    program's is divided by N with the rest of its sum."""
+    n = len(run.input)
+    if getattr(run.layer, "program", False):
+        return 1.0 / n if candidate.batch_mean in ("update", "none") else 1.0
+    return candidate.sign * (n if candidate.batch_mean == "layers" else 1)
 
 
 def _multiple(left: np.ndarray, param, k: float) -> float:

@@ -50,6 +50,22 @@ class Convention:
             grad = grad - self.sign * lam * np.asarray(param).reshape(grad.shape)
         return grad * n if self.batch_mean == "layers" else grad
 
+    def program_grad(self, key: str, grad: np.ndarray, param: np.ndarray, n: int) -> np.ndarray:
+        """A whole program's parameter gradient (of its own loss) as torch's: sign undone, its L2
+        term removed, a sum over the batch made the mean ('layers' is 'loss' here: end to end,
+        a program's 1/N is wherever it put it)."""
+        lam = self.l2_b if is_bias(key) else self.l2_w
+        grad = self.sign * grad - lam * np.asarray(param).reshape(grad.shape)
+        return grad / n if self.batch_mean in ("update", "none") else grad
+
+    def program_value(self, value: float, params: dict, n: int) -> float:
+        """A whole program's loss value as torch's: sign undone, its penalty l2/2·||W||² (and
+        l2_b/2·||b||²) removed, a sum over the batch made the mean."""
+        penalty = sum(0.5 * (self.l2_b if is_bias(k) else self.l2_w) * float(np.sum(np.square(p)))
+                      for k, p in params.items())
+        value = self.sign * value - penalty
+        return value / n if self.batch_mean == "none" else value
+
     def loss(self, value: float, grad: np.ndarray, n: int) -> tuple[float, np.ndarray]:
         """Your loss's (value, dL/dpred) as torch's batch-mean loss's."""
         value, grad = self.sign * value, self.sign * grad

@@ -55,6 +55,11 @@ class UserModel:
                               f"same function of the logits as softmax_ce")
 
     @property
+    def owns_loss(self) -> bool:
+        """Is a loss of the user's checked (its value and gradient, not torch's)?"""
+        return self.user_loss is not None
+
+    @property
     def torch_model(self):
         return build_twin(self.model, self.dtype)
 
@@ -102,5 +107,5 @@ def call_model_factory(make_model, path: str = "") -> UserModel:
     if not isinstance(model, UserModel):
         raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
                          f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
-                         f"byo.netclass(...) or byo.cnn(...) (see examples/)")
+                         f"byo.netclass(...), byo.cnn(...) or byo.program(...) (see examples/)")
     return model
