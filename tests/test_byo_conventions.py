@@ -145,3 +145,18 @@ def test_a_functional_lrelu_requiring_its_slope_asks_for_it(rng):
     layers = [("fc", rng.normal(size=(4, 3)), np.zeros(3)), "lrelu"]
     with pytest.raises(ValueError, match=r"layer 1 \(lrelu\): lrelu_forward takes the slope .* \('lrelu', 0.2\)"):
         byo.functional(layers, rng.normal(size=(5, 4)), np.zeros(5, int), funcs=_lrelu_funcs(True))
+
+
+def test_the_command_line_says_which_convention_explains_a_failure(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    tests = Path(__file__).resolve().parent
+    user = tmp_path / "l2net.py"
+    user.write_text(f"import sys\nsys.path.insert(0, {str(tests)!r})\nimport numpy as np\n"
+                    "from byo_convention_nets import Knobs, rowmajor\n\n\ndef crosscheck_model():\n"
+                    "    return rowmajor(np.random.default_rng(5), Knobs(lam=0.01))\n")
+    run = subprocess.run([sys.executable, "-m", "crosscheck", "--user", str(user)], capture_output=True, text=True,
+                         cwd=tests.parent, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert "FAIL explained" in run.stdout and "declare l2=0.01" in run.stdout
