@@ -146,8 +146,8 @@ def _show(result, args, report, param_lines=()) -> None:
     print(report.summary_line(result), flush=True)
     if args.verbose:
         print("\n".join(report.verbose_lines(result, param_lines)))
-    if not result.passed:
-        print("\n".join(report.failure_lines(result)))
+    if not result.passed:  # a byo result also says which undeclared convention explains it
+        print("\n".join(report.failure_lines(result) + getattr(result, "undeclared_lines", list)()))
 
 
 def run_check(args) -> int:

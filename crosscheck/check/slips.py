@@ -30,6 +30,36 @@ def diagnose(quantity: str, actual, expected, x) -> str:
                                                                   np.asarray(expected), x)
 
 
+# exp overflows float64 above this argument, and underflows to 0 below minus this (subnormals
+# included): a softmax whose logits span more than it cannot be taken without shifting, nor its
+# probabilities' logarithm without log-softmax.
+EXP_OVERFLOW = 709.78
+EXP_UNDERFLOW = 745.13
+
+
+def diagnose_loss(loss: str, quantity: str, actual, expected, pred, target) -> str:
+    """The slip that explains a user's wrong loss value or gradient on `pred` (torch's output,
+    (N, out)): non-finite where torch's is finite (softmax not shifted, log of 0), else a scale
+    slip as diagnose names it. Never raises."""
+    a = np.asarray(actual, dtype=np.float64)
+    if np.all(np.isfinite(a)) or not np.all(np.isfinite(np.asarray(expected, dtype=np.float64))):
+        return diagnose(quantity, actual, expected, pred)
+    z = np.asarray(pred, dtype=np.float64)
+    if loss == "softmax_ce" and z.ndim == 2:
+        if np.any(np.isnan(a)) and float(np.max(np.abs(z))) > EXP_OVERFLOW:  # exp(z) / sum = inf / inf
+            return (f"softmax not shifted: exp overflows at logits up to {float(np.max(np.abs(z))):.4g} "
+                    f"(subtract each row's max before exp)")
+        labels = np.asarray(target).reshape(-1).astype(int)
+        gap = float(np.max(z.max(axis=1) - z[np.arange(len(z)), labels]))
+        if gap > EXP_UNDERFLOW:
+            return (f"log of 0: a true class's softmax probability underflows to 0 (its logit {gap:.4g} below "
+                    f"the row's max); take log-softmax, z_y - logsumexp(z), not log(softmax(z))")
+    if loss in ("nll", "bce") and (np.any(z <= 0) or (loss == "bce" and np.any(z >= 1))):
+        return ("log of 0: a predicted probability is exactly 0 (or 1 for bce); clip it, or take the loss "
+                "from the logits")
+    return f"{quantity} is not finite where the reference's is"
+
+
 def diagnose_layer(run: LayerRun, quantity: str) -> str:
     """The slip that explains a layer's failing local `quantity` ('grad_in', 'weight.grad', ...):
     its activation's derivative written wrongly, or a scale slip, or ''. Never raises: a

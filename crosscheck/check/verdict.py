@@ -99,6 +99,29 @@ PROBE_MATCH = {"float64": 1e-6, "float32": 1e-5}
 # Read back as y / x it carries two roundings, a few ulps of float64 (byo.cnn runs in float64);
 # 1e-12 leaves headroom and is far below any difference between two dropout scales.
 DROPOUT_SCALE_MATCH = 1e-12
+# Recognising L2 inside a user's gradients (byo/recognise.py): what is left of a parameter
+# gradient on torch's own upstream, divided by the parameter, is the λ of the L2 term. Left
+# below L2_NOTHING_LEFT of max |param| is rounding (a float64 gradient carries ~1e-14 of
+# itself), no term. The λ read off each tensor carries that rounding too; they are one λ when
+# they agree to L2_SAME. Neither bar gives a verdict: the check is rerun under the λ found and
+# judged by the bars above, so these only choose which convention to try.
+L2_NOTHING_LEFT = 1e-12
+L2_SAME = 1e-6
+
+
+def undeclared_convention_passes(changed: set[str], batch_mean: str, own_loss: bool) -> bool:
+    """A gradient convention the user did not declare explains every difference exactly: does
+    the check pass (saying so) or FAIL with the one argument that declares it?
+    It fails, because a real bug can hide behind each: L2 inside dW may carry the wrong factor
+    against the penalty in the loss the check never sees; sums over the batch ('update',
+    'none') are right only if the update step divides, which the check never sees; gradients
+    of -L are right only if the step goes uphill; a loss gradient summed over the batch with
+    no loss of the user's to balance it is the 'missing 1/N' slip itself.
+    One passes: the 1/N moved from the loss gradient into the layers ('layers') when the user's
+    own loss is checked. Then the loss's value is torch's, and the gradients its gradient gives
+    end to end are exactly torch's (every row agrees under it): nothing outside the check is
+    needed for them to be right, so no bug is left to hide."""
+    return own_loss and changed == {"batch_mean"} and batch_mean == "layers"
 
 
 def agrees(error: float, bar: float, problem: str = "") -> bool:

@@ -20,14 +20,21 @@ Conventions (each has an example in examples/):
     fully connected layer objects (conv W (F, C, kh, kw) or [kh, kw, Cin, Cout]), their W and b
     found under the names (1) finds, activations=, w_layout= and param_names= as in (1); CS231n
     function pairs wrapped by conv_fn, pool_fn, affine_fn, fn_layer (see convnet/model.py).
+(7) program(net, X, Y, activations=[...]): a whole program computing its own loss and gradients:
+    CS231n loss(X, y) -> (loss, grads) objects, network.py's per-sample backprop(x, y), or the
+    pair (L_model_forward, L_model_backward) with params= (program/styles.py).
 
 Folders: shared/ (the one discovery of W and b, the adapter base, UserModel), mlp/ (conventions
 1-5), convnet/ (convention 6); check.py checks a UserModel of either, result.py shows it.
 
 Your own loss: pass loss_fn=(pred, target) -> (loss, dpred) (or loss_fn and loss_grad) and name
-the loss it implements with loss=; its value and gradient are checked against torch's, and the
-gradients your code produces for it end to end. Without your loss, gradients follow torch's
-convention (dL/dy already holds the 1/N); grads_are_batch_means=True says your layers divide.
+the loss it implements with loss=; it is judged first (its value and gradient against torch's),
+then the gradients your code produces for it end to end (check.py). A last layer whose
+backward takes the labels is a softmax + cross-entropy layer, checked as your loss
+(shared/combined.py). Gradient conventions, one argument each on every convention
+(shared/convention.py): l2=λ or (λ, μ), batch_mean="loss" (torch's, the default) / "layers"
+(grads_are_batch_means=True) / "update" / "none", ascent=True; undeclared, a failing check
+names the one that explains it exactly and the argument (recognise.py).
 
     result = byo.check(model)      # prints as a table; HTML in Jupyter
     crosscheck.assert_matches_torch(model)   # in a pytest test
@@ -40,9 +47,10 @@ A file that defines `crosscheck_model()` returning one of these can be checked w
 from .check import TorchMismatch, assert_matches_torch, check
 from .convnet import CNNModel, affine_fn, cnn, conv_fn, fn_layer, pool_fn
 from .mlp import colmajor, functional, netclass, network, rowmajor
+from .program import ProgramModel, program
 from .result import UserCheckResult
 from .shared import UserModel, build_twin, call_model_factory, infer_activation
 
-__all__ = ["CNNModel", "TorchMismatch", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
+__all__ = ["CNNModel", "ProgramModel", "TorchMismatch", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
            "call_model_factory", "check", "cnn", "colmajor", "conv_fn", "fn_layer", "functional", "infer_activation",
-           "netclass", "network", "pool_fn", "rowmajor"]
+           "netclass", "network", "pool_fn", "program", "rowmajor"]

@@ -9,43 +9,69 @@ import torch
 import reference
 from numpy_impl import functional as NF
 
-from ..compare import compare, relative_error
+from ..compare import compare
 from ..fd import fd_check
 from ..harness import LOSS_LAYER, Row, check_pair, layer_names, loss_term_sizes
-from ..slips import diagnose
+from ..slips import diagnose, diagnose_loss
 from ..torch_side import torch_loss
-from ..verdict import SLIP_MATCH, TOLERANCES, agrees, loss_scale_floor
+from ..verdict import TOLERANCES, loss_scale_floor, undeclared_convention_passes
 from .convnet.model import CNNModel
 from .convnet.slips import name_cnn_slips, tied_maxima_rows
 from .mlp.whole import WholeNet
+from .program.check import check_program
+from .program.model import ProgramModel
+from .recognise import adopted, recognise as find_convention
 from .result import UserCheckResult
 from .shared.adapters import build_twin
 from .shared.model import UserModel
-from .shared.validate import user_model
+from .shared.validate import quiet_numpy, user_model
 
 
-def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
-    """The layer-by-layer report for a user's model, with finite differences (float64).
+def check(user: UserModel, seed: int = 0, fd: bool = True, recognise: bool = True) -> UserCheckResult:
+    """The layer-by-layer report for a user's model, with finite differences (float64); where
+    it fails, whether a convention you did not declare explains it exactly (recognise.py).
     Anything but a model from byo.rowmajor(...), byo.cnn(...), ... is a TypeError in one line."""
     user_model(user, "byo.check")
-    if isinstance(user, CNNModel):
-        return _check_cnn(user, seed, fd)
+    result = _check(user, seed, fd)
+    if not recognise or result.passed:
+        return result
+    found = find_convention(user, result, lambda: _check(user, seed, False))
+    if found is None:
+        return result
+    convention, under = found
+    declared, changes = user.convention, "; ".join(convention.changes(user.convention))
+    changed = {f for f in ("l2_w", "l2_b", "batch_mean", "ascent") if getattr(convention, f) != getattr(declared, f)}
+    if under.passed and not undeclared_convention_passes(changed, convention.batch_mean, user.user_loss is not None):
+        result.undeclared = changes
+        return result
+    with adopted(user, convention):
+        result = _check(user, seed, fd)
+    if result.passed:
+        result.notes.insert(0, f"passed under a convention you did not declare, recognised exactly: {changes} "
+                               f"(verdict.undeclared_convention_passes says why no bug can hide behind it)")
+    else:
+        result.undeclared, result.partly = changes, True
+    return result
+
+
+def _check(user: UserModel, seed: int, fd: bool) -> UserCheckResult:
+    """The report for any convention, without recognising an undeclared one."""
+    if isinstance(user, ProgramModel):
+        return check_program(user)
+    return _check_cnn(user, seed, fd) if isinstance(user, CNNModel) else _check_layers(user, seed, fd)
+
+
+def _check_layers(user: UserModel, seed: int, fd: bool) -> UserCheckResult:
+    """The layer-by-layer report of an MLP convention: layers on a random upstream gradient,
+    your loss judged first, the gradients it gives end to end, finite differences."""
     truth = build_twin(user.model, "float64")
-    loss_rows, e2e = [], []
-    if user.user_loss is not None:
-        loss_rows, means = _user_loss_rows(user, truth)
-        for layer in user.model.layers:
-            layer.batch_means = means
-        e2e = _end_to_end_rows(user, truth)
     torch_model = truth if user.dtype == "float64" else build_twin(user.model, user.dtype)
     base = check_pair(user.model, torch_model, user.x, user.target, user.loss, dtype=user.dtype, seed=seed,
                       truth_model=truth if user.dtype != "float64" else None, name=user.name,
                       activation="user")
     result = UserCheckResult(**vars(base))
     result.notes[:0] = user.notes
-    if loss_rows:
-        result.replace_loss_rows(loss_rows)
-        result.rows.extend(e2e)
+    _add_user_loss(result, user, truth)
     _pin_whole_network(result, user.model)
     if fd and user.dtype == "float64":
         result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed)
@@ -61,7 +87,8 @@ def check(user: UserModel, seed: int = 0, fd: bool = True) -> UserCheckResult:
 
 def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     """The layer-by-layer report of a CNN, plus a tied-maxima probe of every max-pool, conv/pool
-    slips named, and finite differences on the samples its time budget allows."""
+    slips named, your loss and its end-to-end gradients, and finite differences on the samples
+    its size plan allows."""
     twin = user.torch_model
     base = check_pair(user.model, twin, user.x, user.target, user.loss, seed=seed, name=user.name,
                       activation="user")
@@ -69,6 +96,7 @@ def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     result.notes[:0] = user.notes
     result.rows.extend(tied_maxima_rows(user.model, twin, seed))
     name_cnn_slips(result)
+    _add_user_loss(result, user, twin)
     if fd:
         result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed,
                              samples=user.fd_samples)
@@ -76,6 +104,15 @@ def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     for layer in user.model.layers:
         result.notes.extend(layer.warnings)
     return result
+
+
+def _add_user_loss(result: UserCheckResult, user: UserModel, truth) -> None:
+    """Your loss judged first: its rows stand where torch's loss rows stood, and the gradients
+    your layers give for it end to end follow the layers' own rows."""
+    if user.user_loss is None:
+        return
+    result.replace_loss_rows(_user_loss_rows(user, truth))
+    result.rows.extend(_end_to_end_rows(user, truth))
 
 
 class TorchMismatch(AssertionError):
@@ -97,66 +134,73 @@ def assert_matches_torch(user: UserModel, seed: int = 0, fd: bool = True) -> Use
     return result
 
 
-def _user_loss_rows(user: UserModel, truth) -> tuple[list[Row], bool]:
-    """Your loss value and gradient against torch's, on your output (accumulated) and on
-    torch's (local); and whether your loss gradient leaves the 1/N to your layers."""
+def _your_loss(user: UserModel, pred: np.ndarray) -> tuple[float, np.ndarray]:
+    """Your loss on `pred` (N, out), as torch's batch-mean loss under your declared convention."""
+    with quiet_numpy():  # an overflow in your loss is judged (its rows), not printed
+        value, grad = user.user_loss(pred, user.target)
+    return user.convention.loss(value, np.asarray(grad, dtype=pred.dtype), len(pred))
+
+
+def _user_loss_rows(user: UserModel, truth) -> list[Row]:
+    """Your loss value and gradient (under your declared convention) against torch's, on your
+    output (accumulated) and on torch's (local, which judges the loss alone)."""
     dtype, tol = user.dtype, TOLERANCES[user.dtype]
-    x64 = torch.tensor(np.asarray(user.x, dtype=np.float64))
-    out_t = truth(x64).detach().numpy()
-    out_u = user.model.forward(user.x)
+    out_t = truth(torch.tensor(np.asarray(user.x, dtype=np.float64))).detach().numpy()
     t_val, t_grad = torch_loss(user.loss, out_t, user.target)
-    u_val, u_grad = user.user_loss(out_u, user.target)
-    l_val, l_grad = user.user_loss(out_t.astype(dtype), user.target)
-    n = out_t.shape[0]
-    value_ok = agrees(relative_error([l_val], t_val), tol)
-    means = (value_ok and n > 1 and not agrees(relative_error(l_grad, t_grad), tol)
-             and agrees(relative_error(l_grad / n, t_grad), tol))
-    scale = 1.0 / n if means else 1.0
-    label = f"loss:yours({user.loss})"
-    rows = []
+    u_val, u_grad = _your_loss(user, user.model.forward(user.x))
+    l_val, l_grad = _your_loss(user, out_t.astype(dtype))
     terms = loss_term_sizes(user.loss, out_t, user.target)
+    rows = []
     for k, (qty, acc_pair, loc_pair) in enumerate((
             ("loss", (np.array([u_val], dtype), t_val), (np.array([l_val], dtype), t_val)),
-            ("dloss/dpred", (u_grad * scale, t_grad), (l_grad * scale, t_grad)))):
+            ("dloss/dpred", (u_grad, t_grad), (l_grad, t_grad)))):
         floor = loss_scale_floor(terms[k], dtype)
         acc = compare(qty, acc_pair[0], acc_pair[1], dtype, scale_floor=floor)
         loc = compare(qty, loc_pair[0], loc_pair[1], dtype, scale_floor=floor)
-        row = Row(LOSS_LAYER, label, qty, acc, loc, tol, dtype)
+        row = Row(LOSS_LAYER, f"loss:yours({user.loss})", qty, acc, loc, tol, dtype)
         if not row.local_ok:
-            row.slip = diagnose(qty, loc_pair[0], loc_pair[1], out_t)
+            row.slip = diagnose_loss(user.loss, qty, loc_pair[0], loc_pair[1], out_t, user.target)
         rows.append(row)
-    if means:
-        user.notes.append(f"your loss gradient is a sum over the batch (N={n} times torch's mean): your "
-                          f"layers are expected to divide by N, and the end-to-end rows check that they do")
-    return rows, means
+    return rows
 
 
 def _end_to_end_rows(user: UserModel, truth) -> list[Row]:
-    """Parameter gradients your code produces for your own loss, against torch's for its loss."""
+    """The parameter gradients your code produces for your own loss. End to end they are
+    judged against torch's for its loss; locally against the twin's for YOUR loss gradient, so
+    a wrong loss leaves your layers inherited, and a layer wrong only on it is wrong."""
     model, dtype = user.model, user.dtype
-    saved = [layer.batch_means for layer in model.layers]
-    for layer in model.layers:
-        layer.batch_means = False
+    x64 = torch.tensor(np.asarray(user.x, dtype=np.float64))
     pred = model.forward(user.x)
-    _, dpred = user.user_loss(pred, user.target)
+    _, dpred = _your_loss(user, pred)
+    if not np.all(np.isfinite(dpred)):
+        return []  # your loss gave no gradient to carry: its own rows say so
     model.backward(np.asarray(dpred, dtype=pred.dtype))
-    for layer, flag in zip(model.layers, saved):
-        layer.batch_means = flag
-    truth.zero_grad(set_to_none=True)
-    out = truth(torch.tensor(np.asarray(user.x, dtype=np.float64)))
-    tgt = torch.as_tensor(user.target) if user.loss in NF.LABEL_LOSSES else torch.as_tensor(user.target, dtype=out.dtype)
-    reference.loss_value(user.loss, out, tgt).backward()
-    want = {k: p.grad.numpy() for k, p in truth.named_parameters()}
+    want = _twin_grads(truth, x64, None, user)
+    local = _twin_grads(truth, x64, np.asarray(dpred, dtype=np.float64), user)
     names, rows = layer_names(model), []
     for key, got in model.grad_dict().items():
         i, pname = key.split(".", 1)
         qty = f"{pname}.grad"
         acc = compare(f"{qty} (your loss, end to end)", got, want[key], dtype)
-        row = Row(int(i), names[int(i)], f"{qty}[your loss]", acc, acc, TOLERANCES[dtype], dtype)
+        loc = compare(f"{qty} (your loss gradient, through the twin)", got, local[key], dtype)
+        row = Row(int(i), names[int(i)], f"{qty}[your loss]", acc, loc, TOLERANCES[dtype], dtype)
         if not row.local_ok:
-            row.slip = diagnose(qty, got, want[key], user.x)
+            row.slip = diagnose(qty, got, local[key], user.x)
         rows.append(row)
     return rows
+
+
+def _twin_grads(truth, x64: torch.Tensor, upstream, user: UserModel) -> dict[str, np.ndarray]:
+    """The twin's parameter gradients for torch's loss (upstream None) or from `upstream`."""
+    truth.zero_grad(set_to_none=True)
+    out = truth(x64)
+    if upstream is None:
+        tgt = torch.as_tensor(user.target) if user.loss in NF.LABEL_LOSSES else \
+            torch.as_tensor(user.target, dtype=out.dtype)
+        reference.loss_value(user.loss, out, tgt).backward()
+    else:
+        out.backward(torch.as_tensor(upstream.reshape(out.shape)))
+    return {k: p.grad.numpy().copy() for k, p in truth.named_parameters()}
 
 
 def _pin_whole_network(result, model) -> None:

@@ -139,7 +139,7 @@ class UserConv(UserCNNLayer):
     def backward(self, dy):
         dx = super().backward(dy)
         dw, db = self.access.grads(self.obj, self.index, self.label)
-        self.grads = {"weight": np.asarray(dw), "bias": np.asarray(db).reshape(-1)}
+        self.set_grads({"weight": np.asarray(dw), "bias": np.asarray(db).reshape(-1)}, len(dy))
         return dx
 
     def twin(self):
@@ -272,7 +272,7 @@ class UserLinear(UserCNNLayer):
     def backward(self, dy):
         dx = super().backward(dy)
         dw, db = (np.asarray(g) for g in self.access.grads(self.obj, self.index, self.label))
-        self.grads = {"weight": dw.T if self.transposed and dw.ndim == 2 else dw, "bias": db.reshape(-1)}
+        self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw, "bias": db.reshape(-1)}, len(dy))
         return dx
 
     def twin(self):

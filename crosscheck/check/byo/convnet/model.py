@@ -37,7 +37,9 @@ from ...user_code import call_user
 from ..shared.adapters import Activation, build_twin
 from ..shared import discover as D
 from ..shared import validate as V
-from ..shared.model import UserModel, as_target
+from ..shared import combined
+from ..shared import convention as C
+from ..shared.model import UserModel, as_target, user_loss_fn
 from .adapters import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
 from .dropout import UserDropout
 
@@ -209,7 +211,9 @@ def _plan(model: Sequential, images: int, sizes: list[int], in_size: int, budget
 
 def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_ce",
         masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN",
-        activations: list | None = None, w_layout=None, param_names: tuple | None = None) -> CNNModel:
+        activations: list | None = None, w_layout=None, param_names: tuple | None = None, loss_fn=None,
+        loss_grad=None, grads_are_batch_means: bool = False, l2=None, batch_mean: str | None = None,
+        ascent: bool = False) -> CNNModel:
     """Adapt a user's CNN layer objects (module docstring).
 
     Args:
@@ -233,10 +237,16 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
             activation layer, a name or (name, slope) as ("leaky_relu", 0.2).
         w_layout: None (told from shapes and the forward), "in,out" (x @ W) or "out,in"
             (x @ W.T) for the fully connected layers, once or as a list of one per layer.
-        param_names: (W, b, dW, db) attribute names where they are none of the usual ones."""
+        param_names: (W, b, dW, db) attribute names where they are none of the usual ones.
+        loss_fn, loss_grad: your loss, as for byo.rowmajor: (scores (N, out), target) -> (value,
+            dL/dscores), or the value alone with loss_grad.
+        grads_are_batch_means, l2, batch_mean, ascent: your gradient convention, as for
+            byo.rowmajor (byo/shared/convention.py)."""
+    convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
-    layers = V.layer_list(layers, "byo.cnn")
+    layers, loss_layer = combined.split(V.layer_list(layers, "byo.cnn"))
+    loss = "softmax_ce" if loss_layer is not None else loss
     budget_s = V.budget(budget_s)
     masks = V.masks(masks, len(layers))
     x = V.batch(x, np.float64)
@@ -260,8 +270,13 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         V.forward_output(f"layer {layer.index} ({layer.label})", out, h)
         h = out
     twin = build_twin(model, "float64")
-    notes = [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
+    notes = []
+    if loss_layer is not None:
+        loss_fn, note = combined.as_loss(loss_layer, len(layers), h, target, loss_fn)
+        notes.append(note)
+    notes += [f"checked on {images} of {total} images of size {x.shape[1:]} with {samples} "
              f"finite-difference entries per tensor where a random direction fails (chosen from sizes alone: "
              f"{per_image} values per image's pass; budget_s={budget_s:g} at a nominal {COST_PER_S:.0e} values/s)"]
     notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
-    return CNNModel(name, model, x, as_target(target, loss), loss, notes=notes, fd_samples=samples, twin=twin)
+    return CNNModel(name, model, x, as_target(target, loss), loss, user_loss=user_loss_fn(loss_fn, loss_grad),
+                    notes=notes, convention=convention, fd_samples=samples, twin=twin)

@@ -52,7 +52,10 @@ def _conv_vjp(layer: UserConv, x, dy, w: torch.Tensor, pads, stride: int):
     xt = torch.tensor(to_nchw(np.asarray(x, dtype=np.float64), layer.layout), requires_grad=True)
     wt = w.clone().requires_grad_(True)
     top, bottom, left, right = pads
-    y = F.conv2d(F.pad(xt, (left, right, top, bottom)), wt, stride=stride)
+    try:
+        y = F.conv2d(F.pad(xt, (left, right, top, bottom)), wt, stride=stride)
+    except RuntimeError:  # a candidate padding leaves the input smaller than the kernel: no candidate
+        return None, None, None
     y = y + torch.tensor(np.array(layer.params["bias"], dtype=np.float64))[None, :, None, None]
     out = y.detach().numpy()
     dyt = torch.tensor(to_nchw(np.asarray(dy, dtype=np.float64), layer.layout))

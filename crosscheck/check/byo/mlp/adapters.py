@@ -18,8 +18,8 @@ class ParamLinear(UserLayer):
     has_linear = True
 
     def __init__(self, obj, index: int, access, transposed: bool, activation: str, alpha: float,
-                 backward_style: str, batch_means: bool) -> None:
-        super().__init__(index, type(obj).__name__, batch_means)
+                 backward_style: str) -> None:
+        super().__init__(index, type(obj).__name__)
         self.obj, self.access, self.transposed = obj, access, transposed
         self.activation, self.alpha, self.backward_style = activation, alpha, backward_style
         w, b = access.weight(obj), access.bias(obj)
@@ -33,10 +33,9 @@ class ParamLinear(UserLayer):
     def backward(self, dy):
         dx = self.backward_obj(dy, self.backward_style)
         dw, db = self.access.grads(self.obj, self.index, self.label)
-        scale = self.grad_scale(dy)
         dw = np.asarray(dw)
-        self.grads = {"weight": (dw.T if self.transposed and dw.ndim == 2 else dw) * scale,
-                      "bias": np.asarray(db).reshape(-1) * scale}
+        self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw,
+                        "bias": np.asarray(db).reshape(-1)}, len(dy))
         return np.asarray(dx)
 
 
@@ -45,9 +44,10 @@ class FunctionalLayer(UserLayer):
     dx or (dx, dw, db). Affine layers keep w (in, out) and flatten x inside."""
 
     def __init__(self, index: int, label: str, fwd, bwd, w=None, b=None, activation: str = "identity",
-                 alpha: float = DEFAULT_SLOPE, batch_means: bool = False) -> None:
-        super().__init__(index, label, batch_means)
+                 alpha: float = DEFAULT_SLOPE, fwd_extra: tuple = (), bwd_extra: tuple = ()) -> None:
+        super().__init__(index, label)
         self.fwd, self.bwd, self.w, self.b = fwd, bwd, w, b
+        self.fwd_extra, self.bwd_extra = fwd_extra, bwd_extra  # a declared slope, where they take it
         self.activation, self.alpha = activation, alpha
         self.has_linear = w is not None
         if self.has_linear:
@@ -57,7 +57,7 @@ class FunctionalLayer(UserLayer):
     def forward(self, x):
         self._x = x
         args = (x, self.w, self.b) if self.has_linear else (x,)
-        res = self.call("forward", self.fwd, *args)
+        res = self.call("forward", self.fwd, *args, extra=self.fwd_extra)
         if not (isinstance(res, tuple) and len(res) == 2):
             raise ValueError(f"layer {self.index} ({self.label}): forward must return (out, cache), "
                              f"got {type(res).__name__}")
@@ -66,13 +66,12 @@ class FunctionalLayer(UserLayer):
 
     def backward(self, dy):
         cache = self._take_cache()
-        res = call_user(f"layer {self.index} ({self.label}).backward", self.bwd, np.array(dy), cache)
+        res = call_user(f"layer {self.index} ({self.label}).backward", self.bwd, np.array(dy), cache, *self.bwd_extra)
         if not self.has_linear:
             return np.asarray(res)
         dx, dw, db = res
-        scale = self.grad_scale(dy)
         # dw (in, out) -> weight's (out, in)
-        self.grads = {"weight": np.asarray(dw).T * scale, "bias": np.asarray(db).reshape(-1) * scale}
+        self.set_grads({"weight": np.asarray(dw).T, "bias": np.asarray(db).reshape(-1)}, len(dy))
         return np.asarray(dx)
 
 
@@ -81,9 +80,8 @@ class ColMajorBlock(UserLayer):
 
     has_linear = True
 
-    def __init__(self, w, b, activation: str, alpha: float, fwd, bwd, index: int, batch_means: bool,
-                 name_given: str) -> None:
-        super().__init__(index, f"W{index + 1}", batch_means)
+    def __init__(self, w, b, activation: str, alpha: float, fwd, bwd, index: int, name_given: str) -> None:
+        super().__init__(index, f"W{index + 1}")
         if w.ndim != 2 or b.size != w.shape[0]:
             raise ValueError(f"layer {index}: W must be (out, in) and b (out, 1), got W {w.shape}, b {b.shape}")
         self.activation, self.alpha, self.name_given = activation, alpha, name_given
@@ -101,8 +99,7 @@ class ColMajorBlock(UserLayer):
         res = call_user(f"layer {self.index} ({self.label}).backward", self.bwd, np.array(dy.T),
                         self._take_cache(), self.name_given)
         da_prev, dw, db = res
-        scale = self.grad_scale(dy)
-        self.grads = {"weight": np.asarray(dw) * scale, "bias": np.asarray(db).reshape(-1) * scale}
+        self.set_grads({"weight": np.asarray(dw), "bias": np.asarray(db).reshape(-1)}, len(dy))
         return np.asarray(da_prev).T
 
     def describe(self) -> str:

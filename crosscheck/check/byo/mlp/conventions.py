@@ -9,6 +9,8 @@ from numpy_impl import Sequential
 from numpy_impl import functional as NF
 
 from ...user_code import call_user
+from ..shared import combined
+from ..shared import convention as C
 from ..shared import discover as D
 from ..shared import validate as V
 from ..shared.adapters import Activation
@@ -29,13 +31,15 @@ def require_methods(layers: list, convention: str) -> None:
 
 def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
-             param_names: tuple | None = None, loss_fn=None, loss_grad=None) -> UserModel:
+             param_names: tuple | None = None, loss_fn=None, loss_grad=None, l2=None,
+             batch_mean: str | None = None, ascent: bool = False) -> UserModel:
     """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
     activation; see the package docstring.
 
     Args:
         layers: objects with forward(x) -> y and backward(dy) -> dx (or backward(x, dy), or
-            backward(dy, lr), called with lr=0). A linear layer keeps W (in, out) or (out, in)
+            backward(dy, lr), called with lr=0). A last layer whose backward takes the labels
+            (backward(y)) is a softmax + cross-entropy layer, checked as your loss (softmax_ce). A linear layer keeps W (in, out) or (out, in)
             and b (out,) or (1, out), under W/b, weights/bias, w/b, params["W"], ... and after
             backward their gradients, same shapes, under dW/db, grads["W"], ...
         x: (N, D) inputs, samples as rows (float64, or float32 to be judged in float32).
@@ -43,15 +47,20 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
         loss: the loss torch's side uses and yours is compared with (mse, softmax_ce, nll, bce, ...).
         activations: None, or one entry per layer: None (told from its forward), a name, or
             (name, slope) as ("leaky_relu", 0.2); on a linear layer, the activation it fuses.
-        grads_are_batch_means: your layers divide dW, db by N themselves.
+        grads_are_batch_means: your layers divide dW, db by N themselves (batch_mean="layers").
         name: what the report calls the model.
         w_layout: None (told from shapes and the forward), "in,out" (x @ W) or "out,in"
             (x @ W.T), for every layer or as a list of one per layer.
         param_names: (W, b, dW, db) attribute names where they are none of the usual ones.
         loss_fn: your loss, (pred (N, out), target) -> (value, dL/dpred (N, out)), or the value
-            alone with loss_grad (pred, target) -> dL/dpred."""
+            alone with loss_grad (pred, target) -> dL/dpred.
+        l2, batch_mean, ascent: your gradient convention (byo/shared/convention.py): l2=λ where
+            your dW holds + λ·W ((λ, μ): db + μ·b too); batch_mean where the 1/N lives ("loss",
+            the default, "layers", "update" or "none"); ascent=True where your loss is -L."""
+    convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     layers = V.layer_list(layers, "byo.rowmajor")
     require_methods(layers, "byo.rowmajor")
+    layers, loss_layer = combined.split(layers)
     first = [D.find_access(o, param_names) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = V.batch(x, dtype)
@@ -60,14 +69,19 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     with V.quiet_numpy():
         for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
-            adapted.append(_rowmajor_layer(obj, i, h, given, layout, param_names, grads_are_batch_means, notes))
+            adapted.append(_rowmajor_layer(obj, i, h, given, layout, param_names, notes))
             h = adapted[-1].probed
+    if loss_layer is not None:
+        loss = "softmax_ce"
+        V.labels(loss, target, len(x0), h.shape)
+        loss_fn, note = combined.as_loss(loss_layer, len(layers), h, target, loss_fn)
+        notes.append(note)
     V.labels(loss, target, len(x0), h.shape)
     return UserModel(name, Sequential(adapted), x0, as_target(target, loss), loss,
-                     user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype)
+                     user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype, convention=convention)
 
 
-def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, batch_means: bool, notes: list):
+def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, notes: list):
     """One row-major layer object adapted from its forward on h (finite W, b and output checked
     first); the adapter's `probed` is that output, the next layer's input."""
     access = D.find_access(obj, param_names)
@@ -83,14 +97,14 @@ def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, batc
         transposed, act, alpha, note = D.layout_and_activation(
             obj, i, access.weight(obj), access.bias(obj), h, y, given, layout)
         notes += [note] if note else []
-        layer = ParamLinear(obj, i, access, transposed, act, alpha, style, batch_means)
+        layer = ParamLinear(obj, i, access, transposed, act, alpha, style)
     layer.probed = y
     return layer
 
 
 def colmajor(params: list, activation, forward, backward, X, Y, *, output_activation="identity",
              loss: str = "mse", grads_are_batch_means: bool = False, name: str = "user model",
-             loss_fn=None, loss_grad=None) -> UserModel:
+             loss_fn=None, loss_grad=None, l2=None, batch_mean: str | None = None, ascent: bool = False) -> UserModel:
     """Column-major (W, b), Z = W @ A_prev + b, samples as columns.
 
     Args:
@@ -102,8 +116,9 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
         X: (D, N) inputs, samples as columns.
         Y: (N,) integer labels for the classification losses, else (out, N) targets.
         output_activation: the last layer's activation when `activation` is one name.
-        loss, grads_are_batch_means, name: as for rowmajor.
+        loss, grads_are_batch_means, name, l2, batch_mean, ascent: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred (out, N)."""
+    convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     params = V.layer_list(params, "byo.colmajor")
     dtype = dtype_of(X, *[w for w, _ in params])
     X = V.batch(X, dtype)  # (D, N): its columns are the samples
@@ -121,10 +136,10 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
             raise ValueError(f"layer {i}: activation {act!r} is not supported; supported: "
                              f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
         blocks.append(ColMajorBlock(w, b, act, D.DEFAULT_SLOPE if alpha is None else alpha, forward, backward, i,
-                                    grads_are_batch_means, act))
+                                    act))
     target = Y if loss in NF.LABEL_LOSSES else Y.T
     return UserModel(name, Sequential(blocks), X.T.copy(), as_target(target, loss), loss,
-                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=True), dtype=dtype)
+                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=True), dtype=dtype, convention=convention)
 
 
 def _lookup(funcs, name: str):
@@ -135,17 +150,21 @@ def _lookup(funcs, name: str):
 
 
 def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss_fn=None, loss_grad=None,
-               grads_are_batch_means: bool = False, name: str = "user model") -> UserModel:
+               grads_are_batch_means: bool = False, name: str = "user model", l2=None,
+               batch_mean: str | None = None, ascent: bool = False) -> UserModel:
     """CS231n style functions, one pair per layer kind.
 
     Args:
         layers: entries like ("affine", w (in, out), b (out,)), "relu", ("leaky_relu", 0.2), or
-            sandwiches ("affine_relu", w, b).
+            sandwiches ("affine_relu", w, b). A leaky ReLU ("lrelu", "leaky_relu") without a slope
+            has it read from its forward (its default argument); one whose forward requires it
+            (lrelu_forward(x, alpha)) is given the declared one.
         x: (N, ...) inputs, flattened to (N, in) inside the affine layer.
         target: (N,) integer labels for the classification losses, else (N, out) targets.
         funcs: a module or dict holding <kind>_forward(x[, w, b]) -> (out, cache) and
             <kind>_backward(dout, cache) -> dx, or (dx, dw (in, out), db (out,)) for affine kinds.
-        loss, loss_fn, loss_grad, grads_are_batch_means, name: as for rowmajor."""
+        loss, loss_fn, loss_grad, grads_are_batch_means, name, l2, batch_mean, ascent: as for rowmajor."""
+    convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     layers = V.layer_list(layers, "byo.functional")
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
     dtype = dtype_of(x, *ws)
@@ -164,22 +183,42 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
             if act not in D.SUPPORTED_ACTIVATIONS:
                 raise ValueError(f"layer {i} ({kind}): not supported; layers with (w, b) are affine or "
                                  f"affine_<activation> ({', '.join(D.SUPPORTED_ACTIVATIONS)})")
-            adapted.append(FunctionalLayer(i, kind, fwd, bwd, w, b, activation=act,
-                                           batch_means=grads_are_batch_means))
+            adapted.append(FunctionalLayer(i, kind, fwd, bwd, w, b, activation=act))
             continue
-        act = D.name_of(kind)
-        if act is None or act not in D.SUPPORTED_ACTIVATIONS:
-            raise ValueError(f"layer {i} ({kind}): not supported; functional layers are affine "
-                             f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        alpha = float(rest[0]) if rest else D.DEFAULT_SLOPE
-        adapted.append(FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=alpha))
+        adapted.append(_functional_activation(i, kind, rest, fwd, bwd))
     return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), as_target(target, loss), loss,
-                     user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype)
+                     user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype, convention=convention)
+
+
+# A probe for a functional activation's slope: inputs well below zero (discover.SLOPE_PROBE_MIN).
+_SLOPE_PROBE = np.linspace(-3.0, 3.0, 24).reshape(2, 12)
+
+
+def _functional_activation(i: int, kind: str, rest: list, fwd, bwd) -> FunctionalLayer:
+    """An activation pair, `kind` or (kind, slope): a leaky ReLU's slope declared, else read by
+    probing its forward (what its default argument gives); a forward that requires the slope
+    (lrelu_forward(x, alpha)) gets the declared one, and so does its backward if it takes it."""
+    act = D.name_of(kind)
+    if act is None or act not in D.SUPPORTED_ACTIVATIONS:
+        raise ValueError(f"layer {i} ({kind}): not supported; functional layers are affine "
+                         f"(with w, b) or one of {', '.join(D.SUPPORTED_ACTIVATIONS)}")
+    alpha = float(rest[0]) if rest else None
+    takes_slope = D.required_args(fwd) >= 2
+    if takes_slope and alpha is None:
+        raise ValueError(f"layer {i} ({kind}): {kind}_forward takes the slope as an argument; declare it as "
+                         f"({kind!r}, 0.2)")
+    fwd_extra = (alpha,) if takes_slope else ()
+    bwd_extra = (alpha,) if takes_slope and D.required_args(bwd) >= 3 else ()
+    if act == "leaky_relu" and alpha is None:
+        out = call_user(f"layer {i} ({kind}).forward", fwd, _SLOPE_PROBE.copy())
+        alpha = D.probe_alpha(_SLOPE_PROBE, np.asarray(out[0] if isinstance(out, tuple) else out, dtype=float))
+    return FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=D.DEFAULT_SLOPE if alpha is None else alpha,
+                           fwd_extra=fwd_extra, bwd_extra=bwd_extra)
 
 
 def network(forward, backward, params, X, Y, *, activations: list, layout: str | None = None,
             loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
-            name: str = "user model") -> UserModel:
+            name: str = "user model", l2=None, batch_mean: str | None = None, ascent: bool = False) -> UserModel:
     """Whole-network functions, checked as one layer whose parameters are W1, b1, ...
 
     Args:
@@ -192,17 +231,18 @@ def network(forward, backward, params, X, Y, *, activations: list, layout: str |
         Y: (N,) integer labels for the classification losses, else targets shaped like out.
         activations: one per (W, b): a name or (name, slope).
         layout: None (told from shapes and the forward), "row" or "col".
-        loss, grads_are_batch_means, name: as for rowmajor.
+        loss, grads_are_batch_means, name, l2, batch_mean, ascent: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
+    convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     V.batch(X, None)
     with V.quiet_numpy():
-        net = WholeNet.from_functions(forward, backward, params, X, activations, layout, grads_are_batch_means)
-    return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name)
+        net = WholeNet.from_functions(forward, backward, params, X, activations, layout)
+    return _whole_model(net, X, Y, loss, loss_fn, loss_grad, name, convention)
 
 
 def netclass(net, X, Y, *, activations: list, layout: str | None = None, backward: str = "backward",
              loss: str = "mse", loss_fn=None, loss_grad=None, grads_are_batch_means: bool = False,
-             name: str = "user model") -> UserModel:
+             name: str = "user model", l2=None, batch_mean: str | None = None, ascent: bool = False) -> UserModel:
     """A network object, checked as one layer whose parameters are W1, b1, ...
 
     Args:
@@ -211,17 +251,19 @@ def netclass(net, X, Y, *, activations: list, layout: str | None = None, backwar
             (a dict with keys dW1 or W1, ..., or None with dW1, db1, ... set as attributes).
         X, Y, activations, layout: as for network.
         backward: the name of net's backward method.
-        loss, grads_are_batch_means, name: as for rowmajor.
+        loss, grads_are_batch_means, name, l2, batch_mean, ascent: as for rowmajor.
         loss_fn, loss_grad: as for rowmajor, with pred and dL/dpred shaped like out."""
+    convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     V.batch(X, None)
     with V.quiet_numpy():
-        whole = WholeNet.from_object(net, X, activations, layout, backward, grads_are_batch_means)
-    return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name)
+        whole = WholeNet.from_object(net, X, activations, layout, backward)
+    return _whole_model(whole, X, Y, loss, loss_fn, loss_grad, name, convention)
 
 
-def _whole_model(net: WholeNet, X, Y, loss, loss_fn, loss_grad, name) -> UserModel:
+def _whole_model(net: WholeNet, X, Y, loss, loss_fn, loss_grad, name, convention) -> UserModel:
     x = net.to_rows(np.asarray(X, dtype=net.dtype))
     Y = np.asarray(Y)
     target = Y.T if net.col and loss not in NF.LABEL_LOSSES and Y.ndim == 2 else Y
     return UserModel(name, Sequential([net]), x, as_target(target, loss), loss,
-                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), dtype=net.dtype)
+                     user_loss=user_loss_fn(loss_fn, loss_grad, transpose=net.col), dtype=net.dtype,
+                     convention=convention)

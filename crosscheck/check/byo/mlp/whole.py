@@ -70,9 +70,8 @@ class WholeNet(UserLayer):
 
     has_linear = False
 
-    def __init__(self, pairs, acts, col: bool, run_forward, run_backward, label: str, batch_means: bool,
-                 dtype: str) -> None:
-        super().__init__(0, label, batch_means)
+    def __init__(self, pairs, acts, col: bool, run_forward, run_backward, label: str, dtype: str) -> None:
+        super().__init__(0, label)
         self.pairs, self.acts, self.col, self.dtype = pairs, acts, col, dtype
         self.run_forward, self.run_backward = run_forward, run_backward
         self.params = {}
@@ -96,12 +95,12 @@ class WholeNet(UserLayer):
     def backward(self, dy):
         grads = self.run_backward(dy.T if self.col else dy)
         grads = _normalise_grads(grads, len(self.pairs), f"{self.label}.backward")
-        scale = self.grad_scale(dy)
-        self.grads = {}
+        raw = {}
         for k in reversed(range(len(self.pairs))):
             dw, db = (np.asarray(g) for g in grads[k])
-            self.grads[f"W{k + 1}"] = (dw if self.col or dw.ndim != 2 else dw.T) * scale
-            self.grads[f"b{k + 1}"] = db.reshape(-1) * scale
+            raw[f"W{k + 1}"] = dw if self.col or dw.ndim != 2 else dw.T
+            raw[f"b{k + 1}"] = db.reshape(-1)
+        self.set_grads(raw, len(dy))
         return self._dx_twin(dy)
 
     def _dx_twin(self, dy):
@@ -152,7 +151,7 @@ class WholeNet(UserLayer):
     # --- construction --------------------------------------------------------------------
 
     @classmethod
-    def from_functions(cls, forward, backward, params, X, activations, layout, batch_means) -> "WholeNet":
+    def from_functions(cls, forward, backward, params, X, activations, layout) -> "WholeNet":
         pairs, rebuild = _normalise_params(params)
         state = {}
 
@@ -167,10 +166,10 @@ class WholeNet(UserLayer):
         def run_backward(dout):
             return call_user("backward", backward, np.array(dout), copies(), state.get("cache"))
         return cls._build(pairs, X, activations, layout, run_forward, run_backward,
-                          getattr(forward, "__name__", "forward"), batch_means)
+                          getattr(forward, "__name__", "forward"))
 
     @classmethod
-    def from_object(cls, net, X, activations, layout, backward: str, batch_means) -> "WholeNet":
+    def from_object(cls, net, X, activations, layout, backward: str) -> "WholeNet":
         holder = net.params if isinstance(getattr(net, "params", None), dict) else vars(net)
         n = sum(1 for k in holder if re.fullmatch(r"W\d+", k))
         if n == 0:
@@ -187,10 +186,10 @@ class WholeNet(UserLayer):
             if res is None:  # gradients left as attributes dW1, db1, ...
                 res = {k: v for k, v in vars(net).items() if re.fullmatch(r"d[Wb]\d+", k)}
             return res
-        return cls._build(pairs, X, activations, layout, run_forward, run_backward, label, batch_means)
+        return cls._build(pairs, X, activations, layout, run_forward, run_backward, label)
 
     @classmethod
-    def _build(cls, pairs, X, activations, layout, run_forward, run_backward, label, batch_means):
+    def _build(cls, pairs, X, activations, layout, run_forward, run_backward, label):
         if len(activations) != len(pairs):
             raise ValueError(f"activations: {len(activations)} given for {len(pairs)} (W, b) pairs")
         acts = []
@@ -209,7 +208,7 @@ class WholeNet(UserLayer):
                              f"nor as columns (W1 @ X)")
         fits = []
         for col in layouts:
-            net = cls(pairs, acts, col, run_forward, run_backward, label, batch_means, dtype)
+            net = cls(pairs, acts, col, run_forward, run_backward, label, dtype)
             x = net.to_rows(X)
             out = net.forward(x)
             want = net.twin_on(torch.tensor(x)).detach().numpy()

@@ -16,6 +16,7 @@ import reference
 from reference import TORCH_DTYPES, activation_module
 
 from ...user_code import call_user
+from .convention import Convention
 from .discover import DEFAULT_SLOPE
 
 class Twin(nn.Module):
@@ -43,9 +44,10 @@ class UserLayer(Layer):
     alpha = DEFAULT_SLOPE
     has_linear = False
 
-    def __init__(self, index: int, label: str, batch_means: bool = False) -> None:
+    def __init__(self, index: int, label: str) -> None:
         super().__init__()
-        self.index, self.label, self.batch_means = index, label, batch_means
+        self.index, self.label = index, label
+        self.convention = Convention()  # the model's, shared by its layers (UserModel sets it)
         self.warnings: list[str] = []
         self._x = None
 
@@ -121,8 +123,10 @@ class UserLayer(Layer):
             return self.pre_activation(self._x) > 0
         return None
 
-    def grad_scale(self, dy: np.ndarray) -> float:
-        return dy.shape[0] if self.batch_means else 1.0
+    def set_grads(self, raw: dict, n: int) -> None:
+        """Keep the user's parameter gradients (torch's layout, keyed like params) as torch's,
+        undoing the declared convention (L2 inside, the 1/N in the layers) for a batch of n."""
+        self.grads = {k: self.convention.layer_grad(k, np.asarray(g), self.params[k], n) for k, g in raw.items()}
 
     def twin(self) -> nn.Module:
         shape = tuple(self.params["weight"].shape) if self.has_linear else None

@@ -25,7 +25,7 @@ SLOPE_PROBE_MIN = 1e-3
 DEFAULT_SLOPE = 0.01  # torch's LeakyReLU negative_slope, for a leaky_relu declared without one
 SLOPE_ATTRS = ("alpha", "negative_slope", "slope", "leak", "leakiness")
 ACT_ATTRS = ("activation", "act_fn", "act", "activation_fn", "nonlinearity")
-_NAME_HINTS = (("leaky", "leaky_relu"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("logistic", "sigmoid"),
+_NAME_HINTS = (("leaky", "leaky_relu"), ("lrelu", "leaky_relu"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("logistic", "sigmoid"),
                ("tanh", "tanh"), ("softplus", "softplus"), ("softmax", "softmax"), ("identity", "identity"),
                ("linear", "identity"), ("affine", "identity"), ("none", "identity"))
 
@@ -149,6 +149,21 @@ def declared(entry) -> tuple[str | None, float | None]:
     if isinstance(entry, tuple):
         return entry[0], float(entry[1])
     return entry, None
+
+
+def required_args(fn) -> int:
+    """How many positional arguments fn requires (0 where its signature cannot be read)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    return sum(1 for p in params
+               if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def probe_alpha(x: np.ndarray, y: np.ndarray) -> float | None:
+    """The slope y / x of a leaky ReLU's output y on its negative inputs x (None without any)."""
+    return _probe_alpha(x, y)
 
 
 def _probe_alpha(x: np.ndarray, y: np.ndarray) -> float | None:

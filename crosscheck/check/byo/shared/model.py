@@ -14,6 +14,7 @@ from numpy_impl.losses import check_loss_name
 
 from ...user_code import call_user
 from .adapters import build_twin
+from .convention import Convention
 
 
 @dataclass
@@ -26,7 +27,8 @@ class UserModel:
     loss: the loss torch's side uses; l2: its weight decay term.
     user_loss: the user's own loss as (pred (N, out), target) -> (value, dL/dpred (N, out)).
     notes: what the report should say about how the network was read.
-    dtype: "float64", or "float32" where the user's arrays are."""
+    dtype: "float64", or "float32" where the user's arrays are.
+    convention: how your gradients are meant (shared/convention.py), shared with every layer."""
     name: str
     model: Sequential
     x: np.ndarray
@@ -36,17 +38,26 @@ class UserModel:
     user_loss: Callable | None = None  # (pred rows, target) -> (value, dL/dpred rows), the user's own
     notes: list[str] = field(default_factory=list)
     dtype: str = "float64"
+    convention: Convention = field(default_factory=Convention)
 
     def __post_init__(self) -> None:
         """A network ending in its own softmax, asked for softmax_ce: the softmax stays part of the
         network (its backward is checked like any other layer's, and the twin applies it too), so
-        the loss is cross-entropy on its probabilities, 'nll', the same function of the logits."""
+        the loss is cross-entropy on its probabilities, 'nll', the same function of the logits.
+        Every layer shares the model's convention."""
+        for layer in self.model.layers:
+            layer.convention = self.convention
         last = self.model.layers[-1] if len(self.model) else None
         if self.loss == "softmax_ce" and getattr(last, "output_activation", None) == "softmax":
             self.loss = "nll"
             self.notes.append(f"the network ends in a softmax ({last.describe()}): it is checked as part of "
                               f"the network, and the loss is cross-entropy on its probabilities (nll), the "
                               f"same function of the logits as softmax_ce")
+
+    @property
+    def owns_loss(self) -> bool:
+        """Is a loss of the user's checked (its value and gradient, not torch's)?"""
+        return self.user_loss is not None
 
     @property
     def torch_model(self):
@@ -82,6 +93,9 @@ def user_loss_fn(loss_fn, loss_grad, transpose: bool = False):
         else:
             raise ValueError("loss_fn must return (loss, dloss/dpred), or pass loss_grad= as well")
         grad = np.asarray(grad, dtype=pred.dtype)
+        if grad.size != pred.size:
+            raise ValueError(f"your loss gradient has shape {grad.shape} for predictions of shape {p.shape}; it "
+                             f"must be dL/dpred, shaped as pred")
         return float(np.asarray(value)), grad.T if transpose else grad
     return run
 
@@ -93,5 +107,5 @@ def call_model_factory(make_model, path: str = "") -> UserModel:
     if not isinstance(model, UserModel):
         raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
                          f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
-                         f"byo.netclass(...) or byo.cnn(...) (see examples/)")
+                         f"byo.netclass(...), byo.cnn(...) or byo.program(...) (see examples/)")
     return model

@@ -15,7 +15,7 @@ from numpy_impl.losses import check_loss_name, check_target
 from ...user_code import WrongKind
 
 MODEL_MAKERS = ("byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
-                "byo.netclass(...) or byo.cnn(...)")
+                "byo.netclass(...), byo.cnn(...) or byo.program(...)")
 
 
 @contextmanager
