@@ -355,7 +355,7 @@ def _dl_with_numpy(subs=(), module="dl_with_numpy.linear_layer"):
 
 
 DL_WITH_NUMPY_BUGS = [
-    ("LinearLayer weight gradient transposed product", 2, None,
+    ("LinearLayer weight gradient averaged", 2, "extra 1/N",
      [("self.dloss_dweights = np.dot(self.input.T, self.dloss_dout)",
        "self.dloss_dweights = np.dot(self.input.T, self.dloss_dout) / len(self.input)")], "dl_with_numpy.linear_layer"),
     ("sigmoid derivative at the output", 1, "at the output",
