@@ -184,6 +184,27 @@ def _tinynn(subs=(), at=None, act="Tanh"):
     return glue_tinynn(layers, x, y)
 
 
+def glue_tinynn_net(net, x, y):
+    net.forward(x)  # tinynn sizes its weights on the first forward
+    dense = [layer for layer in net.layers if layer.param_names]
+    def forward(X, p):
+        for layer, (w, b) in zip(dense, p): layer.params["w"], layer.params["b"] = w, b
+        return net.forward(X)
+    backward = lambda dout, p, cache: (net.backward(dout), [(layer.grads["w"], layer.grads["b"]) for layer in dense])[1]
+    return byo.network(forward, backward, [(layer.params["w"], layer.params["b"]) for layer in dense], x, y,
+                       activations=["relu", "tanh", "identity"], layout="row", loss="softmax_ce")
+
+
+def _tinynn_net(subs=(), at=None):
+    """tinynn's whole-network container Net (tinynn.core.net) over the layers of _tinynn."""
+    np.random.seed(0)
+    L, B = patched("tinynn.core.layer"), patched("tinynn.core.layer", subs)
+    kinds = [("Dense", 6), ("ReLU",), ("Dense", 5), ("Tanh",), ("Dense", 3)]
+    net = patched("tinynn.core.net").Net([getattr(B if i == at else L, k[0])(*k[1:]) for i, k in enumerate(kinds)])
+    x, y = _rng(21).normal(size=(10, 4)).astype(np.float32), _rng(22).integers(0, 3, 10)
+    return glue_tinynn_net(net, x, y)
+
+
 def _tinynn_cnn(subs=(), at=None):
     np.random.seed(0)
     L, B = patched("tinynn.core.layer"), patched("tinynn.core.layer", subs)
@@ -436,6 +457,9 @@ def cases() -> list[Case]:
                    lambda: _tinynn(act="Tanh"), lambda: _tinynn(act="ELU"), 3, None,
                    source="tinynn==0.1.1: tinynn.core.layer (ELU)", glue=glue_tinynn,
                    needs="byo: an ELU activation (twin and slips); today ELU is refused as unknown"),
+        *_rows("tinynn-net", "tinynn==0.1.1: tinynn.core.net (Net over Dense, ReLU, Tanh)",
+               lambda subs=(), at=None: _tinynn_net(subs, at), glue_tinynn_net,
+               [(n, {0: 0, 2: 1, 3: 1}[l], s, subs, l) for n, l, s, subs in TINYNN_BUGS]),
         *_rows("tinynn-cnn", "tinynn==0.1.1: tinynn.core.layer (Conv2D, MaxPool2D, Flatten, Dense)",
                lambda subs=(), at=None: _tinynn_cnn(subs, at), glue_tinynn_cnn,
                [(n, l, s, subs, l) for n, l, s, subs in TINYNN_CNN_BUGS], needs=CNN_TUPLES_NEEDS),
