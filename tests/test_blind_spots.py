@@ -165,3 +165,13 @@ def test_slips_are_named_from_torchs_derivative_not_the_one_under_test(monkeypat
     culprit = result.culprit()
     assert not result.passed and culprit.layer == 1 and culprit.quantity == "grad_in"
     assert culprit.slip == "", culprit.slip
+
+
+def test_an_all_nan_gradient_is_given_no_slip_name():
+    """The CNN slip finder builds its own ratio: were NaN to agree, an all-NaN gradient would
+    'match' the first candidate and be named after a slip it does not have."""
+    from crosscheck.check.byo.convnet.slips import _explain
+    expected = np.arange(12.0).reshape(3, 4)
+    candidate = 2 * expected  # a slip's result that differs from the reference
+    assert _explain(np.full_like(expected, np.nan), expected, [(candidate, "extra factor 2")]) == ""
+    assert _explain(candidate.copy(), expected, [(candidate, "extra factor 2")]) == "extra factor 2"
