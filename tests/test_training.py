@@ -215,3 +215,16 @@ def test_the_default_run_catches_dampening_ignored(monkeypatch, capsys):
     monkeypatch.setattr(optim.SGD, "__init__", undamped)
     assert main(["train", "--model", "A", "--steps", "5"]) == 1
     assert "likely slip: dampening ignored" in capsys.readouterr().out
+
+
+def test_a_settled_momentum_buffer_is_judged_against_its_own_size():
+    """stress8, SGD momentum 0.9: a bias's buffer had settled (it moved 7e-13 in a step) while
+    the gradient's rounding (3e-18) still entered it: 4e-6 'of the step' failed correct code."""
+    from crosscheck.train.stepcheck import step_row
+    before = np.array([2.2516e-8, -1.1e-8])
+    expected = before + np.array([7.24e-13, 1e-13])
+    rounding, dampening_ignored = expected + 2.73e-18, expected * 1.011
+    assert not step_row("b", rounding, expected, before, "float64", 1e-6).passed(1e-6)  # as a parameter
+    assert step_row("b/momentum_buffer", rounding, expected, before, "float64", 1e-6, state=True).passed(1e-6)
+    assert not step_row("b/momentum_buffer", dampening_ignored, expected, before, "float64", 1e-6,
+                        state=True).passed(1e-6)
