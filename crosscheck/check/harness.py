@@ -22,6 +22,7 @@ from numpy_impl.losses import check_target
 
 from .compare import Comparison, compare
 from .layer_run import LayerPass, LayerRun
+from .norm_slips import is_norm
 from .slips import diagnose_layer
 from .torch_side import Trace, layer_vjp, run_torch, torch_loss
 from .user_code import refused_on_purpose
@@ -195,8 +196,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         result.rows.extend(row(run, f"{key}.grad") for key in run.layer.params)
         result.rows.append(row(run, "grad_in"))
     _mark_routing_flips(result, np_model, x, np_trace, truth, dtype)
-    for r in result.rows:
-        if r.kind == "gradient" and not r.local_ok and not r.is_loss:
+    for r in result.rows:  # gradients; a norm or residual layer's outputs and running statistics too
+        if not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
     return result
 
