@@ -43,6 +43,8 @@ def norm_slip(run: LayerRun, quantity: str, actual, expected, close) -> str:
         cands = _CANDIDATES.get(quantity, lambda r: [])(run)
     for candidate, message in cands:
         candidate = np.asarray(candidate, dtype=np.float64)
+        if quantity in ("out", "grad_in") and layer.kind != "residual":
+            candidate = _user(layer, candidate)
         if candidate.size == expected.size:
             candidate = candidate.reshape(expected.shape)
             if close(actual.reshape(expected.shape), candidate) and not close(candidate, expected):
@@ -52,10 +54,27 @@ def norm_slip(run: LayerRun, quantity: str, actual, expected, close) -> str:
 
 # --- what the layer is given ----------------------------------------------------------------
 
+def _channels_last(layer) -> bool:
+    """A user's layer in NHWC (byo.cnn layout='nhwc'): candidates are formed channels first."""
+    return getattr(layer, "layout", "nchw") == "nhwc"
+
+
+def _first(layer, a):
+    """a (N, ...) as channels first, float64."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.moveaxis(a, -1, 1) if _channels_last(layer) and a.ndim > 2 else a
+
+
+def _user(layer, a):
+    """A channels-first candidate in the layer's own layout."""
+    return np.moveaxis(a, 1, -1) if _channels_last(layer) and a.ndim > 2 else a
+
+
 def _parts(run: LayerRun):
-    """(x, dy, gamma, beta) in float64; gamma and beta ones and zeros without affine parameters."""
+    """(x, dy, gamma, beta) in float64, channels first; gamma and beta ones and zeros without
+    affine parameters."""
     layer = run.layer
-    x, dy = run.input.astype(np.float64), run.upstream.astype(np.float64)
+    x, dy = _first(layer, run.input), _first(layer, run.upstream)
     shape = _param_shape(layer, x)
     gamma = np.asarray(layer.params.get("weight", np.ones(shape)), dtype=np.float64).reshape(shape)
     beta = np.asarray(layer.params.get("bias", np.zeros(shape)), dtype=np.float64).reshape(shape)
@@ -189,7 +208,7 @@ def _grad_in(run: LayerRun):
 
 def _unsummed(run: LayerRun, quantity: str, actual, expected) -> str:
     """dgamma or dbeta of the wrong size: not summed over the batch, or the spatial axes."""
-    x = run.input
+    x = _first(run.layer, run.input)
     word = GRAD_SHAPE_WORDS[quantity]
     spatial = int(np.prod(x.shape[2:])) if x.ndim > 2 and run.layer.kind != "layernorm" else 1
     if actual.size == expected.size * len(x) * spatial and spatial > 1:
@@ -208,7 +227,7 @@ def _running(run: LayerRun):
     layer, before = run.layer, run.buffers_before
     if "running_mean" not in before or not layer.training:
         return
-    x = run.input.astype(np.float64)
+    x = _first(layer, run.input)
     axes = _axes(layer, x)
     mean, var = x.mean(axis=axes), x.var(axis=axes)
     n = int(np.prod([x.shape[k] for k in axes]))
