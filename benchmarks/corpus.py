@@ -1,7 +1,7 @@
 """Detection rate on the planted-bug corpus: `python benchmarks/corpus.py`.
 
-Cases come from tests/corpus/mlp_cases.py and, when it exists, tests/corpus/cnn_cases.py
-(each defines cases() -> list[tests.corpus.case.Case])."""
+Cases come from tests/corpus/mlp_cases.py, tests/corpus/cnn_cases.py and
+tests/corpus/norm_cases.py, when they exist (each defines cases() -> list[tests.corpus.case.Case])."""
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("tests.corpus.mlp_cases", "tests.corpus.cnn_cases")
+MODULES = ("tests.corpus.mlp_cases", "tests.corpus.cnn_cases", "tests.corpus.norm_cases")
 COLUMNS = ("clean pass", "detected", "pinned", "slip right", "crashes")
 
 

@@ -104,3 +104,45 @@ def crosscheck_model(funcs=None, alt=False, mode="train"):
     layers = net(rng, alt=alt)
     layers[1][3]["mode"] = mode
     return byo.functional(layers, x, y, funcs=funcs or globals(), loss="softmax_ce", name="byo_batchnorm_cs231n")
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    n, c, h, w = x.shape
+    out, cache = batchnorm_forward(x.transpose(0, 2, 3, 1).reshape(-1, c), gamma, beta, bn_param)
+    return out.reshape(n, h, w, c).transpose(0, 3, 1, 2), cache
+
+
+def spatial_batchnorm_backward(dout, cache):
+    n, c, h, w = dout.shape
+    dx, dgamma, dbeta = batchnorm_backward_alt(dout.transpose(0, 2, 3, 1).reshape(-1, c), cache)
+    return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2), dgamma, dbeta
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    """gamma, beta (1, C, 1, 1) as CS231n keeps them."""
+    n, c, h, w = x.shape
+    xg = x.reshape(n, G, -1)
+    mu, std = xg.mean(axis=2, keepdims=True), np.sqrt(xg.var(axis=2, keepdims=True) + gn_param.get("eps", 1e-5))
+    xhat = ((xg - mu) / std).reshape(x.shape)
+    return gamma * xhat + beta, (xhat, std, gamma, G)
+
+
+def spatial_groupnorm_backward(dout, cache):
+    xhat, std, gamma, G = cache
+    n = dout.shape[0]
+    dgamma, dbeta = (dout * xhat).sum(axis=(0, 2, 3), keepdims=True), dout.sum(axis=(0, 2, 3), keepdims=True)
+    dxhat, xh = (dout * gamma).reshape(n, G, -1), xhat.reshape(n, G, -1)
+    dx = (dxhat - dxhat.mean(axis=2, keepdims=True) - xh * (dxhat * xh).mean(axis=2, keepdims=True)) / std
+    return dx.reshape(dout.shape), dgamma, dbeta
+
+
+def spatial_model(funcs=None):
+    """spatial batchnorm - relu - spatial groupnorm (G=2) - affine on (N, 4, 3, 3) images."""
+    from crosscheck import byo
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(4, 4, 3, 3)), rng.integers(0, 3, size=4)
+    bn_param = {"mode": "train", "momentum": 0.9}
+    layers = [("spatial_batchnorm", rng.uniform(.5, 1.5, 4), rng.normal(0, .2, 4), bn_param), "relu",
+              ("spatial_groupnorm", rng.uniform(.5, 1.5, (1, 4, 1, 1)), rng.normal(0, .2, (1, 4, 1, 1)), 2, {}),
+              ("affine", rng.normal(0, .3, (36, 3)), np.zeros(3))]
+    return byo.functional(layers, x, y, funcs=funcs or globals(), loss="softmax_ce", name="byo_spatial_cs231n")
