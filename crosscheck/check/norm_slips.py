@@ -245,7 +245,14 @@ def _running(run: LayerRun):
             (1 - m, (n - 1) / n if unbiased else 1.0, f"the other momentum convention (running = {other}, "
                                                        f"where this layer's is {own}) and the {var_other} batch "
                                                        f"variance where the {var_own} one belongs")):
-        yield running_update(rm, rv, mean, var * vv, n, mm), message
+        yield running_update(rm, rv, mean, var * vv, n, mm), message + _declare_hint(layer)
+
+
+def _declare_hint(layer) -> str:
+    """For a user's layer (byo), how to say so if the other convention is meant."""
+    if not hasattr(layer, "given_momentum"):
+        return ""
+    return " (if that is your convention, declare it: norm={'momentum': 'torch' or 'keep', 'running_var': ...})"
 
 
 def _momentum(run: LayerRun) -> float:
