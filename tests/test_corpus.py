@@ -20,3 +20,9 @@ def test_corpus_targets():
     assert t["detected"] == t["bugs"], t["failures"]
     assert t["pinned"] >= 0.95 * t["bugs"], t["failures"]
     assert t["named_right"] >= 0.90 * t["named"], t["failures"]
+    norm = [totals[c] for c in totals if c.startswith("norm-")]  # tests/corpus/norm_cases.py (issue 20)
+    bugs = sum(n["bugs"] for n in norm)
+    assert len(norm) >= 3 and bugs >= 20
+    assert sum(n["detected"] for n in norm) == bugs and sum(n["clean_ok"] for n in norm) == sum(n["clean"] for n in norm)
+    assert sum(n["pinned"] for n in norm) >= 0.95 * bugs
+    assert sum(n["named_right"] for n in norm) >= 0.90 * bugs  # named, and named right, not merely not misnamed

@@ -22,10 +22,11 @@ from numpy_impl.losses import check_target
 
 from .compare import Comparison, compare
 from .layer_run import LayerPass, LayerRun
+from .norm_slips import is_norm
 from .slips import diagnose_layer
 from .torch_side import Trace, layer_vjp, run_torch, torch_loss
 from .user_code import refused_on_purpose
-from .verdict import ROUTING_TIE, TOLERANCES, agrees, loss_scale_floor, row_bar, row_status
+from .verdict import ROUTING_TIE, TOLERANCES, agrees, loss_scale_floor, row_bar, row_status, sum_scale_floor
 
 
 LOSS_LAYER = -1  # Row.layer of the loss's rows
@@ -182,8 +183,10 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     def row(run: LayerRun, qty: str) -> Row:
         local = run.local.get(qty)
         want = _dtype_of(run.acc_ref.get(qty), dtype)
-        acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), want)
-        loc = None if local is None else compare(qty, local, run.local_ref.get(qty), want)
+        # a bias gradient is a sum over the batch of the upstream gradient: its rounding is not blamed
+        floor = sum_scale_floor(float(np.abs(run.upstream).sum()), dtype) if qty == "bias.grad" else 0.0
+        acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), want, scale_floor=floor)
+        loc = None if local is None else compare(qty, local, run.local_ref.get(qty), want, scale_floor=floor)
         noise = None if run.acc_torch is None else compare(qty, run.acc_torch.get(qty), run.acc_ref.get(qty)).max_rel
         return Row(run.index, run.name, qty, acc, loc, tol, dtype, noise)
 
@@ -195,8 +198,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         result.rows.extend(row(run, f"{key}.grad") for key in run.layer.params)
         result.rows.append(row(run, "grad_in"))
     _mark_routing_flips(result, np_model, x, np_trace, truth, dtype)
-    for r in result.rows:
-        if r.kind == "gradient" and not r.local_ok and not r.is_loss:
+    for r in result.rows:  # gradients; a norm or residual layer's outputs and running statistics too
+        if not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
     return result
 

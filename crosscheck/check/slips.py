@@ -9,6 +9,7 @@ from reference.build import activation_module
 
 from .compare import relative_error
 from .layer_run import LayerRun
+from .norm_slips import is_norm, norm_slip
 from .verdict import SLIP_MATCH, agrees
 
 
@@ -61,10 +62,18 @@ def diagnose_loss(loss: str, quantity: str, actual, expected, pred, target) -> s
 
 
 def diagnose_layer(run: LayerRun, quantity: str) -> str:
-    """The slip that explains a layer's failing local `quantity` ('grad_in', 'weight.grad', ...):
-    its activation's derivative written wrongly, or a scale slip, or ''. Never raises: a
+    """The slip that explains a layer's failing local `quantity` ('grad_in', 'weight.grad', ...;
+    for a norm or residual layer also 'out' and its running statistics): a normalisation slip
+    (norm_slips.py), its activation's derivative written wrongly, or a scale slip, or ''. Never raises: a
     candidate that cannot be formed is simply not tried."""
     actual, expected = run.local.get(quantity), run.local_ref.get(quantity)
+    if is_norm(run.layer):
+        try:
+            found = norm_slip(run, quantity, actual, expected, _close)
+        except (ValueError, TypeError, KeyError, AttributeError, FloatingPointError):
+            found = ""  # a candidate that does not fit this layer
+        if found:
+            return found
     shape = _shape_slip(quantity, actual, expected)
     if shape:
         return shape

@@ -153,6 +153,23 @@ def loss_scale_floor(term_size: float, dtype: str) -> float:
     return LOSS_ROUNDING_ULPS * eps * term_size / TOLERANCES[dtype]
 
 
+# A bias right before a batch norm in training mode has an exactly zero gradient: the batch
+# norm's dL/d(its input) sums to zero over the batch in every channel, so db = sum over the batch
+# is what is left of terms as large as the upstream gradient itself, a few ulps of their sum,
+# different on each side. (The mirror leaves that bias out, as torch's users do; a user's code
+# keeps it.) A bias gradient is judged against max(|reference|, SUM_ROUNDING_ULPS * eps * sum of
+# |upstream| / bar): rounding of its terms is never blamed, while any real slip in db (a missing
+# sum, a wrong scale, the wrong array summed) is as large as the terms and still fails.
+SUM_ROUNDING_ULPS = 16.0
+
+
+def sum_scale_floor(term_sum: float, dtype: str) -> float:
+    """The scale below which a bias gradient's relative error measures only the rounding of
+    the sum it is (term_sum: the sum of |upstream| it is summed from): compare(..., scale_floor=)."""
+    eps = 2.220446049250313e-16 if dtype == "float64" else 1.1920928955078125e-07
+    return SUM_ROUNDING_ULPS * eps * term_sum / TOLERANCES[dtype]
+
+
 def fd_bar(scale: float, floor: float) -> float:
     """Absolute bar for a finite-difference tensor: TOL_FD of its largest gradient, or the
     noise floor where that is larger."""

@@ -24,6 +24,13 @@ Conventions (each has an example in examples/):
     CS231n loss(X, y) -> (loss, grads) objects, network.py's per-sample backprop(x, y), or the
     pair (L_model_forward, L_model_backward) with params= (program/styles.py).
 
+Normalisation layers (byo/norm/) in (1), (3) and (6): BatchNorm/LayerNorm/GroupNorm objects with
+gamma/beta (weight/bias, scale/shift), running_mean/running_var (moving_mean/moving_var), eps,
+momentum and a train/eval flag (mode="train", training=True, bn_param["mode"]); CS231n pairs
+("batchnorm", gamma, beta, bn_param), "layernorm", "spatial_batchnorm", "spatial_groupnorm" in
+(3), norm_fn(...) in (6). The running-average convention is declared with norm={'momentum':
+'torch' or 'keep', 'running_var': 'unbiased' or 'biased'}, else told by the momentum's value.
+
 Folders: shared/ (the one discovery of W and b, the adapter base, UserModel), mlp/ (conventions
 1-5), convnet/ (convention 6); check.py checks a UserModel of either, result.py shows it.
 
@@ -47,10 +54,11 @@ A file that defines `crosscheck_model()` returning one of these can be checked w
 from .check import TorchMismatch, assert_matches_torch, check
 from .convnet import CNNModel, affine_fn, cnn, conv_fn, fn_layer, pool_fn
 from .mlp import colmajor, functional, netclass, network, rowmajor
+from .norm import norm_fn
 from .program import ProgramModel, program
 from .result import UserCheckResult
 from .shared import UserModel, build_twin, call_model_factory, infer_activation
 
 __all__ = ["CNNModel", "ProgramModel", "TorchMismatch", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
            "call_model_factory", "check", "cnn", "colmajor", "conv_fn", "fn_layer", "functional", "infer_activation",
-           "netclass", "network", "pool_fn", "program", "rowmajor"]
+           "netclass", "network", "norm_fn", "pool_fn", "program", "rowmajor"]

@@ -34,6 +34,7 @@ from numpy_impl import Sequential
 
 from ...fd import FD_SAMPLES
 from ...user_code import call_user
+from .. import norm as NORM
 from ..shared.adapters import Activation, build_twin
 from ..shared import discover as D
 from ..shared import validate as V
@@ -132,10 +133,13 @@ def fn_layer(forward, backward) -> _Fn:
 
 
 def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str | None = None,
-          param_names: tuple | None = None):
+          param_names: tuple | None = None, norm: dict | None = None):
     """The adapter for one user layer, by what it holds (classify, with the shared discovery of
     W and b); x, its input (N, ...) in `layout`, tells a square fully connected W's layout and
     an activation by what its forward does, unless declared (`given`, `w_layout`)."""
+    normalise = NORM.adapt_norm(obj, index, layout, norm)
+    if normalise is not None:  # a batch, layer or group norm (byo/norm/)
+        return normalise
     access = D.find_access(obj, param_names)
     if access is not None:
         V.params(f"layer {index} ({label_of(obj)})", access.weight(obj), access.bias(obj))
@@ -162,7 +166,7 @@ def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str
 
 
 def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activations: list | None,
-               w_layout, param_names: tuple | None) -> tuple[list, list[int], tuple]:
+               w_layout, param_names: tuple | None, norm: dict | None = None) -> tuple[list, list[int], tuple]:
     """Every layer adapted in turn, each run on its input (x, one image or the batch); a dropout
     layer in `masks` gets its mask. Returns the adapted layers and the number of values each
     layer outputs per image (the cost model of _plan), and the shape of the last output."""
@@ -171,7 +175,7 @@ def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activation
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     with V.quiet_numpy():
         for i, obj in enumerate(layers):
-            layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names)
+            layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names, norm)
             if i in masks:
                 if not isinstance(layer, UserDropout):
                     raise ValueError(f"masks: layer {i} ({label_of(obj)}) is not a dropout layer")
@@ -213,7 +217,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN",
         activations: list | None = None, w_layout=None, param_names: tuple | None = None, loss_fn=None,
         loss_grad=None, grads_are_batch_means: bool = False, l2=None, batch_mean: str | None = None,
-        ascent: bool = False) -> CNNModel:
+        ascent: bool = False, norm: dict | None = None) -> CNNModel:
     """Adapt a user's CNN layer objects (module docstring).
 
     Args:
@@ -241,7 +245,9 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         loss_fn, loss_grad: your loss, as for byo.rowmajor: (scores (N, out), target) -> (value,
             dL/dscores), or the value alone with loss_grad.
         grads_are_batch_means, l2, batch_mean, ascent: your gradient convention, as for
-            byo.rowmajor (byo/shared/convention.py)."""
+            byo.rowmajor (byo/shared/convention.py).
+        norm: your batch norms' running-average convention, as for byo.rowmajor; batch, layer and
+            group norm objects (or CS231n pairs wrapped by norm_fn) work in either layout."""
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
@@ -254,7 +260,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     # everything is validated on the whole batch before any of it is cut: handed masks fix the
     # batch (they are shaped for it), else the layers are probed on one image
     adapted, sizes, out_shape = _adapt_all(layers, x if masks else x[:1], layout, masks, activations, w_layout,
-                                param_names)
+                                param_names, norm)
     V.labels(loss, target, len(x), out_shape)
     model = Sequential(adapted)
     _probe_backward(model, x if masks else x[:1])
@@ -278,5 +284,6 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
              f"finite-difference entries per tensor where a random direction fails (chosen from sizes alone: "
              f"{per_image} values per image's pass; budget_s={budget_s:g} at a nominal {COST_PER_S:.0e} values/s)"]
     notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
+    notes += [n for layer in adapted for n in getattr(layer, "notes", [])]
     return CNNModel(name, model, x, as_target(target, loss), loss, user_loss=user_loss_fn(loss_fn, loss_grad),
                     notes=notes, convention=convention, fd_samples=samples, twin=twin)

@@ -9,6 +9,7 @@ from numpy_impl import Sequential
 from numpy_impl import functional as NF
 
 from ...user_code import call_user
+from .. import norm as NORM
 from ..shared import combined
 from ..shared import convention as C
 from ..shared import discover as D
@@ -32,9 +33,9 @@ def require_methods(layers: list, convention: str) -> None:
 def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
              param_names: tuple | None = None, loss_fn=None, loss_grad=None, l2=None,
-             batch_mean: str | None = None, ascent: bool = False) -> UserModel:
+             batch_mean: str | None = None, ascent: bool = False, norm: dict | None = None) -> UserModel:
     """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
-    activation; see the package docstring.
+    activation, and normalisation layers (byo/norm/); see the package docstring.
 
     Args:
         layers: objects with forward(x) -> y and backward(dy) -> dx (or backward(x, dy), or
@@ -56,7 +57,11 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
             alone with loss_grad (pred, target) -> dL/dpred.
         l2, batch_mean, ascent: your gradient convention (byo/shared/convention.py): l2=λ where
             your dW holds + λ·W ((λ, μ): db + μ·b too); batch_mean where the 1/N lives ("loss",
-            the default, "layers", "update" or "none"); ascent=True where your loss is -L."""
+            the default, "layers", "update" or "none"); ascent=True where your loss is -L.
+        norm: your normalisation layers' running-average convention, {'momentum': 'torch' (running =
+            (1 - m) running + m batch) or 'keep' (m running + (1 - m) batch, CS231n's and Keras's),
+            'running_var': 'unbiased' or 'biased'}; undeclared, told by the momentum's value
+            (byo/norm/discover.py conventions)."""
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     layers = V.layer_list(layers, "byo.rowmajor")
     require_methods(layers, "byo.rowmajor")
@@ -69,7 +74,8 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     with V.quiet_numpy():
         for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
-            adapted.append(_rowmajor_layer(obj, i, h, given, layout, param_names, notes))
+            adapted.append(_norm_layer(obj, i, h, norm, notes) or
+                           _rowmajor_layer(obj, i, h, given, layout, param_names, notes))
             h = adapted[-1].probed
     if loss_layer is not None:
         loss = "softmax_ce"
@@ -79,6 +85,15 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     V.labels(loss, target, len(x0), h.shape)
     return UserModel(name, Sequential(adapted), x0, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype, convention=convention)
+
+
+def _norm_layer(obj, i: int, h: np.ndarray, norm: dict | None, notes: list):
+    """A normalisation layer object adapted (byo/norm/), probed on h; None for any other layer."""
+    layer = NORM.adapt_norm(obj, i, "nchw", norm)
+    if layer is not None:
+        layer.probed = V.forward_output(f"layer {i} ({layer.label})", layer.probe(h), h)
+        notes += layer.notes
+    return layer
 
 
 def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, notes: list):
@@ -151,19 +166,24 @@ def _lookup(funcs, name: str):
 
 def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss_fn=None, loss_grad=None,
                grads_are_batch_means: bool = False, name: str = "user model", l2=None,
-               batch_mean: str | None = None, ascent: bool = False) -> UserModel:
+               batch_mean: str | None = None, ascent: bool = False, norm: dict | None = None) -> UserModel:
     """CS231n style functions, one pair per layer kind.
 
     Args:
         layers: entries like ("affine", w (in, out), b (out,)), "relu", ("leaky_relu", 0.2), or
-            sandwiches ("affine_relu", w, b). A leaky ReLU ("lrelu", "leaky_relu") without a slope
+            sandwiches ("affine_relu", w, b), normalisations ("batchnorm", gamma, beta, bn_param),
+            ("batchnorm_alt", ...) for batchnorm_backward_alt, ("layernorm", gamma, beta, ln_param),
+            ("spatial_batchnorm", gamma, beta, bn_param), ("spatial_groupnorm", gamma, beta, G,
+            gn_param) (byo/norm/functions.py). A leaky ReLU ("lrelu", "leaky_relu") without a slope
             has it read from its forward (its default argument); one whose forward requires it
             (lrelu_forward(x, alpha)) is given the declared one.
         x: (N, ...) inputs, flattened to (N, in) inside the affine layer.
         target: (N,) integer labels for the classification losses, else (N, out) targets.
         funcs: a module or dict holding <kind>_forward(x[, w, b]) -> (out, cache) and
             <kind>_backward(dout, cache) -> dx, or (dx, dw (in, out), db (out,)) for affine kinds.
-        loss, loss_fn, loss_grad, grads_are_batch_means, name, l2, batch_mean, ascent: as for rowmajor."""
+        loss, loss_fn, loss_grad, grads_are_batch_means, name, l2, batch_mean, ascent, norm: as for
+            rowmajor (CS231n's bn_param, momentum 0.9, is recognised as m running + (1 - m) batch
+            with the biased variance)."""
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     layers = V.layer_list(layers, "byo.functional")
     ws = [e[1] for e in layers if isinstance(e, tuple) and len(e) == 3]
@@ -175,6 +195,10 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
     adapted = []
     for i, entry in enumerate(layers):
         kind, *rest = entry if isinstance(entry, tuple) else (entry,)
+        if NORM.base_kind(kind):
+            adapted.append(NORM.UserNorm(NORM.functional_entry(i, kind, rest, lambda n: _lookup(funcs, n)), i,
+                                         declared=norm))
+            continue
         fwd, bwd = _lookup(funcs, f"{kind}_forward"), _lookup(funcs, f"{kind}_backward")
         if len(rest) == 2:  # affine, or a CS231n "sandwich" such as affine_relu
             w, b = (np.asarray(a) for a in rest)
@@ -186,8 +210,9 @@ def functional(layers: list, x, target, *, funcs, loss: str = "softmax_ce", loss
             adapted.append(FunctionalLayer(i, kind, fwd, bwd, w, b, activation=act))
             continue
         adapted.append(_functional_activation(i, kind, rest, fwd, bwd))
+    notes = [n for layer in adapted for n in getattr(layer, "notes", [])]
     return UserModel(name, Sequential(adapted), np.asarray(x, dtype=dtype), as_target(target, loss), loss,
-                     user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype, convention=convention)
+                     user_loss=user_loss_fn(loss_fn, loss_grad), dtype=dtype, convention=convention, notes=notes)
 
 
 # A probe for a functional activation's slope: inputs well below zero (discover.SLOPE_PROBE_MIN).
