@@ -232,3 +232,85 @@ def test_numpy_ml_cnn_passes_and_a_planted_conv_bug_is_pinned(mode):
     layers[0]._bwd = lambda dy, X, Z: (lambda dx, dw, db: (dx, 2 * dw, db))(*real(dy, X, Z))
     culprit = byo.check(byo.cnn(layers, x, labels, layout="nhwc")).culprit()
     assert (culprit.layer, culprit.quantity) == (0, "weight.grad")
+
+
+# --- an NHWC CNN with private _w/_dw, pool_size, and the two CNN slips named ---
+class PrivConv:
+    """3x3 convolution, stride 1, padding `pad`, NHWC, kernel [kh, kw, Cin, Cout] in _w."""
+
+    def __init__(self, cin, cout, rng, pad=1, slice_slip=0):
+        self._w, self._b = 0.5 * rng.normal(size=(3, 3, cin, cout)), 0.1 * rng.normal(size=cout)
+        self.pad, self.slice_slip = pad, slice_slip
+
+    def forward(self, x):
+        p = self.pad
+        self._xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        win = np.lib.stride_tricks.sliding_window_view(self._xp, (3, 3), axis=(1, 2))  # N,Ho,Wo,C,3,3
+        return np.einsum("nhwcij,ijcf->nhwf", win, self._w) + self._b
+
+    def backward(self, dy):
+        n, ho, wo, _ = dy.shape
+        dxp = np.zeros_like(self._xp)
+        self._dw = np.zeros_like(self._w)
+        for i in range(3):
+            for j in range(3):
+                self._dw[i, j] = np.einsum("nhwc,nhwf->cf", self._xp[:, i:i + ho, j:j + wo], dy)
+                dxp[:, i:i + ho, j:j + wo] += dy @ self._w[i, j].T
+        self._db = dy.sum(axis=(0, 1, 2))
+        p, h, w = self.pad, dxp.shape[1] - 2 * self.pad, dxp.shape[2] - 2 * self.pad
+        s = p + self.slice_slip  # the slip: a slice one row and column off
+        return dxp[:, s:s + h, s:s + w]
+
+
+class PrivMaxPool:
+    def __init__(self, pool_size=2, every=False):
+        self.pool_size, self.every = pool_size, every
+
+    def forward(self, x):
+        n, h, w, c = x.shape
+        k = self.pool_size
+        self._win = x.reshape(n, h // k, k, w // k, k, c)
+        self._out = self._win.max(axis=(2, 4))
+        return self._out
+
+    def backward(self, dy):
+        k = self.pool_size
+        n, ho, _, wo, _, c = self._win.shape
+        flat = self._win.transpose(0, 1, 3, 5, 2, 4).reshape(n, ho, wo, c, k * k)
+        mask = np.zeros_like(flat)  # the first maximum of each window gets the gradient
+        np.put_along_axis(mask, flat.argmax(-1)[..., None], 1.0, -1)
+        if self.every:  # the slip: every element of the window gets the gradient
+            mask = np.ones_like(mask)
+        dx = mask * dy[..., None]
+        return dx.reshape(n, ho, wo, c, k, k).transpose(0, 1, 4, 2, 5, 3).reshape(n, ho * k, wo * k, c)
+
+
+class PrivFlatten:
+    def forward(self, x):
+        self._shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._shape)
+
+
+def _priv_cnn(rng, **slips):
+    conv = PrivConv(2, 3, rng, slice_slip=slips.get("slice", 0))
+    return [conv, PrivMaxPool(every=slips.get("every", False)), PrivFlatten(), Private(27, 3, rng)]
+
+
+@pytest.mark.parametrize("slip,layer,quantity,named", [
+    ({}, None, None, None),
+    ({"every": True}, 1, "grad_in", "max-pool gradient routed to every element of its window"),
+    ({"slice": 1}, 0, "grad_in", "padding off by one in backward"),
+    ({"slice": -1}, 0, "grad_in", "padding off by one in backward")])
+def test_private_nhwc_cnn_and_its_slips_named(slip, layer, quantity, named):
+    rng = np.random.default_rng(3)
+    x, labels = rng.normal(size=(3, 6, 6, 2)), np.array([0, 2, 1])
+    result = byo.check(byo.cnn(_priv_cnn(rng, **slip), x, labels, layout="nhwc"))
+    if not slip:
+        assert result.passed
+        return
+    culprit = result.culprit()
+    assert (culprit.layer, culprit.quantity) == (layer, quantity)
+    assert named in culprit.slip
