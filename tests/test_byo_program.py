@@ -149,3 +149,16 @@ def test_a_program_of_no_known_style_is_one_line(rng):
     net, X, y = _cs231n(rng)
     with pytest.raises(ValueError, match="activations: give one per"):
         byo.program(net, X, y, activations=["relu"])
+
+
+@pytest.mark.parametrize("example", ["byo_program_cs231n", "byo_program_network_py", "byo_program_lmodel"])
+def test_program_examples_pass_through_the_cli(example):
+    """Each style's example file, as `python -m crosscheck --user FILE.py` runs it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{example}.py"
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", "--user", str(path)], capture_output=True,
+                          text=True, cwd=path.parents[1], timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS" in proc.stdout

@@ -98,15 +98,21 @@ def test_an_unknown_loss_is_named(rng):
         byo.rowmajor([Dense(5, 3, rng)], x, y, loss="cross_entropy")
 
 
-def test_a_backward_returning_a_tuple_gets_one_line(rng):
-    class TupleDense(Dense):
+def test_a_backward_returning_its_gradients_is_read_and_any_other_tuple_gets_one_line(rng):
+    class TupleDense(Dense):  # (dX, dW, db): the parameter gradients read from what it returns
         def backward(self, dy):
             super().backward(dy)
             return dy @ self.W.T, self.dW, self.db
 
-    x = rng.normal(size=(8, 4))
-    with pytest.raises(ValueError, match=r"layer 0 \(TupleDense\)\.backward returned a tuple of 3 items"):
-        byo.check(byo.rowmajor([TupleDense(4, 1, rng)], x, rng.normal(size=(8, 1)), loss="mse"))
+    class Odd(Dense):  # a tuple that is not (dX, gradients shaped as W and b)
+        def backward(self, dy):
+            super().backward(dy)
+            return dy @ self.W.T, self.dW, self.db, 0
+
+    x, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 1))
+    assert byo.check(byo.rowmajor([TupleDense(4, 1, rng)], x, y, loss="mse")).passed
+    with pytest.raises(ValueError, match=r"layer 0 \(Odd\)\.backward returned a tuple of 4 items"):
+        byo.check(byo.rowmajor([Odd(4, 1, rng)], x, y, loss="mse"))
 
 
 def test_a_layer_without_backward_is_named(rng):

@@ -212,3 +212,10 @@ REPLAY_ULPS_PER_STEP = 2.0
 OPT_SLIP_MATCH = 1e-7
 # A free-running pair of runs has "parted" where their loss differs by more than TRAJ_TOL's
 # loss bar; that is reported, never judged: chaotic training amplifies rounding.
+# byo reads the gradient of a backward(grad, lr) that updates W in place and keeps no gradient
+# from the update itself, at lr = 1 on float64 copies: dW = W_before - W_after, to a few ulps of
+# max(|W|, |dW|). A plain step W -= lr * dW is linear in the upstream gradient, so the step for
+# -grad is minus the step for +grad to that rounding (~1e-16); momentum or an optimizer keeping
+# state (Adam) moves W differently the second time, by O(1) of the step. 1e-9 of the scale sits
+# between with six orders on each side.
+UPDATE_LINEAR = 1e-9

@@ -10,6 +10,9 @@ Conventions (each has an example in examples/):
     A linear layer may apply an activation itself (Dense(activation="relu"), act_fn=ReLU()).
     Activation layers are recognised by class name or their forward; slopes are read from
     alpha / negative_slope / slope, or declared: activations=[None, ("leaky_relu", 0.2), None].
+    Layer objects as people write them (shared/objects.py): forward/backward returning nothing
+    (self.output, self.dinputs), forward_pass/backward_pass, gradients returned with dX, handed
+    to an optimizer (W_opt.update), or only applied by backward(grad, lr); layer_api= names others.
 (2) colmajor(params, activation, forward, backward, X, Y): Z = W @ X + b, samples as columns,
     forward(A_prev, W, b, activation) -> (A, cache), backward(dA, cache, activation) ->
     (dA_prev, dW, db); `activation` one name or one per layer.

@@ -4,12 +4,17 @@ dropout and row-major fully connected layers, in NCHW (weights (F, C, kh, kw)) o
 from __future__ import annotations
 
 import numpy as np
+import torch
 from numpy.lib.stride_tricks import sliding_window_view
+
+from reference import activation_module
 
 from ...user_code import call_user
 from ..shared import discover as D
 from ..shared.discover import label_of
 from ..shared.adapters import UserLayer
+from ..shared.objects import install_recorders
+from ..shared.updates import param_grads
 from . import twins as T
 
 LAYOUTS = ("nchw", "nhwc")
@@ -61,7 +66,7 @@ class UserCNNLayer(UserLayer):
     def __init__(self, obj, index: int, layout: str) -> None:
         super().__init__(index, label_of(obj))
         self.obj, self.layout = obj, layout
-        self._with_input = D.backward_style(obj) == "x, dy"
+        self.call_style = D.backward_style(obj)
         self.in_shape: tuple | None = None
 
     def _where(self) -> str:
@@ -69,14 +74,11 @@ class UserCNNLayer(UserLayer):
 
     def forward(self, x):
         self.check_input(x)
-        self._x, self.in_shape = x, x.shape
-        return np.asarray(self.call("forward", self.obj.forward, x))
+        self.in_shape = x.shape
+        return self.forward_obj(x)
 
     def backward(self, dy):
-        if self._x is None:
-            raise RuntimeError(f"{self.name}: backward called before forward")
-        args = (self._x, dy) if self._with_input else (dy,)
-        return self.checked_dx(np.asarray(self.call("backward", self.obj.backward, *args)))
+        return self.backward_obj(dy, self.call_style)
 
     def check_input(self, x) -> None:
         """Raise ValueError naming the layer when x cannot fit it."""
@@ -96,8 +98,12 @@ class UserConv(UserCNNLayer):
 
     def __init__(self, obj, index: int, layout: str, access: D.Access) -> None:
         super().__init__(obj, index, layout)
-        self.access = access
+        self.access, self.recorders = access, install_recorders(obj, access.paths())
         w, b = access.weight(obj), access.bias(obj)
+        # an activation it applies itself (numpy-ml's act_fn): one it names, else none
+        acts, alpha = D.fused_activation(obj, None)
+        self.fused, self.alpha = (acts[0], alpha if alpha is not None else D.DEFAULT_SLOPE) if len(acts) == 1 \
+            else ("identity", D.DEFAULT_SLOPE)
         if layout == "nhwc":
             self.kh, self.kw, self.cin, self.cout = w.shape
         else:
@@ -137,16 +143,24 @@ class UserConv(UserCNNLayer):
         return y
 
     def backward(self, dy):
-        dx = super().backward(dy)
-        dw, db = self.access.grads(self.obj, self.index, self.label)
+        (dw, db), dx = param_grads(self, dy, super().backward(dy))
         self.set_grads({"weight": np.asarray(dw), "bias": np.asarray(db).reshape(-1)}, len(dy))
         return dx
 
     def twin(self):
-        return T.ConvTwin(self.params["weight"], self.params["bias"], self.layout, self.stride, self.pads)
+        act = None if self.fused == "identity" else activation_module(self.fused, self.alpha)
+        return T.ConvTwin(self.params["weight"], self.params["bias"], self.layout, self.stride, self.pads, act)
+
+    def kink_state(self):
+        if self.fused not in ("relu", "leaky_relu") or self._x is None:
+            return None
+        with torch.no_grad():  # where the pre-activation is positive, from the twin's convolution
+            conv = T.ConvTwin(self.params["weight"], self.params["bias"], self.layout, self.stride, self.pads)
+            return conv(torch.as_tensor(np.asarray(self._x, dtype=np.float64))).numpy() > 0
 
     def describe(self) -> str:
-        return f"conv({self.cin}->{self.cout}, {self.kh}x{self.kw}, s{self.stride}, {self.pad!r})"
+        act = "" if self.fused == "identity" else f"+{self.fused}"
+        return f"conv({self.cin}->{self.cout}, {self.kh}x{self.kw}, s{self.stride}, {self.pad!r}){act}"
 
 
 _KERNEL = {"nchw": "(F, C, kh, kw)", "nhwc": "[kh, kw, Cin, Cout]"}
@@ -171,6 +185,24 @@ def _pad_slip(extra_rows: int, stride: int) -> str:
     return ""
 
 
+POOL_SIZE_ATTRS = ("pool_size", "pool_shape", "kernel_shape", "kernel_size", "ksize", "size", "k", "pool_height")
+
+
+def _square(k, where: str) -> int:
+    """A window size given as an int or a square (k, k)."""
+    sizes = {int(v) for v in np.ravel(k)}
+    if len(sizes) != 1:
+        raise ValueError(f"{where}: a {tuple(np.ravel(k))} pooling window; byo.cnn checks square windows only")
+    return sizes.pop()
+
+
+def pool_mode(obj, cls: str) -> str:
+    """'avgpool' or 'maxpool': from a `mode` attribute (numpy-ml's "max" / "average"), else the class name."""
+    mode = getattr(obj, "mode", None)
+    text = (mode if isinstance(mode, str) else cls).lower()
+    return "avgpool" if any(h in text for h in ("avg", "mean", "average")) else "maxpool"
+
+
 class UserPool(UserCNNLayer):
     """Max or average pooling with kernel k, stride (default k), padding 'valid' or 'same'."""
 
@@ -178,11 +210,11 @@ class UserPool(UserCNNLayer):
         super().__init__(obj, index, layout)
         self.mode, self.kind = mode, f"{mode}pool"
         param = _attr(obj, ("pool_param",), {})
-        k = _attr(obj, ("pool_size", "kernel_size", "ksize", "size", "k", "pool_height"), None) or _attr(param, ("pool_height",))
+        k = _attr(obj, POOL_SIZE_ATTRS, None) or _attr(param, ("pool_height",))
         if k is None:
             raise ValueError(f"{self._where()}: cannot tell the window size; give it an attribute "
-                             f"pool_size (or kernel_size, size, k)")
-        self.k = int(k)
+                             f"pool_size (or {', '.join(POOL_SIZE_ATTRS[1:])})")
+        self.k = _square(k, self._where())
         self.stride = int(_attr(obj, ("stride", "strides"), None) or param.get("stride", self.k))
         self.pad = _attr(obj, ("padding", "pad"), "valid")
         self.pads: T.Pads = (0, 0, 0, 0)
@@ -254,7 +286,7 @@ class UserLinear(UserCNNLayer):
     def __init__(self, obj, index: int, layout: str, x: np.ndarray, access: D.Access,
                  w_layout: str | None = None) -> None:
         super().__init__(obj, index, layout)
-        self.access = access
+        self.access, self.recorders = access, install_recorders(obj, access.paths())
         w, b = access.weight(obj), access.bias(obj)
         y = np.asarray(call_user(f"{self._where()}.forward", obj.forward, np.array(x, copy=True)))
         in_out, _, _, note = D.layout_and_activation(obj, index, w, b, x, y, "identity", w_layout)
@@ -270,8 +302,8 @@ class UserLinear(UserCNNLayer):
                              f"per sample but W expects {n_in}")
 
     def backward(self, dy):
-        dx = super().backward(dy)
-        dw, db = (np.asarray(g) for g in self.access.grads(self.obj, self.index, self.label))
+        grads, dx = param_grads(self, dy, super().backward(dy))
+        dw, db = (np.asarray(g) for g in grads)
         self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw, "bias": db.reshape(-1)}, len(dy))
         return dx
 
@@ -298,9 +330,9 @@ def classify(obj, access: D.Access | None, index: int | None = None) -> str:
                              f"{access.weight(obj).shape}; byo.cnn takes a 4-D convolution kernel or a 2-D "
                              f"fully connected weight")
         return "conv" if ndim == 4 else "linear"
-    cls = type(obj).__name__.lower()
+    cls = D.class_name(obj).lower()
     if "pool" in cls:
-        return "avgpool" if ("avg" in cls or "mean" in cls or "average" in cls) else "maxpool"
+        return pool_mode(obj, cls)
     for hint, kind in (("flatten", "flatten"), ("reshape", "flatten"), ("dropout", "dropout")):
         if hint in cls:
             return kind

@@ -37,6 +37,7 @@ from ...user_code import call_user
 from .. import norm as NORM
 from ..shared.adapters import Activation, build_twin
 from ..shared import discover as D
+from ..shared import objects as O
 from ..shared import validate as V
 from ..shared import combined
 from ..shared import convention as C
@@ -217,7 +218,8 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         masks: dict | None = None, budget_s: float = BUDGET_S, name: str = "user CNN",
         activations: list | None = None, w_layout=None, param_names: tuple | None = None, loss_fn=None,
         loss_grad=None, grads_are_batch_means: bool = False, l2=None, batch_mean: str | None = None,
-        ascent: bool = False, norm: dict | None = None) -> CNNModel:
+        ascent: bool = False, norm: dict | None = None,
+        layer_api=None) -> CNNModel:
     """Adapt a user's CNN layer objects (module docstring).
 
     Args:
@@ -247,11 +249,12 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         grads_are_batch_means, l2, batch_mean, ascent: your gradient convention, as for
             byo.rowmajor (byo/shared/convention.py).
         norm: your batch norms' running-average convention, as for byo.rowmajor; batch, layer and
-            group norm objects (or CS231n pairs wrapped by norm_fn) work in either layout."""
+            group norm objects (or CS231n pairs wrapped by norm_fn) work in either layout.
+        layer_api: method and attribute names where they are not the usual ones, as for byo.rowmajor."""
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
-    layers, loss_layer = combined.split(V.layer_list(layers, "byo.cnn"))
+    layers, loss_layer = combined.split(O.all_as_written(V.layer_list(layers, "byo.cnn"), layer_api))
     loss = "softmax_ce" if loss_layer is not None else loss
     budget_s = V.budget(budget_s)
     masks = V.masks(masks, len(layers))

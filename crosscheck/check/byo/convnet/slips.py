@@ -109,8 +109,31 @@ def _conv_candidates(layer: UserConv, quantity: str, x, dy) -> list:
     if quantity == "grad_in":
         return [(flipped[1], "input gradient uses the kernel unflipped/flipped wrongly (convolution "
                              "instead of cross-correlation)"),
-                (dx1, f"stride applied wrongly in backward: input gradient as if stride were 1, not {s}")]
+                (dx1, f"stride applied wrongly in backward: input gradient as if stride were 1, not {s}"),
+                *_unpad_candidates(layer, x, dy)]
     return []
+
+
+def _unpad_candidates(layer: UserConv, x, dy) -> list:
+    """dL/dx cut out of the padded input's gradient one row or column off: a backward that
+    slices dx_padded[top + 1:top + 1 + H] (or - 1) where [top:top + H] was meant."""
+    xt = torch.tensor(to_nchw(np.asarray(x, dtype=np.float64), layer.layout))
+    top, bottom, left, right = layer.pads
+    xp = F.pad(xt, (left, right, top, bottom)).requires_grad_(True)
+    dyt = torch.tensor(to_nchw(np.asarray(dy, dtype=np.float64), layer.layout))
+    y = F.conv2d(xp, _oihw(layer), stride=layer.stride)
+    if y.shape != dyt.shape:
+        return []
+    y.backward(dyt)
+    dxp, (h, w) = xp.grad.numpy(), xt.shape[2:]
+    out = []
+    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1)):
+        r, c = top + dr, left + dc
+        if 0 <= r and r + h <= dxp.shape[2] and 0 <= c and c + w <= dxp.shape[3]:
+            out.append((from_nchw(dxp[:, :, r:r + h, c:c + w], layer.layout),
+                        f"padding off by one in backward: the input gradient is cut out of the padded one "
+                        f"from row {r}, column {c} where row {top}, column {left} was meant"))
+    return out
 
 
 def _conv_shape_slip(layer: UserConv, actual) -> str:
@@ -151,11 +174,13 @@ def _scatter(layer: UserPool, x, dy, weights: np.ndarray) -> np.ndarray:
 
 
 def _pool_candidates(layer: UserPool, x, dy) -> list:
+    ones = np.ones(layer.windows(np.asarray(x, np.float64)).shape)
     if layer.mode == "max":
         routes = max_routes(layer, x, dy)
         return [(routes["every"], "max-pool gradient routed to every maximum of a window, not the first"),
-                (routes["last"], "max-pool gradient routed to the last maximum of a window, not the first")]
-    ones = np.ones(layer.windows(np.asarray(x, np.float64)).shape)
+                (routes["last"], "max-pool gradient routed to the last maximum of a window, not the first"),
+                (_scatter(layer, x, dy, ones), "max-pool gradient routed to every element of its window, not "
+                                               "only to the maximum")]
     return [(_scatter(layer, x, dy, ones), f"average-pool gradient without the 1/k² = 1/{layer.k ** 2}")]
 
 

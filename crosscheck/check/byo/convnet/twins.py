@@ -32,16 +32,19 @@ def _pad(x: torch.Tensor, pads: Pads, value: float = 0.0) -> torch.Tensor:
 class ConvTwin(nn.Module):
     """Cross-correlation with zero padding `pads` (asymmetric allowed, as TF's 'SAME')."""
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, layout: str, stride: int, pads: Pads) -> None:
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, layout: str, stride: int, pads: Pads,
+                 act: nn.Module | None = None) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.tensor(np.array(weight, dtype=np.float64)))
         self.bias = nn.Parameter(torch.tensor(np.array(bias, dtype=np.float64)))
         self.layout, self.stride, self.pads = layout, stride, pads
+        self.act = act  # an activation the user's layer applies itself (numpy-ml's act_fn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.permute(3, 2, 0, 1) if self.layout == "nhwc" else self.weight  # -> (F, C, kh, kw)
         x = _pad(_to_nchw(x, self.layout), self.pads)
-        return _from_nchw(F.conv2d(x, w, self.bias, stride=self.stride), self.layout)
+        y = _from_nchw(F.conv2d(x, w, self.bias, stride=self.stride), self.layout)
+        return y if self.act is None else self.act(y)
 
 
 class PoolTwin(nn.Module):

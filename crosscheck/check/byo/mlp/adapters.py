@@ -8,7 +8,9 @@ import numpy as np
 
 from ...user_code import call_user
 from ..shared.adapters import UserLayer
-from ..shared.discover import DEFAULT_SLOPE
+from ..shared.discover import DEFAULT_SLOPE, label_of
+from ..shared.objects import install_recorders
+from ..shared.updates import param_grads
 
 
 class ParamLinear(UserLayer):
@@ -19,9 +21,10 @@ class ParamLinear(UserLayer):
 
     def __init__(self, obj, index: int, access, transposed: bool, activation: str, alpha: float,
                  backward_style: str) -> None:
-        super().__init__(index, type(obj).__name__)
+        super().__init__(index, label_of(obj))
         self.obj, self.access, self.transposed = obj, access, transposed
-        self.activation, self.alpha, self.backward_style = activation, alpha, backward_style
+        self.activation, self.alpha, self.call_style = activation, alpha, backward_style
+        self.recorders = install_recorders(obj, access.paths())
         w, b = access.weight(obj), access.bias(obj)
         # Views into the user's arrays: finite differences perturb them in place.
         # weight (out, in) as torch keeps it: the user's W, or a view of its transpose if stored (in, out)
@@ -31,8 +34,7 @@ class ParamLinear(UserLayer):
         return self.forward_obj(x)
 
     def backward(self, dy):
-        dx = self.backward_obj(dy, self.backward_style)
-        dw, db = self.access.grads(self.obj, self.index, self.label)
+        (dw, db), dx = param_grads(self, dy, self.backward_obj(dy, self.call_style))
         dw = np.asarray(dw)
         self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw,
                         "bias": np.asarray(db).reshape(-1)}, len(dy))

@@ -13,6 +13,7 @@ from .. import norm as NORM
 from ..shared import combined
 from ..shared import convention as C
 from ..shared import discover as D
+from ..shared import objects as O
 from ..shared import validate as V
 from ..shared.adapters import Activation
 from ..shared.model import UserModel, as_target, dtype_of, user_loss_fn
@@ -23,17 +24,20 @@ from .whole import WholeNet
 def require_methods(layers: list, convention: str) -> None:
     """Layer objects need forward(x) and backward(...): say which one lacks what, in one line."""
     for i, obj in enumerate(layers):
-        missing = [m for m in ("forward", "backward") if not callable(getattr(obj, m, None))]
+        missing = [names[0] for names in (O.FORWARD_NAMES, O.BACKWARD_NAMES)
+                   if not any(callable(getattr(obj, m, None)) for m in names)]
         if missing:
             raise ValueError(f"layer {i} ({type(obj).__name__}): has no {' or '.join(missing)}() method; "
-                             f"{convention} takes layer objects with forward(x) and backward(dy) (a whole "
-                             f"network in one object: byo.netclass or byo.network)")
+                             f"{convention} takes layer objects with forward(x) and backward(dy), named "
+                             f"otherwise with layer_api={{'forward': ..., 'backward': ...}} (a whole network in one "
+                             f"object: byo.netclass or byo.network)")
 
 
 def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | None = None,
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
              param_names: tuple | None = None, loss_fn=None, loss_grad=None, l2=None,
-             batch_mean: str | None = None, ascent: bool = False, norm: dict | None = None) -> UserModel:
+             batch_mean: str | None = None, ascent: bool = False, norm: dict | None = None,
+             layer_api=None) -> UserModel:
     """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
     activation, and normalisation layers (byo/norm/); see the package docstring.
 
@@ -61,10 +65,13 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
         norm: your normalisation layers' running-average convention, {'momentum': 'torch' (running =
             (1 - m) running + m batch) or 'keep' (m running + (1 - m) batch, CS231n's and Keras's),
             'running_var': 'unbiased' or 'biased'}; undeclared, told by the momentum's value
-            (byo/norm/discover.py conventions)."""
+            (byo/norm/discover.py conventions).
+        layer_api: where your layer objects name their methods or attributes otherwise (objects.py):
+            {"forward": ..., "backward": ..., "output": ..., "dinputs": ...}, once or one per layer."""
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
     layers = V.layer_list(layers, "byo.rowmajor")
     require_methods(layers, "byo.rowmajor")
+    layers = O.all_as_written(layers, layer_api)
     layers, loss_layer = combined.split(layers)
     first = [D.find_access(o, param_names) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])

@@ -17,7 +17,8 @@ from reference import TORCH_DTYPES, activation_module
 
 from ...user_code import call_user
 from .convention import Convention
-from .discover import DEFAULT_SLOPE
+from .discover import DEFAULT_SLOPE, label_of
+from .objects import split_returned
 
 class Twin(nn.Module):
     """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
@@ -43,6 +44,10 @@ class UserLayer(Layer):
     activation = "identity"
     alpha = DEFAULT_SLOPE
     has_linear = False
+    access = None  # where a layer with parameters keeps W and b (discover.Access)
+    returned = None  # [dW, db] its backward returned with dL/dx (objects.split_returned)
+    recorders: dict = {}  # {param path: Recorder} given in place of its optimizers (objects.py)
+    call_style = "dy"  # how its backward is called with parameters (discover.backward_style)
 
     def __init__(self, index: int, label: str) -> None:
         super().__init__()
@@ -79,9 +84,13 @@ class UserLayer(Layer):
         Layers that keep every input and sum gradients until flushed (numpy-ml's
         `flush_gradients()`) are flushed first, so each backward sees exactly this forward."""
         self._x = x
+        self.flush()
+        return np.asarray(self.call("forward", self.obj.forward, x))
+
+    def flush(self) -> None:
+        """numpy-ml's flush_gradients(), where the layer has one (see forward_obj)."""
         if callable(getattr(self.obj, "flush_gradients", None)):
             self.call("flush_gradients", self.obj.flush_gradients)
-        return np.asarray(self.call("forward", self.obj.forward, x))
 
     def backward_obj(self, dy, style: str):
         """The user object's backward in its style: (dy), (x, dy) or (dy, lr) with lr = 0, so
@@ -95,7 +104,9 @@ class UserLayer(Layer):
         return self._dx(self.call("backward", self.obj.backward, dy))
 
     def _dx(self, out) -> np.ndarray:
-        """What a layer object's backward returns must be dL/dx alone."""
+        """What a layer object's backward returns must be dL/dx alone, or (dL/dx, [dW, db])."""
+        if self.access is not None:
+            out, self.returned = split_returned(out, self.access.weight(self.obj), self.access.bias(self.obj))
         if isinstance(out, (tuple, list)) or out is None:
             what = "nothing" if out is None else f"a {type(out).__name__} of {len(out)} items"
             raise ValueError(f"layer {self.index} ({self.label}).backward returned {what}; it must return "
@@ -145,7 +156,7 @@ class Activation(UserLayer):
     backward(dy, lr)."""
 
     def __init__(self, obj, index: int, activation: str, alpha: float, style: str) -> None:
-        super().__init__(index, type(obj).__name__)
+        super().__init__(index, label_of(obj))
         self.obj, self.activation, self.alpha, self.style = obj, activation, alpha, style
 
     def forward(self, x):

@@ -17,7 +17,11 @@ SUPPORTED_ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "i
 # (weight, bias) paths tried in order; "a.k" means obj.a["k"].
 PARAM_PATHS = (("W", "b"), ("weights", "bias"), ("weights", "biases"), ("weight", "bias"), ("w", "b"),
                ("kernel", "bias"), ("params.W", "params.b"), ("parameters.W", "parameters.b"),
-               ("params.w", "params.b"), ("params.weight", "params.bias"))
+               ("params.w", "params.b"), ("params.weight", "params.bias"),
+               # as people write them (objects.py): ML-From-Scratch's w0, a bias named for
+               # another weight name, private attributes
+               ("W", "w0"), ("W", "bias"), ("w", "bias"), ("weights", "b"), ("w", "w0"),
+               ("_w", "_b"), ("_W", "_b"), ("_weights", "_biases"), ("_weights", "_bias"), ("_kernel", "_bias"))
 GRAD_DICTS = ("grads", "gradients", "dparams", "param_grads")
 # A leaky slope is read as the median y / x over inputs at least this far below zero, where
 # x's own rounding is negligible next to it.
@@ -33,7 +37,12 @@ _NAME_HINTS = (("leaky", "leaky_relu"), ("lrelu", "leaky_relu"), ("relu", "relu"
 def label_of(obj) -> str:
     """The name a layer goes by in messages and the report: a wrapped function's name (byo.fn_layer
     and friends set crosscheck_label), else its class's."""
-    return getattr(obj, "crosscheck_label", type(obj).__name__)
+    return getattr(obj, "crosscheck_label", None) or class_name(obj)
+
+
+def class_name(obj) -> str:
+    """The class name of the user's object (the one objects.AsWritten wraps, where it is wrapped)."""
+    return getattr(obj, "crosscheck_class", None) or type(obj).__name__
 
 
 def _get(obj, path: str):
@@ -44,10 +53,21 @@ def _get(obj, path: str):
     return value
 
 
+def put(obj, path: str, value) -> None:
+    """Set what `path` names on obj ("a.k": obj.a["k"]) to value."""
+    head, _, key = path.partition(".")
+    if key:
+        getattr(obj, head)[key] = value
+    else:
+        setattr(obj, head, value)
+
+
 def _grad_paths(path: str) -> list[str]:
     head, _, key = path.partition(".")
     if key:
         return [f"{d}.{key}" for d in GRAD_DICTS] + [f"{d}.d{key}" for d in GRAD_DICTS]
+    if head.startswith("_"):  # private: _dw for _w, _db for _b
+        return [f"_d{head[1:]}", f"_d{head[1:].lower()}", f"_grad{head}", f"d{head}"]
     return [f"d{head}", f"grad_{head}", f"{head}_grad", f"d{head.lower()}", f"grad{head}"] + \
            [f"{d}.{head}" for d in GRAD_DICTS] + [f"{d}.d{head}" for d in GRAD_DICTS]
 
@@ -64,15 +84,26 @@ class Access:
     def bias(self, obj) -> np.ndarray:
         return np.asarray(_get(obj, self.b_path))
 
+    def paths(self) -> tuple[str, str]:
+        return self.w_path, self.b_path
+
+    def stored(self, obj) -> list | None:
+        """[dW, db] where the layer keeps them after backward, else None."""
+        found = [next((v for p in _grad_paths(path) if (v := _get(obj, p)) is not None), None)
+                 for path in (self.w_path, self.b_path)]
+        return None if any(v is None for v in found) else found
+
+    def missing(self, obj) -> str:
+        """What stored() did not find, for the error saying so."""
+        path = next(p for p in (self.w_path, self.b_path)
+                    if all(_get(obj, g) is None for g in _grad_paths(p)))
+        return f"no gradient for {path} (looked for {', '.join(_grad_paths(path)[:4])}, ...)"
+
     def grads(self, obj, index: int, label: str):
-        found = []
-        for path in (self.w_path, self.b_path):
-            value = next((v for p in _grad_paths(path) if (v := _get(obj, p)) is not None), None)
-            if value is None:
-                raise ValueError(f"layer {index} ({label}): after backward found no gradient for {path} "
-                                 f"(looked for {', '.join(_grad_paths(path)[:4])}, ...); pass "
-                                 f"param_names=(W, b, dW, db) naming them")
-            found.append(value)
+        found = self.stored(obj)
+        if found is None:
+            raise ValueError(f"layer {index} ({label}): after backward found {self.missing(obj)}; pass "
+                             f"param_names=(W, b, dW, db) naming them")
         return found
 
 
@@ -81,9 +112,16 @@ class DeclaredAccess(Access):
     dw_path: str = "dW"
     db_path: str = "db"
 
-    def grads(self, obj, index: int, label: str):
+    def stored(self, obj) -> list | None:
         values = [_get(obj, self.dw_path), _get(obj, self.db_path)]
-        if any(v is None for v in values):
+        return None if any(v is None for v in values) else values
+
+    def missing(self, obj) -> str:
+        return f"no {self.dw_path} / {self.db_path}"
+
+    def grads(self, obj, index: int, label: str):
+        values = self.stored(obj)
+        if values is None:
             raise ValueError(f"layer {index} ({label}): no {self.dw_path} / {self.db_path} after backward")
         return values
 
@@ -137,7 +175,7 @@ def slope_of(obj) -> float | None:
 
 def name_of(thing) -> str | None:
     """An activation name from a string or an object's class name."""
-    text = thing if isinstance(thing, str) else type(thing).__name__
+    text = thing if isinstance(thing, str) else class_name(thing)
     text = text.lower()
     return next((name for hint, name in _NAME_HINTS if hint in text), None)
 
