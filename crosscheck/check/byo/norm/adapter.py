@@ -87,7 +87,7 @@ class UserNorm(UserLayer):
 
     def backward(self, dy):
         dx = self.backward_obj(dy, self.style)
-        raw = self.access.grads(self.obj, self.where)
+        raw = self.returned if self.returned is not None else self.access.grads(self.obj, self.where)
         shape = self._shape()
         self.set_grads({k: g.reshape(shape) if g.size == int(np.prod(shape)) else g
                         for k, g in zip(("weight", "bias"), raw)}, len(dy))

@@ -73,6 +73,13 @@ class NormAccess:
     def get(self, obj, path: str) -> np.ndarray:
         return np.asarray(_find(obj, path))
 
+    def weight(self, obj) -> np.ndarray:
+        """gamma, where a linear layer's access gives W (a backward may return (dx, [dgamma, dbeta]))."""
+        return self.get(obj, self.gamma)
+
+    def bias(self, obj) -> np.ndarray:
+        return self.get(obj, self.beta)
+
     def grads(self, obj, where: str) -> tuple[np.ndarray, np.ndarray]:
         found = []
         for path in (self.gamma, self.beta):
