@@ -46,17 +46,36 @@ def _normalise_params(params) -> tuple[list[tuple[np.ndarray, np.ndarray]], obje
     return pairs, lambda ps: [(w, b) for w, b in ps]
 
 
+def grads_from_dict(grads: dict, n: int, what: str) -> list:
+    """[(dW, db), ...] from a dict keyed W1/dW1, b1/db1, ... (a one-line error naming what is missing)."""
+    out = []
+    for k in range(1, n + 1):
+        dw = next((grads[key] for key in (f"W{k}", f"dW{k}") if key in grads), None)
+        db = next((grads[key] for key in (f"b{k}", f"db{k}") if key in grads), None)
+        if dw is None or db is None:
+            raise ValueError(f"{what}: gradients for W{k}/b{k} missing (keys: {sorted(grads)})")
+        out.append((dw, db))
+    return out
+
+
+def declared_activations(activations, n: int) -> list[tuple[str, float]]:
+    """[(name, slope)] from activations=[...], one supported entry per (W, b) pair."""
+    if not isinstance(activations, (list, tuple)) or len(activations) != n:
+        raise ValueError(f"activations: give one per (W, b) pair, {n} in all (got {activations!r})")
+    acts = []
+    for i, entry in enumerate(activations):
+        name, alpha = D.declared(entry)
+        if name not in D.SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"layer {i}: activation {name!r} is not supported; supported: "
+                             f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
+        acts.append((name, D.DEFAULT_SLOPE if alpha is None else alpha))
+    return acts
+
+
 def _normalise_grads(grads, n: int, what: str) -> list:
     """User gradients as [(dW, db), ...] from a list of pairs, a flat list or a dict."""
     if isinstance(grads, dict):
-        out = []
-        for k in range(1, n + 1):
-            dw = next((grads[key] for key in (f"W{k}", f"dW{k}") if key in grads), None)
-            db = next((grads[key] for key in (f"b{k}", f"db{k}") if key in grads), None)
-            if dw is None or db is None:
-                raise ValueError(f"{what}: gradients for W{k}/b{k} missing (keys: {sorted(grads)})")
-            out.append((dw, db))
-        return out
+        return grads_from_dict(grads, n, what)
     grads = list(grads)
     if len(grads) == 2 * n and not isinstance(grads[0], (tuple, list)):
         grads = list(zip(grads[::2], grads[1::2]))
@@ -190,15 +209,7 @@ class WholeNet(UserLayer):
 
     @classmethod
     def _build(cls, pairs, X, activations, layout, run_forward, run_backward, label):
-        if len(activations) != len(pairs):
-            raise ValueError(f"activations: {len(activations)} given for {len(pairs)} (W, b) pairs")
-        acts = []
-        for i, entry in enumerate(activations):
-            name, alpha = D.declared(entry)
-            if name not in D.SUPPORTED_ACTIVATIONS:
-                raise ValueError(f"layer {i}: activation {name!r} is not supported; supported: "
-                                 f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-            acts.append((name, D.DEFAULT_SLOPE if alpha is None else alpha))
+        acts = declared_activations(activations, len(pairs))
         X = np.asarray(X)
         dtype = "float32" if X.dtype == np.float32 or pairs[0][0].dtype == np.float32 else "float64"
         X = X.astype(dtype)

@@ -11,6 +11,7 @@ from numpy_impl import functional as NF
 from ..shared import convention as C
 from ..shared import discover as D
 from ..shared import validate as V
+from ..mlp.whole import declared_activations
 from ..shared.model import UserModel, as_target
 from .styles import Program, read
 
@@ -53,7 +54,7 @@ def program(net, X, Y, *, activations: list, loss: str = "softmax_ce", params: d
     for k, (w, b) in enumerate(prog.pairs):
         V.params(f"W{k + 1}/b{k + 1}", w, b)
     x = V.batch(np.asarray(X).T if prog.style == "lmodel" else X, np.float64)
-    acts = _activations(activations, len(prog.pairs))
+    acts = declared_activations(activations, len(prog.pairs))
     target = _target(prog, Y, loss)
     V.labels(loss, target, len(x))
     return ProgramModel(name, Sequential([]), x, as_target(target, loss), loss, convention=convention, program=prog,
@@ -68,17 +69,3 @@ def _target(prog: Program, Y, loss: str) -> np.ndarray:
     if loss in NF.LABEL_LOSSES:
         return Y.reshape(-1)
     return Y.T if Y.ndim == 2 else Y.reshape(-1, 1)
-
-
-def _activations(activations, n: int) -> list[tuple[str, float]]:
-    """[(name, slope)] for n (W, b) pairs, each supported."""
-    if not isinstance(activations, (list, tuple)) or len(activations) != n:
-        raise ValueError(f"activations: give one per (W, b) pair, {n} in all (got {activations!r})")
-    out = []
-    for i, entry in enumerate(activations):
-        name, alpha = D.declared(entry)
-        if name not in D.SUPPORTED_ACTIVATIONS:
-            raise ValueError(f"activations: {name!r} (layer {i}) is not supported; supported: "
-                             f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        out.append((name, D.DEFAULT_SLOPE if alpha is None else alpha))
-    return out

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ...user_code import call_user
+from ..mlp.whole import grads_from_dict
 
 
 @dataclass
@@ -44,14 +45,7 @@ def _pairs_from_dict(params: dict, what: str) -> list:
 def _grads_from_dict(grads, n: int, what: str) -> list:
     if not isinstance(grads, dict):
         raise ValueError(f"{what} returned {type(grads).__name__} for the gradients; expected a dict W1/dW1, b1/db1, ...")
-    out = []
-    for k in range(1, n + 1):
-        dw = next((grads[key] for key in (f"W{k}", f"dW{k}") if key in grads), None)
-        db = next((grads[key] for key in (f"b{k}", f"db{k}") if key in grads), None)
-        if dw is None or db is None:
-            raise ValueError(f"{what}: gradients for W{k}/b{k} missing (keys: {sorted(grads)})")
-        out.append((np.asarray(dw), np.asarray(db)))
-    return out
+    return [(np.asarray(dw), np.asarray(db)) for dw, db in grads_from_dict(grads, n, what)]
 
 
 def _copies(pairs: list) -> list:
