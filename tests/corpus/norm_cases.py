@@ -1,6 +1,7 @@
 """Planted normalisation bugs, each with its clean twin, in three conventions: row-major layer
 objects (torch's momentum convention), CS231n function pairs (bn_param's momentum 0.9 and biased
-running variance) and a Keras-style NHWC CNN with spatial batch norm and group norm."""
+running variance) and a Keras-style NHWC CNN with spatial batch norm and group norm; and
+row-major residual blocks (x + f(x), one with a projection) with their usual slips."""
 from __future__ import annotations
 
 import importlib.util
@@ -23,6 +24,7 @@ def _example(name: str):
 ROW = _example("byo_batchnorm_rowmajor")
 CS = _example("byo_batchnorm_cs231n")
 CNN = _example("byo_cnn_spatial_bn")
+RES = _example("byo_residual_rowmajor")
 
 
 # --- CS231n pairs with one slip each -------------------------------------------------------
@@ -89,6 +91,10 @@ def _row(**kw):
     return lambda: ROW.crosscheck_model(**kw)
 
 
+def _res(**kw):
+    return lambda: RES.crosscheck_model(**kw)
+
+
 def _cnn(**kw):
     return lambda: CNN.crosscheck_model(**kw)
 
@@ -138,4 +144,23 @@ def cases() -> list[Case]:
         Case(nhwc, "group norm eps outside", _cnn(), _cnn(gn_bug="eps_outside"), 4, "eps outside"),
         Case(nhwc, "eval-mode spatial bn, group norm eps outside", _cnn(training=False),
              _cnn(training=False, gn_bug="eps_outside"), 4, "eps outside"),
+        *residual_cases(),
+    ]
+
+
+def residual_cases() -> list[Case]:
+    res = "norm-residual"
+    return [
+        Case(res, "residual backward drops the skip", _res(), _res(bug="backward_drops_skip"), 2,
+             "drops the skip path"),
+        Case(res, "residual backward drops the branch", _res(), _res(bug="backward_drops_branch"), 2,
+             "drops the branch"),
+        Case(res, "residual forward drops the skip", _res(), _res(bug="forward_drops_skip"), 2,
+             "forward drops the skip"),
+        Case(res, "residual forward drops the branch", _res(), _res(bug="forward_drops_branch"), 2,
+             "forward drops the branch"),
+        Case(res, "projected block drops the projection's dx", _res(), _res(proj_bug="backward_drops_skip"), 3,
+             "drops the skip path"),
+        Case(res, "projected block drops the branch's dx", _res(), _res(proj_bug="backward_drops_branch"), 3,
+             "drops the branch"),
     ]

@@ -10,6 +10,7 @@ from numpy_impl import functional as NF
 
 from ...user_code import call_user
 from .. import norm as NORM
+from .. import residual as RES
 from ..shared import combined
 from ..shared import convention as C
 from ..shared import discover as D
@@ -37,9 +38,10 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
              grads_are_batch_means: bool = False, name: str = "user model", w_layout=None,
              param_names: tuple | None = None, loss_fn=None, loss_grad=None, l2=None,
              batch_mean: str | None = None, ascent: bool = False, norm: dict | None = None,
-             layer_api=None) -> UserModel:
+             layer_api=None, residual=None) -> UserModel:
     """Row-major layer objects, y = x @ W + b (or x @ W.T + b), optionally fused with an
-    activation, and normalisation layers (byo/norm/); see the package docstring.
+    activation, normalisation layers (byo/norm/) and residual blocks (byo/residual/); see the
+    package docstring.
 
     Args:
         layers: objects with forward(x) -> y and backward(dy) -> dx (or backward(x, dy), or
@@ -67,8 +69,15 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
             'running_var': 'unbiased' or 'biased'}; undeclared, told by the momentum's value
             (byo/norm/discover.py conventions).
         layer_api: where your layer objects name their methods or attributes otherwise (objects.py):
-            {"forward": ..., "backward": ..., "output": ..., "dinputs": ...}, once or one per layer."""
+            {"forward": ..., "backward": ..., "output": ..., "dinputs": ...}, once or one per layer.
+        residual: your residual blocks (x + f(x), f a list of your layer objects), where neither
+            their class name (Residual, ResBlock, Skip, ...) nor a crosscheck_kind = "residual" says
+            so: True, or {'branch': the attribute holding f's layers, 'shortcut': the projection's
+            attribute, or None for the identity}; undeclared, the branch is looked for under
+            layers, branch, block, f, residual, body, the projection under shortcut, proj,
+            projection, downsample (byo/residual/discover.py)."""
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
+    given_residual = RES.declared(residual)
     layers = V.layer_list(layers, "byo.rowmajor")
     require_methods(layers, "byo.rowmajor")
     layers = O.all_as_written(layers, layer_api)
@@ -81,7 +90,8 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     with V.quiet_numpy():
         for i, (obj, given, layout) in enumerate(zip(layers, givens, layouts)):
-            adapted.append(_norm_layer(obj, i, h, norm, notes) or
+            adapted.append(_residual_layer(obj, i, h, layout, param_names, norm, given_residual, notes) or
+                           _norm_layer(obj, i, h, norm, notes) or
                            _rowmajor_layer(obj, i, h, given, layout, param_names, notes))
             h = adapted[-1].probed
     if loss_layer is not None:
@@ -92,6 +102,16 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     V.labels(loss, target, len(x0), h.shape)
     return UserModel(name, Sequential(adapted), x0, as_target(target, loss), loss,
                      user_loss=user_loss_fn(loss_fn, loss_grad), notes=notes, dtype=dtype, convention=convention)
+
+
+def _residual_layer(obj, i: int, h: np.ndarray, layout, param_names, norm, given: dict, notes: list):
+    """A residual block object adapted (byo/residual/), its branch's layers as each would be
+    alone; None for any other layer."""
+    def adapt_one(inner, x):
+        layer = _norm_layer(inner, i, x, norm, notes) or _rowmajor_layer(inner, i, x, None, layout, param_names,
+                                                                          notes)
+        return layer, layer.probed
+    return RES.adapt_residual(obj, i, h, adapt_one, given)
 
 
 def _norm_layer(obj, i: int, h: np.ndarray, norm: dict | None, notes: list):

@@ -7,6 +7,8 @@ Adapters present the user's code behind numpy_impl's Layer contract in torch's l
 samples as rows, a linear weight (out, in), parameter names 'weight'/'bias'."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch import nn
@@ -36,6 +38,18 @@ class Twin(nn.Module):
         if self.has_linear:
             x = nn.functional.linear(x.flatten(1), self.weight, self.bias)
         return self.act(x)
+
+
+@contextmanager
+def buffers_kept(layer):
+    """Run the user's forward as often as needed: the layer's running statistics (its buffers,
+    the user's own arrays) are put back as they were afterwards."""
+    saved = {k: np.array(v, copy=True) for k, v in layer.buffers.items()}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            layer.load_tensor(key, value)
 
 
 class UserLayer(Layer):
@@ -73,6 +87,18 @@ class UserLayer(Layer):
                 if note not in self.warnings:
                     self.warnings.append(note)
         return out
+
+    def probe(self, x) -> np.ndarray:
+        """The user's forward on x, its running statistics left as they were."""
+        with buffers_kept(self):
+            return np.asarray(self.forward(x))
+
+    def read_grads(self, n: int) -> None:
+        """Keep the parameter gradients the user's object holds after a backward that its owner
+        (a residual block of the user's) called; a layer without parameters has none."""
+        if self.params:
+            raise ValueError(f"layer {self.index} ({self.label}): its gradients cannot be read after a backward "
+                             f"called by the block that holds it")
 
     @property
     def output_activation(self) -> str:

@@ -11,10 +11,11 @@ from . import discover as D
 LR = 1.0  # the learning rate the update is read at: dW = W_before - W_after, no division
 
 
-def param_grads(layer, dy: np.ndarray, dx: np.ndarray) -> tuple[list, np.ndarray]:
+def param_grads(layer, dy: np.ndarray, dx: np.ndarray, recover: bool = True) -> tuple[list, np.ndarray]:
     """([dW, db] as the user's code keeps them, dL/dx) after layer.backward_obj(dy): dL/dx is
     the one the backward returned, except where the gradients are read from an update (there,
-    the dL/dx of the call that updated, so one computed from the updated W shows)."""
+    the dL/dx of the call that updated, so one computed from the updated W shows). recover=False:
+    never read from an update (the backward was not ours to call)."""
     obj, access = layer.obj, layer.access
     returned, layer.returned = layer.returned, None
     if returned is not None:
@@ -25,7 +26,7 @@ def param_grads(layer, dy: np.ndarray, dx: np.ndarray) -> tuple[list, np.ndarray
     found = access.stored(obj)
     if found is not None:
         return found, dx
-    if layer.call_style == "dy, lr":
+    if recover and layer.call_style == "dy, lr":
         return recovered(layer, dy, dx)
     where = f"layer {layer.index} ({layer.label})"
     handed = f"; its optimizer {', '.join(layer.recorders)} got none" if layer.recorders else ""
