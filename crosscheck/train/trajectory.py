@@ -49,7 +49,7 @@ class TeacherForcing:
         ours, theirs = sides
         expected = {**theirs.params(), **theirs.opt_state()}
         rows = step_rows({**self.probe.params(), **self.probe.opt_state()}, expected, self._before,
-                         self.dtype, STEP_TOL[self.dtype], params=frozenset(self.probe.opt.params))
+                         self.dtype, STEP_TOL[self.dtype], state=frozenset(theirs.opt_state()))
         loss_rel = abs(self._loss - losses["torch"]) / max(abs(losses["torch"]), TINY)
         self.errors.append(max(r.error for r in rows))
         self.loss_rel.append(loss_rel if np.isfinite(loss_rel) else np.inf)
