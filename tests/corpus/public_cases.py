@@ -104,10 +104,7 @@ def glue_numpy_ml_cnn(layers, x, y):
     h = x
     for layer in layers:
         h = layer.forward(h)
-    layers[1].pool_size = layers[1].kernel_shape  # numpy-ml names the window kernel_shape
     return byo.cnn(layers, x, y, layout="nhwc")
-    # wanted: the same call, with numpy-ml's Conv2D (fused act_fn, parameters["W"] [kh, kw, in, out],
-    # gradients["W"]), Pool2D (mode="max") and Flatten recognised by byo.cnn
 
 
 def _nml_bug(cls, bug):
@@ -423,11 +420,6 @@ PYDL_NEEDS = ("glue 10 lines: per-sample backprop (one column at a time, the out
               "expectation): a per-sample convention batched by the tool")
 
 
-CNN_TUPLES_NEEDS = ("byo.cnn: (h, w) tuples for stride, window and padding (tinynn Conv2D stride=(1, 1) and "
-                    "padding as np.pad widths; numpy-ml Pool2D kernel_shape=(2, 2)): today int() of the tuple "
-                    "raises TypeError in convnet/adapters.py, a crash rather than a refusal")
-
-
 def _rows(style, source, make, glue, bugs, needs=None, clean_needs=None):
     """The clean row and one per planted bug: make(*args) -> model; bugs [(name, layer, slip, *args)]."""
     conv = f"public/{style}"
@@ -448,8 +440,7 @@ def cases() -> list[Case]:
         *_rows("numpy-ml-fc", "numpy-ml==0.1.2: numpy_ml.neural_nets.layers (FullyConnected)",
                lambda kw=None: _numpy_ml_fc(**(kw or {})), glue_numpy_ml_fc, NUMPY_ML_FC_BUGS),
         *_rows("numpy-ml-cnn", "numpy-ml==0.1.2: numpy_ml.neural_nets.layers (Conv2D, Pool2D, Flatten)",
-               lambda kw=None: _numpy_ml_cnn(**(kw or {})), glue_numpy_ml_cnn, NUMPY_ML_CNN_BUGS,
-               needs=CNN_TUPLES_NEEDS),
+               lambda kw=None: _numpy_ml_cnn(**(kw or {})), glue_numpy_ml_cnn, NUMPY_ML_CNN_BUGS),
         *_rows("tinynn-mlp", "tinynn==0.1.1: tinynn.core.layer (Dense, ReLU, Tanh)",
                lambda subs=(), at=None: _tinynn(subs, at), glue_tinynn,
                [(n, l, s, subs, l) for n, l, s, subs in TINYNN_BUGS]),
@@ -462,7 +453,7 @@ def cases() -> list[Case]:
                [(n, {0: 0, 2: 1, 3: 1}[l], s, subs, l) for n, l, s, subs in TINYNN_BUGS]),
         *_rows("tinynn-cnn", "tinynn==0.1.1: tinynn.core.layer (Conv2D, MaxPool2D, Flatten, Dense)",
                lambda subs=(), at=None: _tinynn_cnn(subs, at), glue_tinynn_cnn,
-               [(n, l, s, subs, l) for n, l, s, subs in TINYNN_CNN_BUGS], needs=CNN_TUPLES_NEEDS),
+               [(n, l, s, subs, l) for n, l, s, subs in TINYNN_CNN_BUGS]),
         *_rows("nn-numpy", "nn-numpy==0.0.1: nn_numpy.layers (Linear, Tanh)", _nn_numpy, glue_nn_numpy,
                NN_NUMPY_BUGS),
         *_rows("numpy-nn", "numpy-nn==0.2.6: numpy_nn.layers.Neuron, numpy_nn.activations (Sigmoid)",
