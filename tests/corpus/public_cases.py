@@ -444,10 +444,11 @@ def cases() -> list[Case]:
         *_rows("tinynn-mlp", "tinynn==0.1.1: tinynn.core.layer (Dense, ReLU, Tanh)",
                lambda subs=(), at=None: _tinynn(subs, at), glue_tinynn,
                [(n, l, s, subs, l) for n, l, s, subs in TINYNN_BUGS]),
+        # tinynn 0.1.1's ELU.derivative reads `x > 0.0 + (x < 0.0) * alpha * exp(x)`, which Python
+        # parses as x > (0.0 + ...): 0 wherever x < 0
         PublicCase("public/tinynn-mlp", "real: ELU derivative is 0 for x < 0 (operator precedence)",
-                   lambda: _tinynn(act="Tanh"), lambda: _tinynn(act="ELU"), 3, None,
-                   source="tinynn==0.1.1: tinynn.core.layer (ELU)", glue=glue_tinynn,
-                   needs="byo: an ELU activation (twin and slips); today ELU is refused as unknown"),
+                   lambda: _tinynn(act="Tanh"), lambda: _tinynn(act="ELU"), 3, "derivative is 0 for x < 0",
+                   source="tinynn==0.1.1: tinynn.core.layer (ELU)", glue=glue_tinynn),
         *_rows("tinynn-net", "tinynn==0.1.1: tinynn.core.net (Net over Dense, ReLU, Tanh)",
                lambda subs=(), at=None: _tinynn_net(subs, at), glue_tinynn_net,
                [(n, {0: 0, 2: 1, 3: 1}[l], s, subs, l) for n, l, s, subs in TINYNN_BUGS]),

@@ -86,7 +86,7 @@ class UserConv(UserCNNLayer):
         w, b = access.weight(obj), access.bias(obj)
         # an activation it applies itself (numpy-ml's act_fn): one it names, else none
         acts, alpha = D.fused_activation(obj, None)
-        self.fused, self.alpha = (acts[0], alpha if alpha is not None else D.DEFAULT_SLOPE) if len(acts) == 1 \
+        self.fused, self.alpha = (acts[0], D.alpha_or_default(acts[0], alpha)) if len(acts) == 1 \
             else ("identity", D.DEFAULT_SLOPE)
         if layout == "nhwc":
             self.kh, self.kw, self.cin, self.cout = w.shape

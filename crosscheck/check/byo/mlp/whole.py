@@ -198,7 +198,7 @@ class WholeNet(UserLayer):
             if name not in D.SUPPORTED_ACTIVATIONS:
                 raise ValueError(f"layer {i}: activation {name!r} is not supported; supported: "
                                  f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-            acts.append((name, D.DEFAULT_SLOPE if alpha is None else alpha))
+            acts.append((name, D.alpha_or_default(name, alpha)))
         X = np.asarray(X)
         dtype = "float32" if X.dtype == np.float32 or pairs[0][0].dtype == np.float32 else "float64"
         X = X.astype(dtype)

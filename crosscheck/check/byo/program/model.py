@@ -80,5 +80,5 @@ def _activations(activations, n: int) -> list[tuple[str, float]]:
         if name not in D.SUPPORTED_ACTIVATIONS:
             raise ValueError(f"activations: {name!r} (layer {i}) is not supported; supported: "
                              f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        out.append((name, D.DEFAULT_SLOPE if alpha is None else alpha))
+        out.append((name, D.alpha_or_default(name, alpha)))
     return out
