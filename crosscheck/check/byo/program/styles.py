@@ -9,7 +9,9 @@ and a function from a batch to (loss value or None, [(dW, db), ...]).
              tool runs it per sample and averages; feedforward(a) per sample.
   lmodel     (L_model_forward, L_model_backward) with a parameters dict {"W1": (out, in),
              "b1": (out, 1)}: L_model_forward(X (D, m), parameters) -> (AL, caches),
-             L_model_backward(AL, Y, caches) -> grads {"dW1": ..., "db1": ...} (deeplearning.ai)."""
+             L_model_backward(AL, Y, caches) -> grads {"dW1": ..., "db1": ...} (deeplearning.ai); or
+             nested, parameters {"W": {1: W1, ...}, "b": {1: b1, ...}} and grads {"dW": {1: ...}, ...}
+             (nnlib's model_forward / model_backward)."""
 from __future__ import annotations
 
 import re
@@ -34,7 +36,21 @@ class Program:
     run: Callable
 
 
+def flat(d):
+    """{"W": {1: W1, ...}, "b": {...}} (nested, nnlib's) as {"W1": W1, ..., "b1": ...}, the same
+    arrays; a flat dict (or anything else) as it is."""
+    if not (isinstance(d, dict) and d and all(isinstance(v, dict) for v in d.values())):
+        return d
+    return {f"{key}{layer}": value for key, sub in d.items() for layer, value in sub.items()}
+
+
+def _copy_tree(d):
+    """The parameters dict, flat or nested, with every array copied."""
+    return {k: _copy_tree(v) if isinstance(v, dict) else np.array(v) for k, v in d.items()}
+
+
 def _pairs_from_dict(params: dict, what: str) -> list:
+    params = flat(params)
     n = sum(1 for k in params if re.fullmatch(r"W\d+", k))
     if n == 0 or any(f"W{k}" not in params or f"b{k}" not in params for k in range(1, n + 1)):
         raise ValueError(f"{what}: no parameters W1, b1, W2, b2, ... found (keys: {sorted(params)})")
@@ -44,7 +60,7 @@ def _pairs_from_dict(params: dict, what: str) -> list:
 def _grads_from_dict(grads, n: int, what: str) -> list:
     if not isinstance(grads, dict):
         raise ValueError(f"{what} returned {type(grads).__name__} for the gradients; expected a dict W1/dW1, b1/db1, ...")
-    out = []
+    grads, out = flat(grads), []
     for k in range(1, n + 1):
         dw = next((grads[key] for key in (f"W{k}", f"dW{k}") if key in grads), None)
         db = next((grads[key] for key in (f"b{k}", f"db{k}") if key in grads), None)
@@ -111,10 +127,9 @@ def lmodel(forward_fn, backward_fn, parameters: dict) -> Program:
     if not isinstance(parameters, dict):
         raise ValueError(f"params: the parameters dict W1, b1, ... that {label} takes, got {type(parameters).__name__}")
     pairs = _pairs_from_dict(parameters, "params")
-    keys = sorted(parameters)
 
     def params_copy():
-        return {k: np.array(parameters[k]) for k in keys}
+        return _copy_tree(parameters)
 
     def forward(x):
         res = call_user(label, forward_fn, x.T.copy(), params_copy())
