@@ -383,28 +383,20 @@ DL_WITH_NUMPY_NEEDS = ("rowmajor: a linear layer without bias (bias=False): the 
 
 
 # --- PyDeepLearning 0.2.0 (imports as pydl): a Network of per-sample column layers, sigmoid
-# everywhere, compute_weight_and_bias_deltas(input, expectation, lr) from outputs[-1] - expectation
+# everywhere, compute_weight_and_bias_deltas(input, expectation, lr) from outputs[-1] - expectation,
+# the half-SSE gradient of one sample at lr 1: byo.program's per-sample pair, batched by the tool
 
-def glue_pydl(pn, X, Y):
-    net = pn.Network([4, 5, 3])
-    def forward(X, p):
-        for layer, (w, b) in zip(net.layers, p): layer.weights, layer.bias = w, b
-        return net.compute_outputs(X)[-1], X
-    def backward(dout, p, X):  # expectation = output - dout hands dout in; one sample at a time
-        out = net.compute_outputs(X)[-1]
-        per = [net.compute_weight_and_bias_deltas(X[:, [i]], out[:, [i]] - dout[:, [i]], 1.0) for i in range(X.shape[1])]
-        return [tuple(sum(s[k][j] for s in per) for j in (0, 1)) for k in range(len(p))]
-    return byo.network(forward, backward, [(l.weights, l.bias) for l in net.layers], X, Y,
-                       activations=["sigmoid", "sigmoid"], layout="col", loss="mse")
-    # wanted: byo.per_sample(lambda x, dout, out: net.compute_weight_and_bias_deltas(x, out - dout, 1.0),
-    #                        net.compute_outputs, net.layers, X, Y, loss="mse")  (batched by the tool)
+def glue_pydl(net, X, Y):
+    pair = (lambda x: net.compute_outputs(x)[-1], lambda x, y: net.compute_weight_and_bias_deltas(x, y, 1.0))
+    return byo.program(pair, X.T, Y.T, params=[(l.weights, l.bias) for l in net.layers],
+                       activations=["sigmoid", "sigmoid"], loss="half_sse")
 
 
 def _pydl(subs=()):
     np.random.seed(0)
-    pn = patched("pydl.network", subs)
+    net = patched("pydl.network", subs).Network([4, 5, 3])
     X, Y = _rng(71).normal(size=(4, 10)), _rng(72).uniform(0.1, 0.9, (3, 10))
-    return glue_pydl(pn, X, Y)
+    return glue_pydl(net, X, Y)
 
 
 PYDL_BUGS = [
@@ -414,10 +406,6 @@ PYDL_BUGS = [
     ("derivative at the input of the layer", 1, None,
      [("return self.activationFuncDerivative(layer_output)", "return 0.25 + 0 * layer_output")]),
 ]
-PYDL_NEEDS = ("glue 10 lines: per-sample backprop (one column at a time, the output delta from an "
-              "expectation): a per-sample convention batched by the tool")
-
-
 def _rows(style, source, make, glue, bugs, needs=None, clean_needs=None):
     """The clean row and one per planted bug: make(*args) -> model; bugs [(name, layer, slip, *args)]."""
     conv = f"public/{style}"
@@ -473,5 +461,5 @@ def cases() -> list[Case]:
                lambda subs=(), module="dl_with_numpy.linear_layer": _dl_with_numpy(subs, module), glue_dl_with_numpy,
                DL_WITH_NUMPY_BUGS, needs=DL_WITH_NUMPY_NEEDS),
         *_rows("pydeeplearning", "pydeeplearning==0.2.0: pydl.network (Network)", lambda subs=(): _pydl(subs),
-               glue_pydl, PYDL_BUGS, needs=PYDL_NEEDS),
+               glue_pydl, PYDL_BUGS),
     ]
