@@ -377,9 +377,12 @@ DL_WITH_NUMPY_BUGS = [
     ("sigmoid derivative at the output", 1, "at the output",
      [("sig = self.sigmoid(x)", "sig = self.sigmoid(self.sigmoid(x))")], "dl_with_numpy.activation_functions"),
 ]
-DL_WITH_NUMPY_NEEDS = ("rowmajor: a linear layer without bias (bias=False): the glue's zero bias is perturbed by "
-                       "finite differences, a false FAIL; and attribute-driven layers (.input, forward_pass(), "
-                       ".output; .dloss_dout, backward_pass(), calc_param_grads()) read without a wrapper class")
+DL_WITH_NUMPY_NEEDS = ("byo.rowmajor: a linear layer without a bias (torch's bias=False). LinearLayer has none, so "
+                       "the glue hands in a zero bias and db = dout.sum(0): every layer row and gradient matches "
+                       "torch, but finite differences perturb that bias, which the forward never reads (fd 0 vs "
+                       "analytic db), a false FAIL on correct code. Also wanted: attribute-driven layers (.input, "
+                       "forward_pass(), .output; .dloss_dout, backward_pass(), calc_param_grads()) read without "
+                       "the 6-line wrapper class")
 
 
 # --- PyDeepLearning 0.2.0 (imports as pydl): a Network of per-sample column layers, sigmoid
