@@ -59,13 +59,14 @@ def glue_lines(fn) -> int:
     return len(body)
 
 
-def patched(module: str, subs=()):
+def patched(module: str, subs=(), fresh: bool = False):
     """The installed `module`, or a fresh copy of it executed after the text substitutions `subs`
     ((old, new) pairs, each old found exactly once in the installed source): the planted bug.
+    `fresh`: a copy even without substitutions, for a caller that assigns into the module.
     The copy keeps the module's name and package, so its own imports resolve to the installed
     package, and is not registered in sys.modules (the installed module is left as it is)."""
     mod = importlib.import_module(module)
-    if not subs:
+    if not subs and not fresh:
         return mod
     text = inspect.getsource(mod)
     for old, new in subs:
@@ -299,10 +300,11 @@ def _nnlib_data():
 
 
 def _nnlib(subs=(), module="nnlib.l_layer.backward"):
-    F = patched("nnlib.l_layer.forward", subs if module == "nnlib.l_layer.forward" else ())
+    # fresh copies: the activation functions are assigned into them, never into the installed modules
+    F = patched("nnlib.l_layer.forward", subs if module == "nnlib.l_layer.forward" else (), fresh=True)
     F.relu, F.sigmoid = patched("nnlib.utils.activation").relu, patched("nnlib.utils.activation").sigmoid
     D = patched("nnlib.utils.derivative", subs if module == "nnlib.utils.derivative" else ())
-    B = patched("nnlib.l_layer.backward", subs if module == "nnlib.l_layer.backward" else ())
+    B = patched("nnlib.l_layer.backward", subs if module == "nnlib.l_layer.backward" else (), fresh=True)
     B.relu_backward, B.sigmoid_backward = D.relu_backward, D.sigmoid_backward
     return glue_nnlib(F, B, *_nnlib_data())
 
