@@ -73,6 +73,13 @@ class NormAccess:
     def get(self, obj, path: str) -> np.ndarray:
         return np.asarray(_find(obj, path))
 
+    def weight(self, obj) -> np.ndarray:
+        """gamma, in the place every adapter's access keeps its weight (shared UserLayer._dx reads it)."""
+        return self.get(obj, self.gamma)
+
+    def bias(self, obj) -> np.ndarray:
+        return self.get(obj, self.beta)
+
     def grads(self, obj, where: str) -> tuple[np.ndarray, np.ndarray]:
         found = []
         for path in (self.gamma, self.beta):
