@@ -45,6 +45,11 @@ def _leaky(alpha: float):
             lambda x, y: np.where(x > 0, 1.0, alpha).astype(x.dtype))
 
 
+def _elu(alpha: float):
+    return (lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
+            lambda x, y: np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))).astype(x.dtype))
+
+
 ACTIVATION_FUNCS = {
     "relu": (lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype)),
     "sigmoid": (sigmoid, _sigmoid_grad),
@@ -58,11 +63,13 @@ def activation_funcs(name: str, alpha: float = 0.01):
     """(f, df) for an element-wise activation; df takes (x, f(x))."""
     if name == "leaky_relu":
         return _leaky(alpha)
+    if name == "elu":
+        return _elu(alpha)
     try:
         return ACTIVATION_FUNCS[name]
     except KeyError:
         raise ValueError(f"activation: unknown {name!r}; choose from "
-                         f"{', '.join([*ACTIVATION_FUNCS, 'leaky_relu', 'softmax'])}") from None
+                         f"{', '.join([*ACTIVATION_FUNCS, 'leaky_relu', 'elu', 'softmax'])}") from None
 
 
 def activation_forward(x: Array, name: str, alpha: float = 0.01) -> tuple[Array, tuple]:

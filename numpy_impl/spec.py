@@ -12,7 +12,7 @@ from typing import Union
 from .spec_norm import (NORM_LAYERS, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, Residual, check_norm_input,
                         has_running_stats, norm_param_shape)
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "softplus", "identity", "softmax")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity", "softmax")
 LOSSES = ("mse", "half_sse", "bce", "softmax_ce", "nll")
 INIT_SCHEMES = ("uniform", "constant", "truncnormal", "xavier", "torch")
 DTYPES = ("float64", "float32")
@@ -29,7 +29,7 @@ class Linear:
 class Activation:
     """Element-wise activation (or softmax over the last axis)."""
     name: str
-    alpha: float = 0.01  # negative slope, used by leaky_relu only
+    alpha: float = 0.01  # leaky_relu's negative slope, elu's alpha; unused by the others
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ def activation_module(name: str, alpha: float = 0.01) -> nn.Module:
         return nn.Softplus(beta=1.0, threshold=SOFTPLUS_EXACT_THRESHOLD)
     if name == "leaky_relu":
         return nn.LeakyReLU(alpha)
+    if name == "elu":
+        return nn.ELU(alpha)
     if name == "softmax":
         return nn.Softmax(dim=-1)
     return modules[name]()

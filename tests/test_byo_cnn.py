@@ -148,3 +148,48 @@ def test_user_maxpool_near_ties_are_judged_locally(gap, excused):
     _mark_routing_flips(result, Sequential([ReLU(), pool]), ours, SimpleNamespace(outputs=[ours]),
                         SimpleNamespace(outputs=[ref]), "float64")
     assert any("near-tied maxima" in n for n in result.notes) == excused
+
+
+def _tinynn_layers(stride=(1, 1), pool=(2, 2), padding="SAME"):
+    """tinynn's NHWC layers as written: stride, window and padding stored as (h, w) tuples, the
+    padding turned into np.pad widths on the first forward; float32 throughout."""
+    from tinynn.core import layer as L
+    np.random.seed(0)
+    layers = [L.Conv2D((3, 3, 2, 3), stride=stride, padding=padding), L.ReLU(), L.MaxPool2D(pool, pool),
+              L.Flatten(), L.Dense(3)]
+    x = np.random.default_rng(1).normal(size=(3, 6, 6, 2)).astype(np.float32)
+    h = x
+    for layer in layers:
+        h = layer.forward(h)
+    return layers, x, np.array([1, 2, 0])
+
+
+def test_square_tuples_and_np_pad_widths_are_their_int():
+    layers, x, y = _tinynn_layers()
+    assert layers[0].stride == (1, 1) and np.ndim(layers[0].padding) == 2  # ((0, 0), (1, 1), (1, 1), (0, 0))
+    model = byo.cnn(layers, x, y, layout="nhwc")
+    assert model.dtype == "float32" and byo.check(model, fd=True).passed  # judged with float32 bars
+    conv, pool = model.model.layers[0], model.model.layers[2]
+    assert (conv.stride, conv.pads, pool.k, pool.stride) == (1, (1, 1, 1, 1), 2, 2)
+
+
+def test_asymmetric_np_pad_widths_are_followed():
+    layers, x, y = _tinynn_layers()
+    layers[0].kernel_shape = (2, 2, 2, 3)  # an even kernel: tinynn pads SAME as (0, 1)
+    layers[0].params["w"] = np.random.default_rng(2).normal(size=(2, 2, 2, 3)).astype(np.float32)
+    layers[0].padding = None
+    layers[0].forward(x)
+    assert tuple(map(tuple, layers[0].padding))[1] == (0, 1)
+    model = byo.cnn(layers, x, y, layout="nhwc")
+    assert model.model.layers[0].pads == (0, 1, 0, 1)
+    assert byo.check(model, fd=False).passed
+
+
+@pytest.mark.parametrize("index, attr, change", [
+    (0, "stride", {"stride": (1, 2)}), (2, "window", {"kernel_shape": (2, 3)}), (2, "stride", {"stride": (2, 1)}),
+    (0, "padding", {"padding": ((0, 0), (1, 1), (1, 1), (0, 1))})])
+def test_a_non_square_size_is_refused_in_one_line(index, attr, change):
+    layers, x, y = _tinynn_layers()
+    for key, value in change.items():
+        setattr(layers[index], key, value)
+    _one_line_error(lambda: byo.cnn(layers, x, y, layout="nhwc"), index, attr)

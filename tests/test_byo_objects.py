@@ -314,3 +314,28 @@ def test_private_nhwc_cnn_and_its_slips_named(slip, layer, quantity, named):
     culprit = result.culprit()
     assert (culprit.layer, culprit.quantity) == (layer, quantity)
     assert named in culprit.slip
+
+
+# --- an ELU layer object: recognised from its forward, its alpha read from the object ---
+class ActivationELU:
+    def __init__(self, alpha=1.0, slip=False):
+        self.alpha, self.slip = alpha, slip
+
+    def forward(self, inputs):
+        self.inputs = inputs
+        self.output = np.where(inputs > 0, inputs, self.alpha * (np.exp(inputs) - 1))
+
+    def backward(self, dvalues):
+        slope = np.where(self.inputs > 0, 1.0, 0.0 if self.slip else self.alpha * np.exp(self.inputs))
+        self.dinputs = dvalues * slope
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_an_elu_object_is_recognised_and_its_lost_negative_branch_named(rng, alpha):
+    x, y = _data(rng)
+    layers = [LayerDense(4, 6, rng), ActivationELU(alpha), LayerDense(6, 2, rng)]
+    assert byo.check(byo.rowmajor(layers, x, y, loss="mse")).passed
+    layers[1].slip = True
+    culprit = byo.check(byo.rowmajor(layers, x, y, loss="mse")).culprit()
+    assert (culprit.layer, culprit.quantity) == (1, "grad_in")
+    assert "elu derivative is 0 for x < 0" in culprit.slip

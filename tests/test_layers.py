@@ -12,7 +12,7 @@ from crosscheck.check.harness import loss_term_sizes
 from layer_check import assert_layer_matches_torch
 from reference import activation_module
 
-ACTS = ["relu", "sigmoid", "tanh", "leaky_relu", "softplus", "identity", "softmax"]
+ACTS = ["relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity", "softmax"]
 TOL = 1e-12  # float64, one layer: a few ulps
 
 
@@ -35,6 +35,13 @@ def test_activation_matches_torch(act, shape, seed, scale):
     # (dy is standard normal, |dy| < 6 on these shapes).
     assert_layer_matches_torch(Activation(act), activation_module(act).double(), x, seed=seed, tol=1e-10,
                                dx_atol=4 * np.finfo(float).eps * 6)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_elu_with_its_alpha_matches_torch(alpha):
+    x = np.random.default_rng(3).normal(size=(6, 5)) * 3
+    assert_layer_matches_torch(Activation("elu", alpha), activation_module("elu", alpha).double(), x, seed=3,
+                               tol=1e-12)
 
 
 @settings(max_examples=40, deadline=None)

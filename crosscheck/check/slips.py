@@ -20,7 +20,7 @@ def _close(candidate, expected) -> bool:
 
 def _activation_name(layer) -> str | None:
     name = getattr(layer, "activation", None) or getattr(layer, "kind", None)
-    return name if name in NF.ACTIVATION_FUNCS or name == "leaky_relu" else None
+    return name if name in NF.ACTIVATION_FUNCS or name in ("leaky_relu", "elu") else None
 
 
 def diagnose(quantity: str, actual, expected, x) -> str:
@@ -135,7 +135,8 @@ def _activation_slip(quantity: str, actual, expected, run: LayerRun) -> str:
     slips = ((dy * df(f(z)), f"{act} derivative taken at the output instead of the input (f'(f(x)) for f'(x))"),
              (dy * OUTPUT_FORM_DERIVATIVES[act](z, alpha),
               f"{act} derivative written in terms of the output but fed the input"),
-             (dy, f"{act} derivative missing (the gradient passes through {act} unchanged)"))
+             (dy, f"{act} derivative missing (the gradient passes through {act} unchanged)"),
+             (dy * df(z) * (z > 0), f"{act} derivative is 0 for x < 0 (its negative branch lost, as in ReLU's)"))
     for dz, message in slips:
         candidate = _through_linear(quantity, dz, x, layer) if fused else dz
         if candidate is None or candidate.shape != expected.shape:
@@ -152,6 +153,7 @@ OUTPUT_FORM_DERIVATIVES = {
     "tanh": lambda y, alpha: 1 - y * y,
     "relu": lambda y, alpha: (y > 0).astype(y.dtype),
     "leaky_relu": lambda y, alpha: np.where(y > 0, 1.0, alpha),
+    "elu": lambda y, alpha: np.where(y > 0, 1.0, y + alpha),
     "softplus": lambda y, alpha: -np.expm1(-y),
 }
 

@@ -59,13 +59,14 @@ def glue_lines(fn) -> int:
     return len(body)
 
 
-def patched(module: str, subs=()):
+def patched(module: str, subs=(), fresh: bool = False):
     """The installed `module`, or a fresh copy of it executed after the text substitutions `subs`
     ((old, new) pairs, each old found exactly once in the installed source): the planted bug.
+    `fresh`: a copy even without substitutions, for a caller that assigns into the module.
     The copy keeps the module's name and package, so its own imports resolve to the installed
     package, and is not registered in sys.modules (the installed module is left as it is)."""
     mod = importlib.import_module(module)
-    if not subs:
+    if not subs and not fresh:
         return mod
     text = inspect.getsource(mod)
     for old, new in subs:
@@ -104,10 +105,7 @@ def glue_numpy_ml_cnn(layers, x, y):
     h = x
     for layer in layers:
         h = layer.forward(h)
-    layers[1].pool_size = layers[1].kernel_shape  # numpy-ml names the window kernel_shape
     return byo.cnn(layers, x, y, layout="nhwc")
-    # wanted: the same call, with numpy-ml's Conv2D (fused act_fn, parameters["W"] [kh, kw, in, out],
-    # gradients["W"]), Pool2D (mode="max") and Flatten recognised by byo.cnn
 
 
 def _nml_bug(cls, bug):
@@ -302,10 +300,11 @@ def _nnlib_data():
 
 
 def _nnlib(subs=(), module="nnlib.l_layer.backward"):
-    F = patched("nnlib.l_layer.forward", subs if module == "nnlib.l_layer.forward" else ())
+    # fresh copies: the activation functions are assigned into them, never into the installed modules
+    F = patched("nnlib.l_layer.forward", subs if module == "nnlib.l_layer.forward" else (), fresh=True)
     F.relu, F.sigmoid = patched("nnlib.utils.activation").relu, patched("nnlib.utils.activation").sigmoid
     D = patched("nnlib.utils.derivative", subs if module == "nnlib.utils.derivative" else ())
-    B = patched("nnlib.l_layer.backward", subs if module == "nnlib.l_layer.backward" else ())
+    B = patched("nnlib.l_layer.backward", subs if module == "nnlib.l_layer.backward" else (), fresh=True)
     B.relu_backward, B.sigmoid_backward = D.relu_backward, D.sigmoid_backward
     return glue_nnlib(F, B, *_nnlib_data())
 
@@ -319,21 +318,13 @@ NNLIB_BUGS = [
 
 
 # nnlib's whole-network pair: model_forward(X, parameters, keep_prob) -> (AL, caches) and
-# model_backward(AL, Y, parameters, caches, alpha, keep_prob), which starts from its own BCE
-# gradient of Y: byo.network hands in dL/dAL, which model_backward has no way to take.
+# model_backward(AL, Y, parameters, caches, alpha, keep_prob), parameters nested {"W": {1: W1}, ...}:
+# a whole program (byo.program's L_model style) that starts its backward from the labels.
 
 def glue_nnlib_model(F, B, params, X, Y):
-    as_dict = lambda q: {"W": {l + 1: w for l, (w, _) in enumerate(q)}, "b": {l + 1: b for l, (_, b) in enumerate(q)}}
-    def forward(X, q):
-        AL, caches = F.model_forward(X, as_dict(q), 1)
-        return AL, (AL, caches)
-    def backward(dout, q, cache):  # dout ignored: model_backward computes dL/dAL from Y itself
-        g = B.model_backward(cache[0], Y, as_dict(q), cache[1], 0, 1)
-        return [(g["dW"][l], g["db"][l]) for l in sorted(g["dW"])]
-    return byo.network(forward, backward, params, X, Y, activations=["relu", "relu", "sigmoid"], layout="col",
-                       loss="bce", grads_are_batch_means=True)
-    # wanted: byo.network(F.model_forward, B.model_backward, p, X, Y, loss="bce", backward_takes="labels")
-    #         (a whole-network backward that starts from the labels, the loss gradient inside it)
+    p = {"W": {l + 1: w for l, (w, _) in enumerate(params)}, "b": {l + 1: b for l, (_, b) in enumerate(params)}}
+    pair = (lambda X, q: F.model_forward(X, q, 1), lambda AL, Y, caches: B.model_backward(AL, Y, p, caches, 0, 1))
+    return byo.program(pair, X, Y, params=p, activations=["relu", "relu", "sigmoid"], loss="bce")
 
 
 def _nnlib_model(subs=(), module="nnlib.l_layer.backward"):
@@ -348,8 +339,14 @@ NNLIB_MODEL_BUGS = [
     ("dAL sign flipped", -1, None,
      [("dAL = - (np.divide(Y, AL) - np.divide(1-Y, 1-AL))", "dAL = (np.divide(Y, AL) - np.divide(1-Y, 1-AL))")]),
 ]
-NNLIB_MODEL_NEEDS = ("byo.network: a whole-network backward that computes the loss gradient from the labels "
-                     "itself (model_backward(AL, Y, ...)); glue 9 lines and dL/dAL cannot be handed in")
+# The sign of the loss gradient inside the program: every W, b gradient comes out negated, which
+# byo.check reports as an undeclared gradient-ascent convention ("declare ascent=True ... if not,
+# the wrong rows are the bug") and pins to the deepest W; nnlib returns dL/dAL as grads["dA"][L],
+# but byo.program does not judge it, so the loss is not named as the culprit.
+NNLIB_MODEL_NEEDS = {"dAL sign flipped": (
+    "byo.program: judge a program's own dL/dAL (nnlib's grads['dA'][L], kept without the 1/m its dW "
+    "carry) as the loss row, so a sign error common to every gradient is pinned to the loss; today it "
+    "is reported as an undeclared ascent convention and pinned to W3")}
 
 
 # --- dl-with-numpy 0.0.3: a computation graph of layers reading .input / .dloss_dout and writing
@@ -382,34 +379,29 @@ DL_WITH_NUMPY_BUGS = [
     ("sigmoid derivative at the output", 1, "at the output",
      [("sig = self.sigmoid(x)", "sig = self.sigmoid(self.sigmoid(x))")], "dl_with_numpy.activation_functions"),
 ]
-DL_WITH_NUMPY_NEEDS = ("rowmajor: a linear layer without bias (bias=False): the glue's zero bias is perturbed by "
-                       "finite differences, a false FAIL; and attribute-driven layers (.input, forward_pass(), "
-                       ".output; .dloss_dout, backward_pass(), calc_param_grads()) read without a wrapper class")
+DL_WITH_NUMPY_NEEDS = ("byo.rowmajor: a linear layer without a bias (torch's bias=False). LinearLayer has none, so "
+                       "the glue hands in a zero bias and db = dout.sum(0): every layer row and gradient matches "
+                       "torch, but finite differences perturb that bias, which the forward never reads (fd 0 vs "
+                       "analytic db), a false FAIL on correct code. Also wanted: attribute-driven layers (.input, "
+                       "forward_pass(), .output; .dloss_dout, backward_pass(), calc_param_grads()) read without "
+                       "the 6-line wrapper class")
 
 
 # --- PyDeepLearning 0.2.0 (imports as pydl): a Network of per-sample column layers, sigmoid
-# everywhere, compute_weight_and_bias_deltas(input, expectation, lr) from outputs[-1] - expectation
+# everywhere, compute_weight_and_bias_deltas(input, expectation, lr) from outputs[-1] - expectation,
+# the half-SSE gradient of one sample at lr 1: byo.program's per-sample pair, batched by the tool
 
-def glue_pydl(pn, X, Y):
-    net = pn.Network([4, 5, 3])
-    def forward(X, p):
-        for layer, (w, b) in zip(net.layers, p): layer.weights, layer.bias = w, b
-        return net.compute_outputs(X)[-1], X
-    def backward(dout, p, X):  # expectation = output - dout hands dout in; one sample at a time
-        out = net.compute_outputs(X)[-1]
-        per = [net.compute_weight_and_bias_deltas(X[:, [i]], out[:, [i]] - dout[:, [i]], 1.0) for i in range(X.shape[1])]
-        return [tuple(sum(s[k][j] for s in per) for j in (0, 1)) for k in range(len(p))]
-    return byo.network(forward, backward, [(l.weights, l.bias) for l in net.layers], X, Y,
-                       activations=["sigmoid", "sigmoid"], layout="col", loss="mse")
-    # wanted: byo.per_sample(lambda x, dout, out: net.compute_weight_and_bias_deltas(x, out - dout, 1.0),
-    #                        net.compute_outputs, net.layers, X, Y, loss="mse")  (batched by the tool)
+def glue_pydl(net, X, Y):
+    pair = (lambda x: net.compute_outputs(x)[-1], lambda x, y: net.compute_weight_and_bias_deltas(x, y, 1.0))
+    return byo.program(pair, X.T, Y.T, params=[(l.weights, l.bias) for l in net.layers],
+                       activations=["sigmoid", "sigmoid"], loss="half_sse")
 
 
 def _pydl(subs=()):
     np.random.seed(0)
-    pn = patched("pydl.network", subs)
+    net = patched("pydl.network", subs).Network([4, 5, 3])
     X, Y = _rng(71).normal(size=(4, 10)), _rng(72).uniform(0.1, 0.9, (3, 10))
-    return glue_pydl(pn, X, Y)
+    return glue_pydl(net, X, Y)
 
 
 PYDL_BUGS = [
@@ -419,15 +411,6 @@ PYDL_BUGS = [
     ("derivative at the input of the layer", 1, None,
      [("return self.activationFuncDerivative(layer_output)", "return 0.25 + 0 * layer_output")]),
 ]
-PYDL_NEEDS = ("glue 10 lines: per-sample backprop (one column at a time, the output delta from an "
-              "expectation): a per-sample convention batched by the tool")
-
-
-CNN_TUPLES_NEEDS = ("byo.cnn: (h, w) tuples for stride, window and padding (tinynn Conv2D stride=(1, 1) and "
-                    "padding as np.pad widths; numpy-ml Pool2D kernel_shape=(2, 2)): today int() of the tuple "
-                    "raises TypeError in convnet/adapters.py, a crash rather than a refusal")
-
-
 def _rows(style, source, make, glue, bugs, needs=None, clean_needs=None):
     """The clean row and one per planted bug: make(*args) -> model; bugs [(name, layer, slip, *args)]."""
     conv = f"public/{style}"
@@ -435,6 +418,13 @@ def _rows(style, source, make, glue, bugs, needs=None, clean_needs=None):
     for name, layer, slip, *args in bugs:
         rows.append(PublicCase(conv, name, make, lambda a=args: make(*a), layer, slip,
                                source=source, glue=glue, needs=needs))
+    return rows
+
+
+def _needing(rows, needs: dict):
+    """The rows, those named in `needs` marked with their reason (reported, not asserted)."""
+    for row in rows:
+        row.needs = needs.get(row.name, row.needs)
     return rows
 
 
@@ -448,21 +438,21 @@ def cases() -> list[Case]:
         *_rows("numpy-ml-fc", "numpy-ml==0.1.2: numpy_ml.neural_nets.layers (FullyConnected)",
                lambda kw=None: _numpy_ml_fc(**(kw or {})), glue_numpy_ml_fc, NUMPY_ML_FC_BUGS),
         *_rows("numpy-ml-cnn", "numpy-ml==0.1.2: numpy_ml.neural_nets.layers (Conv2D, Pool2D, Flatten)",
-               lambda kw=None: _numpy_ml_cnn(**(kw or {})), glue_numpy_ml_cnn, NUMPY_ML_CNN_BUGS,
-               needs=CNN_TUPLES_NEEDS),
+               lambda kw=None: _numpy_ml_cnn(**(kw or {})), glue_numpy_ml_cnn, NUMPY_ML_CNN_BUGS),
         *_rows("tinynn-mlp", "tinynn==0.1.1: tinynn.core.layer (Dense, ReLU, Tanh)",
                lambda subs=(), at=None: _tinynn(subs, at), glue_tinynn,
                [(n, l, s, subs, l) for n, l, s, subs in TINYNN_BUGS]),
+        # tinynn 0.1.1's ELU.derivative reads `x > 0.0 + (x < 0.0) * alpha * exp(x)`, which Python
+        # parses as x > (0.0 + ...): 0 wherever x < 0
         PublicCase("public/tinynn-mlp", "real: ELU derivative is 0 for x < 0 (operator precedence)",
-                   lambda: _tinynn(act="Tanh"), lambda: _tinynn(act="ELU"), 3, None,
-                   source="tinynn==0.1.1: tinynn.core.layer (ELU)", glue=glue_tinynn,
-                   needs="byo: an ELU activation (twin and slips); today ELU is refused as unknown"),
+                   lambda: _tinynn(act="Tanh"), lambda: _tinynn(act="ELU"), 3, "derivative is 0 for x < 0",
+                   source="tinynn==0.1.1: tinynn.core.layer (ELU)", glue=glue_tinynn),
         *_rows("tinynn-net", "tinynn==0.1.1: tinynn.core.net (Net over Dense, ReLU, Tanh)",
                lambda subs=(), at=None: _tinynn_net(subs, at), glue_tinynn_net,
                [(n, {0: 0, 2: 1, 3: 1}[l], s, subs, l) for n, l, s, subs in TINYNN_BUGS]),
         *_rows("tinynn-cnn", "tinynn==0.1.1: tinynn.core.layer (Conv2D, MaxPool2D, Flatten, Dense)",
                lambda subs=(), at=None: _tinynn_cnn(subs, at), glue_tinynn_cnn,
-               [(n, l, s, subs, l) for n, l, s, subs in TINYNN_CNN_BUGS], needs=CNN_TUPLES_NEEDS),
+               [(n, l, s, subs, l) for n, l, s, subs in TINYNN_CNN_BUGS]),
         *_rows("nn-numpy", "nn-numpy==0.0.1: nn_numpy.layers (Linear, Tanh)", _nn_numpy, glue_nn_numpy,
                NN_NUMPY_BUGS),
         *_rows("numpy-nn", "numpy-nn==0.2.6: numpy_nn.layers.Neuron, numpy_nn.activations (Sigmoid)",
@@ -470,11 +460,11 @@ def cases() -> list[Case]:
                [(n, l, s, subs, l) for n, l, s, subs in NUMPY_NN_BUGS]),
         *_rows("nnlib-colmajor", "nnlib==0.2: nnlib.l_layer (linear_forward_activation, linear_backward_activation)",
                lambda subs=(), module="nnlib.l_layer.backward": _nnlib(subs, module), glue_nnlib, NNLIB_BUGS),
-        *_rows("nnlib-model", "nnlib==0.2: nnlib.l_layer (model_forward, model_backward)",
-               lambda subs=(): _nnlib_model(subs), glue_nnlib_model, NNLIB_MODEL_BUGS, needs=NNLIB_MODEL_NEEDS),
+        *_needing(_rows("nnlib-model", "nnlib==0.2: nnlib.l_layer (model_forward, model_backward)",
+                        lambda subs=(): _nnlib_model(subs), glue_nnlib_model, NNLIB_MODEL_BUGS), NNLIB_MODEL_NEEDS),
         *_rows("dl-with-numpy", "dl-with-numpy==0.0.3: dl_with_numpy (LinearLayer, SigmoidActivation)",
                lambda subs=(), module="dl_with_numpy.linear_layer": _dl_with_numpy(subs, module), glue_dl_with_numpy,
                DL_WITH_NUMPY_BUGS, needs=DL_WITH_NUMPY_NEEDS),
         *_rows("pydeeplearning", "pydeeplearning==0.2.0: pydl.network (Network)", lambda subs=(): _pydl(subs),
-               glue_pydl, PYDL_BUGS, needs=PYDL_NEEDS),
+               glue_pydl, PYDL_BUGS),
     ]

@@ -3,10 +3,13 @@ and its end-to-end gradients, finite differences, and what to say when only the 
 disagrees."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
 import reference
+from reference.build import TORCH_DTYPES
 from numpy_impl import functional as NF
 
 from ..compare import compare
@@ -73,12 +76,8 @@ def _check_layers(user: UserModel, seed: int, fd: bool) -> UserCheckResult:
     result.notes[:0] = user.notes
     _add_user_loss(result, user, truth)
     _pin_whole_network(result, user.model)
-    if fd and user.dtype == "float64":
-        result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed)
-        result.notes.extend(result.fd.notes())
-    elif fd:
-        result.notes.append("finite differences skipped: your parameters are float32, and differences of a "
-                            "float32 loss resolve only ~1e-3; both sides are judged with float32 bars instead")
+    if fd:
+        _add_fd(result, user, seed)
     for layer in user.model.layers:
         result.notes.extend(layer.warnings)
     result.notes.extend(_twin_suspect(result, user.model))
@@ -89,21 +88,30 @@ def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     """The layer-by-layer report of a CNN, plus a tied-maxima probe of every max-pool, conv/pool
     slips named, your loss and its end-to-end gradients, and finite differences on the samples
     its size plan allows."""
-    twin = user.torch_model
-    base = check_pair(user.model, twin, user.x, user.target, user.loss, seed=seed, name=user.name,
-                      activation="user")
+    truth = user.torch_model  # float64; a float32 copy runs beside it where your code is float32
+    twin = truth if user.dtype == "float64" else copy.deepcopy(truth).to(TORCH_DTYPES[user.dtype])
+    base = check_pair(user.model, twin, user.x, user.target, user.loss, dtype=user.dtype, seed=seed,
+                      truth_model=truth if user.dtype != "float64" else None, name=user.name, activation="user")
     result = UserCheckResult(**vars(base))
     result.notes[:0] = user.notes
-    result.rows.extend(tied_maxima_rows(user.model, twin, seed))
+    result.rows.extend(tied_maxima_rows(user.model, twin, seed, user.dtype))
     name_cnn_slips(result)
-    _add_user_loss(result, user, twin)
+    _add_user_loss(result, user, truth)
     if fd:
-        result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed,
-                             samples=user.fd_samples)
-        result.notes.extend(result.fd.notes())
+        _add_fd(result, user, seed, samples=user.fd_samples)
     for layer in user.model.layers:
         result.notes.extend(layer.warnings)
     return result
+
+
+def _add_fd(result: UserCheckResult, user: UserModel, seed: int, **kw) -> None:
+    """Finite differences on a float64 network; on a float32 one a note saying why not."""
+    if user.dtype == "float64":
+        result.fd = fd_check(user.model, user.loss, user.l2, user.x, user.target, seed=seed, **kw)
+        result.notes.extend(result.fd.notes())
+    else:
+        result.notes.append("finite differences skipped: your parameters are float32, and differences of a "
+                            "float32 loss resolve only ~1e-3; both sides are judged with float32 bars instead")
 
 
 def _add_user_loss(result: UserCheckResult, user: UserModel, truth) -> None:

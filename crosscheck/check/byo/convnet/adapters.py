@@ -16,27 +16,11 @@ from ..shared.adapters import UserLayer
 from ..shared.objects import install_recorders
 from ..shared.updates import param_grads
 from . import twins as T
+from .geometry import resolve_pads, same_pads, square
+
+__all__ = ["same_pads"]  # re-exported: tests and callers read it here
 
 LAYOUTS = ("nchw", "nhwc")
-
-
-def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's 'SAME': output ceil(size/stride), the odd pixel of padding at the end."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return total // 2, total - total // 2
-
-
-def resolve_pads(pad, h: int, w: int, kh: int, kw: int, stride: int) -> T.Pads:
-    """(top, bottom, left, right) for an int, 'same' or 'valid' padding."""
-    if isinstance(pad, str):
-        if pad.lower() == "valid":
-            return (0, 0, 0, 0)
-        if pad.lower() == "same":
-            return (*same_pads(h, kh, stride), *same_pads(w, kw, stride))
-        raise ValueError(f"padding {pad!r}: use an int, 'same' or 'valid'")
-    p = int(pad)
-    return (p, p, p, p)
 
 
 def to_nchw(a: np.ndarray, layout: str) -> np.ndarray:
@@ -102,7 +86,7 @@ class UserConv(UserCNNLayer):
         w, b = access.weight(obj), access.bias(obj)
         # an activation it applies itself (numpy-ml's act_fn): one it names, else none
         acts, alpha = D.fused_activation(obj, None)
-        self.fused, self.alpha = (acts[0], alpha if alpha is not None else D.DEFAULT_SLOPE) if len(acts) == 1 \
+        self.fused, self.alpha = (acts[0], D.alpha_or_default(acts[0], alpha)) if len(acts) == 1 \
             else ("identity", D.DEFAULT_SLOPE)
         if layout == "nhwc":
             self.kh, self.kw, self.cin, self.cout = w.shape
@@ -114,7 +98,8 @@ class UserConv(UserCNNLayer):
         if b.size != self.cout:
             raise ValueError(f"{self._where()}: {_layout_mismatch(w.shape, b.size, layout)}")
         param = _attr(obj, ("conv_param",), {})
-        self.stride = int(_attr(obj, ("stride", "strides"), None) or param.get("stride", 1))
+        stride = _attr(obj, ("stride", "strides"), None)
+        self.stride = square(param.get("stride", 1) if stride is None else stride, self._where(), "stride")
         self.pad = _attr(obj, ("pad", "padding"), None)
         self.pad = param.get("pad", 0) if self.pad is None else self.pad
         self.pads: T.Pads = (0, 0, 0, 0)
@@ -124,7 +109,7 @@ class UserConv(UserCNNLayer):
         c, h, w = self._spatial(x)
         if c != self.cin:
             raise ValueError(f"{self._where()}: input has {c} channels but W expects {self.cin}")
-        self.pads = resolve_pads(self.pad, h, w, self.kh, self.kw, self.stride)
+        self.pads = resolve_pads(self.pad, h, w, self.kh, self.kw, self.stride, self._where(), self.layout)
         top, bottom, left, right = self.pads
         if h + top + bottom < self.kh or w + left + right < self.kw:
             raise ValueError(f"{self._where()}: the {self.kh}x{self.kw} kernel is larger than the padded "
@@ -188,14 +173,6 @@ def _pad_slip(extra_rows: int, stride: int) -> str:
 POOL_SIZE_ATTRS = ("pool_size", "pool_shape", "kernel_shape", "kernel_size", "ksize", "size", "k", "pool_height")
 
 
-def _square(k, where: str) -> int:
-    """A window size given as an int or a square (k, k)."""
-    sizes = {int(v) for v in np.ravel(k)}
-    if len(sizes) != 1:
-        raise ValueError(f"{where}: a {tuple(np.ravel(k))} pooling window; byo.cnn checks square windows only")
-    return sizes.pop()
-
-
 def pool_mode(obj, cls: str) -> str:
     """'avgpool' or 'maxpool': from a `mode` attribute (numpy-ml's "max" / "average"), else the class name."""
     mode = getattr(obj, "mode", None)
@@ -214,14 +191,15 @@ class UserPool(UserCNNLayer):
         if k is None:
             raise ValueError(f"{self._where()}: cannot tell the window size; give it an attribute "
                              f"pool_size (or {', '.join(POOL_SIZE_ATTRS[1:])})")
-        self.k = _square(k, self._where())
-        self.stride = int(_attr(obj, ("stride", "strides"), None) or param.get("stride", self.k))
+        self.k = square(k, self._where(), "window")
+        stride = _attr(obj, ("stride", "strides"), None)
+        self.stride = square(param.get("stride", self.k) if stride is None else stride, self._where(), "stride")
         self.pad = _attr(obj, ("padding", "pad"), "valid")
         self.pads: T.Pads = (0, 0, 0, 0)
 
     def check_input(self, x) -> None:
         c, h, w = self._spatial(x)
-        self.pads = resolve_pads(self.pad, h, w, self.k, self.k, self.stride)
+        self.pads = resolve_pads(self.pad, h, w, self.k, self.k, self.stride, self._where(), self.layout)
         if min(h + self.pads[0] + self.pads[1], w + self.pads[2] + self.pads[3]) < self.k:
             raise ValueError(f"{self._where()}: the {self.k}x{self.k} window is larger than the input {h}x{w}")
 

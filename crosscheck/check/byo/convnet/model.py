@@ -41,7 +41,7 @@ from ..shared import objects as O
 from ..shared import validate as V
 from ..shared import combined
 from ..shared import convention as C
-from ..shared.model import UserModel, as_target, user_loss_fn
+from ..shared.model import UserModel, as_target, dtype_of, user_loss_fn
 from .adapters import LAYOUTS, UserConv, UserFlatten, UserLinear, UserPool, classify, label_of
 from .dropout import UserDropout
 
@@ -258,13 +258,16 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     loss = "softmax_ce" if loss_layer is not None else loss
     budget_s = V.budget(budget_s)
     masks = V.masks(masks, len(layers))
-    x = V.batch(x, np.float64)
+    given, x = x, V.batch(x, np.float64)
     V.labels(loss, target, len(x))  # its length here; its classes once the output width is known
     # everything is validated on the whole batch before any of it is cut: handed masks fix the
     # batch (they are shaped for it), else the layers are probed on one image
     adapted, sizes, out_shape = _adapt_all(layers, x if masks else x[:1], layout, masks, activations, w_layout,
                                 param_names, norm)
     V.labels(loss, target, len(x), out_shape)
+    # float32 where the user's images or parameters are (tinynn's): judged with float32 bars
+    dtype = dtype_of(np.asarray(given), *[p for layer in adapted for p in getattr(layer, "params", {}).values()])
+    x = x.astype(dtype)
     model = Sequential(adapted)
     _probe_backward(model, x if masks else x[:1])
     total = len(x)
@@ -278,7 +281,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     for layer, out in zip(adapted, model.outputs):  # the kept images, every layer finite on them
         V.forward_output(f"layer {layer.index} ({layer.label})", out, h)
         h = out
-    twin = build_twin(model, "float64")
+    twin = build_twin(model, "float64")  # the truth; byo.check runs a float32 copy beside it
     notes = []
     if loss_layer is not None:
         loss_fn, note = combined.as_loss(loss_layer, len(layers), h, target, loss_fn)
@@ -289,4 +292,4 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     notes += [layer.style() for layer in adapted if isinstance(layer, UserDropout)]
     notes += [n for layer in adapted for n in getattr(layer, "notes", [])]
     return CNNModel(name, model, x, as_target(target, loss), loss, user_loss=user_loss_fn(loss_fn, loss_grad),
-                    notes=notes, convention=convention, fd_samples=samples, twin=twin)
+                    notes=notes, convention=convention, fd_samples=samples, twin=twin, dtype=dtype)

@@ -14,7 +14,7 @@ from ...compare import compare
 from ...harness import CheckResult, Row
 from ...layer_run import LayerRun
 from ...torch_side import layer_vjp
-from ...verdict import SLIP_MATCH, TOL_FLOAT64, agrees
+from ...verdict import SLIP_MATCH, TOLERANCES, agrees
 from .adapters import UserConv, UserFlatten, UserPool, from_nchw, to_nchw
 from .dropout import UserDropout
 
@@ -184,7 +184,7 @@ def _pool_candidates(layer: UserPool, x, dy) -> list:
     return [(_scatter(layer, x, dy, ones), f"average-pool gradient without the 1/k² = 1/{layer.k ** 2}")]
 
 
-def tied_maxima_rows(model, twin, seed: int) -> list[Row]:
+def tied_maxima_rows(model, twin, seed: int, dtype: str = "float64") -> list[Row]:
     """Every max-pool alone on an input full of ties (integers 0..2): its input gradient must
     go to each window's first maximum, as torch's does. Random floats never tie, so without
     this probe a pool that routes to every or the last maximum could pass."""
@@ -193,13 +193,13 @@ def tied_maxima_rows(model, twin, seed: int) -> list[Row]:
     for i, layer in enumerate(model.layers):
         if not (isinstance(layer, UserPool) and layer.mode == "max"):
             continue
-        x = rng.integers(0, TIE_VALUES, size=layer.in_shape).astype(np.float64)
-        dy = rng.standard_normal(tuple(twin[i](torch.tensor(x)).shape))
+        x = rng.integers(0, TIE_VALUES, size=layer.in_shape).astype(dtype)
+        dy = rng.standard_normal(tuple(twin[i](torch.tensor(x)).shape)).astype(dtype)
         _, ref_dx, _ = layer_vjp(twin[i], x, dy)
         layer.forward(x)
         dx = layer.backward(dy)
-        cmp = compare("grad_in (tied maxima)", dx, ref_dx, "float64")
-        row = Row(i, f"{i}:{layer.describe()}", "grad_in (tied maxima)", cmp, cmp, TOL_FLOAT64, "float64")
+        cmp = compare("grad_in (tied maxima)", dx, ref_dx, dtype)
+        row = Row(i, f"{i}:{layer.describe()}", "grad_in (tied maxima)", cmp, cmp, TOLERANCES[dtype], dtype)
         if not row.local_ok:
             row.slip = _explain(dx, ref_dx, _pool_candidates(layer, x, dy))
         rows.append(row)

@@ -177,7 +177,7 @@ def colmajor(params: list, activation, forward, backward, X, Y, *, output_activa
         if act not in D.SUPPORTED_ACTIVATIONS:
             raise ValueError(f"layer {i}: activation {act!r} is not supported; supported: "
                              f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        blocks.append(ColMajorBlock(w, b, act, D.DEFAULT_SLOPE if alpha is None else alpha, forward, backward, i,
+        blocks.append(ColMajorBlock(w, b, act, D.alpha_or_default(act, alpha), forward, backward, i,
                                     act))
     target = Y if loss in NF.LABEL_LOSSES else Y.T
     return UserModel(name, Sequential(blocks), X.T.copy(), as_target(target, loss), loss,
@@ -264,7 +264,7 @@ def _functional_activation(i: int, kind: str, rest: list, fwd, bwd) -> Functiona
     if act == "leaky_relu" and alpha is None:
         out = call_user(f"layer {i} ({kind}).forward", fwd, _SLOPE_PROBE.copy())
         alpha = D.probe_alpha(_SLOPE_PROBE, np.asarray(out[0] if isinstance(out, tuple) else out, dtype=float))
-    return FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=D.DEFAULT_SLOPE if alpha is None else alpha,
+    return FunctionalLayer(i, kind, fwd, bwd, activation=act, alpha=D.alpha_or_default(act, alpha),
                            fwd_extra=fwd_extra, bwd_extra=bwd_extra)
 
 

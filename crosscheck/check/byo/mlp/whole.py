@@ -68,7 +68,7 @@ def declared_activations(activations, n: int) -> list[tuple[str, float]]:
         if name not in D.SUPPORTED_ACTIVATIONS:
             raise ValueError(f"layer {i}: activation {name!r} is not supported; supported: "
                              f"{', '.join(D.SUPPORTED_ACTIVATIONS)}")
-        acts.append((name, D.DEFAULT_SLOPE if alpha is None else alpha))
+        acts.append((name, D.alpha_or_default(name, alpha)))
     return acts
 
 

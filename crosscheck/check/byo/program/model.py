@@ -36,16 +36,18 @@ def program(net, X, Y, *, activations: list, loss: str = "softmax_ce", params: d
         net: an object with params {"W1", "b1", ...} and loss(X, y) -> (loss, grads) (CS231n
             TwoLayerNet / FullyConnectedNet); an object with weights, biases and backprop(x, y)
             -> (nabla_b, nabla_w) for one column sample (network.py: run per sample and averaged
-            by the tool); or the pair (L_model_forward, L_model_backward) with params=.
-        X: the batch as the program takes it: rows (N, D) for CS231n and network.py objects
-            (network.py gets each row as a column), columns (D, m) for the L_model pair.
+            by the tool); the pair (L_model_forward, L_model_backward) with params= its dict (flat
+            {"W1": ...} or nested {"W": {1: ...}}); or a per-sample pair (forward(x), backprop(x, y)
+            -> [(dW, db), ...]) for one column sample with params=[(W, b), ...], averaged by the tool.
+        X: the batch as the program takes it: rows (N, D) for CS231n and network.py objects and
+            per-sample pairs (each row handed as a column), columns (D, m) for the L_model pair.
         Y: (N,) labels for softmax_ce / nll; else targets, (N, out) (network.py: one-hot rows),
             or (out, m) / (m,) for the L_model pair.
         activations: one per (W, b), a name or (name, slope): the architecture the torch twin is
             built from (W (in, out) for CS231n, (out, in) for the others).
         loss: the loss your program computes, as torch's side names it (CS231n softmax:
             softmax_ce; network.py's quadratic cost: half_sse; deeplearning.ai: bce).
-        params: the parameters dict of the L_model pair.
+        params: the parameters dict of the L_model pair, or the [(W, b)] of a per-sample pair.
         l2, batch_mean, ascent: your gradient convention (byo.rowmajor): l2=reg for CS231n's
             0.5·reg·||W||² inside the loss; batch_mean="update" for gradients summed over the batch.
         name: what the report calls the model."""

@@ -9,7 +9,11 @@ and a function from a batch to (loss value or None, [(dW, db), ...]).
              tool runs it per sample and averages; feedforward(a) per sample.
   lmodel     (L_model_forward, L_model_backward) with a parameters dict {"W1": (out, in),
              "b1": (out, 1)}: L_model_forward(X (D, m), parameters) -> (AL, caches),
-             L_model_backward(AL, Y, caches) -> grads {"dW1": ..., "db1": ...} (deeplearning.ai)."""
+             L_model_backward(AL, Y, caches) -> grads {"dW1": ..., "db1": ...} (deeplearning.ai); or
+             nested, parameters {"W": {1: W1, ...}, "b": {1: b1, ...}} and grads {"dW": {1: ...}, ...}
+             (nnlib's model_forward / model_backward).
+  persample  (forward(x), backprop(x, y) -> [(dW, db), ...]) for one sample as a column, with
+             params [(W (out, in), b (out, 1)), ...] (PyDeepLearning); run per sample and averaged."""
 from __future__ import annotations
 
 import re
@@ -35,7 +39,21 @@ class Program:
     run: Callable
 
 
+def flat(d):
+    """{"W": {1: W1, ...}, "b": {...}} (nested, nnlib's) as {"W1": W1, ..., "b1": ...}, the same
+    arrays; a flat dict (or anything else) as it is."""
+    if not (isinstance(d, dict) and d and all(isinstance(v, dict) for v in d.values())):
+        return d
+    return {f"{key}{layer}": value for key, sub in d.items() for layer, value in sub.items()}
+
+
+def _copy_tree(d):
+    """The parameters dict, flat or nested, with every array copied."""
+    return {k: _copy_tree(v) if isinstance(v, dict) else np.array(v) for k, v in d.items()}
+
+
 def _pairs_from_dict(params: dict, what: str) -> list:
+    params = flat(params)
     n = sum(1 for k in params if re.fullmatch(r"W\d+", k))
     if n == 0 or any(f"W{k}" not in params or f"b{k}" not in params for k in range(1, n + 1)):
         raise ValueError(f"{what}: no parameters W1, b1, W2, b2, ... found (keys: {sorted(params)})")
@@ -45,7 +63,7 @@ def _pairs_from_dict(params: dict, what: str) -> list:
 def _grads_from_dict(grads, n: int, what: str) -> list:
     if not isinstance(grads, dict):
         raise ValueError(f"{what} returned {type(grads).__name__} for the gradients; expected a dict W1/dW1, b1/db1, ...")
-    return [(np.asarray(dw), np.asarray(db)) for dw, db in grads_from_dict(grads, n, what)]
+    return [(np.asarray(dw), np.asarray(db)) for dw, db in grads_from_dict(flat(grads), n, what)]
 
 
 def _copies(pairs: list) -> list:
@@ -74,28 +92,51 @@ def backprop(net) -> Program:
     ws, bs = getattr(net, "weights", None), getattr(net, "biases", None)
     if not isinstance(ws, list) or not isinstance(bs, list) or len(ws) != len(bs) or not ws:
         raise ValueError(f"{label}: backprop(x, y) style needs lists net.weights and net.biases of equal length")
-    pairs = list(zip(ws, bs))
-    feed = getattr(net, "feedforward", None)
 
+    def grads(x, y):
+        res = call_user(f"{label}.backprop", net.backprop, x, y)
+        if not (isinstance(res, tuple) and len(res) == 2):
+            raise ValueError(f"{label}.backprop(x, y) must return (nabla_b, nabla_w), got {type(res).__name__}")
+        return [(w, b) for w, b in zip(res[1], res[0])]
+    return _per_sample("backprop", label, list(zip(ws, bs)), getattr(net, "feedforward", None), grads)
+
+
+def persample(forward_fn, backprop_fn, params) -> Program:
+    """A pair (forward(x) -> out, backprop(x, y) -> [(dW, db), ...]) for ONE sample as a column,
+    with params [(W (out, in), b (out, 1)), ...] (PyDeepLearning's compute_outputs and
+    compute_weight_and_bias_deltas at lr 1): run per sample and averaged by the tool."""
+    label = getattr(backprop_fn, "__name__", "backprop")
+    pairs = [tuple(pair) for pair in params]
+    if not pairs or any(len(pair) != 2 for pair in pairs):
+        raise ValueError("params: give [(W, b), ...], one pair per layer, for a per-sample (forward, backprop) pair")
+
+    def grads(x, y):
+        res = call_user(label, backprop_fn, x, y)
+        if not isinstance(res, (list, tuple)) or len(res) != len(pairs):
+            raise ValueError(f"{label}(x, y) must return [(dW, db), ...], one pair per layer, {len(pairs)} in all")
+        return [tuple(pair) for pair in res]
+    return _per_sample("persample", label, pairs, forward_fn, grads)
+
+
+def _per_sample(style: str, label: str, pairs: list, feed, grads_of) -> Program:
+    """A program run one sample at a time, each row of x handed as a column (D, 1) and its target
+    as a column: grads_of(x, y) -> [(dW, db)] per sample, averaged over the batch by the tool."""
     def forward(x):
         if feed is None:
             return None
-        return np.stack([np.asarray(call_user(f"{label}.feedforward", feed, row.reshape(-1, 1).copy())).reshape(-1)
+        where = f"{label}.{getattr(feed, '__name__', 'forward')}"
+        return np.stack([np.asarray(call_user(where, feed, row.reshape(-1, 1).copy())).reshape(-1)
                          for row in x.reshape(len(x), -1)])
 
     def run(x, target):
         total = None
         for i, row in enumerate(x.reshape(len(x), -1)):
             t = np.asarray(target[i])
-            res = call_user(f"{label}.backprop", net.backprop, row.reshape(-1, 1).copy(),
-                            t.reshape(-1, 1).copy() if t.ndim else t.copy())
-            if not (isinstance(res, tuple) and len(res) == 2):
-                raise ValueError(f"{label}.backprop(x, y) must return (nabla_b, nabla_w), got {type(res).__name__}")
-            nb, nw = res
-            grads = [(np.asarray(w, np.float64), np.asarray(b, np.float64)) for w, b in zip(nw, nb)]
+            res = grads_of(row.reshape(-1, 1).copy(), t.reshape(-1, 1).copy() if t.ndim else t.copy())
+            grads = [(np.asarray(w, np.float64), np.asarray(b, np.float64)) for w, b in res]
             total = grads if total is None else [(tw + w, tb + b) for (tw, tb), (w, b) in zip(total, grads)]
         return None, [(w / len(x), b / len(x)) for w, b in total]  # batched by the tool: the mean
-    return Program("backprop", label, pairs, True, forward, run)
+    return Program(style, label, pairs, True, forward, run)
 
 
 def lmodel(forward_fn, backward_fn, parameters: dict) -> Program:
@@ -105,10 +146,9 @@ def lmodel(forward_fn, backward_fn, parameters: dict) -> Program:
     if not isinstance(parameters, dict):
         raise ValueError(f"params: the parameters dict W1, b1, ... that {label} takes, got {type(parameters).__name__}")
     pairs = _pairs_from_dict(parameters, "params")
-    keys = sorted(parameters)
 
     def params_copy():
-        return {k: np.array(parameters[k]) for k in keys}
+        return _copy_tree(parameters)
 
     def forward(x):
         res = call_user(label, forward_fn, x.T.copy(), params_copy())
@@ -128,7 +168,7 @@ def read(net, params) -> Program:
     """The style of `net`: a (forward, backward) pair with params, a backprop object, or a
     loss(X, y) object with a params dict."""
     if isinstance(net, (tuple, list)) and len(net) == 2 and all(callable(f) for f in net):
-        return lmodel(net[0], net[1], params)
+        return persample(*net, params) if isinstance(params, (list, tuple)) else lmodel(net[0], net[1], params)
     if params is not None:
         raise ValueError("params: only for a (L_model_forward, L_model_backward) pair; an object keeps its own")
     if callable(getattr(net, "backprop", None)):

@@ -12,7 +12,7 @@ from numpy_impl import functional as NF
 
 from ...verdict import PROBE_MATCH
 
-SUPPORTED_ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "identity", "softmax")
+SUPPORTED_ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "identity", "softmax")
 
 # (weight, bias) paths tried in order; "a.k" means obj.a["k"].
 PARAM_PATHS = (("W", "b"), ("weights", "bias"), ("weights", "biases"), ("weight", "bias"), ("w", "b"),
@@ -27,9 +27,10 @@ GRAD_DICTS = ("grads", "gradients", "dparams", "param_grads")
 # x's own rounding is negligible next to it.
 SLOPE_PROBE_MIN = 1e-3
 DEFAULT_SLOPE = 0.01  # torch's LeakyReLU negative_slope, for a leaky_relu declared without one
-SLOPE_ATTRS = ("alpha", "negative_slope", "slope", "leak", "leakiness")
+DEFAULT_ELU_ALPHA = 1.0  # torch's ELU alpha, for an elu whose object names none
+SLOPE_ATTRS = ("alpha", "negative_slope", "slope", "leak", "leakiness", "_alpha")
 ACT_ATTRS = ("activation", "act_fn", "act", "activation_fn", "nonlinearity")
-_NAME_HINTS = (("leaky", "leaky_relu"), ("lrelu", "leaky_relu"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("logistic", "sigmoid"),
+_NAME_HINTS = (("leaky", "leaky_relu"), ("lrelu", "leaky_relu"), ("relu", "relu"), ("elu", "elu"), ("sigmoid", "sigmoid"), ("logistic", "sigmoid"),
                ("tanh", "tanh"), ("softplus", "softplus"), ("softmax", "softmax"), ("identity", "identity"),
                ("linear", "identity"), ("affine", "identity"), ("none", "identity"))
 
@@ -246,7 +247,8 @@ def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
         guess, slope = name_of(obj) or (name_of(hint) if hint else None), slope_of(obj)
         for cand in [c for c in (guess,) if c in SUPPORTED_ACTIVATIONS] + [
                 c for c in SUPPORTED_ACTIVATIONS if c != guess]:
-            a = (slope if slope is not None else _probe_alpha(x, y)) if cand == "leaky_relu" else DEFAULT_SLOPE
+            a = (slope if slope is not None else _probe_alpha(x, y)) if cand == "leaky_relu" else \
+                alpha_or_default(cand, slope)
             if a is not None and match(y, x, cand, a):
                 return cand, a
         raise ValueError(f"layer {index} ({label_of(obj)}): cannot tell which activation it is from its "
@@ -261,7 +263,12 @@ def activation_of(obj, index: int, x: np.ndarray, y: np.ndarray, given=None,
     if name == "leaky_relu" and alpha is None:
         raise ValueError(f"layer {index} ({label_of(obj)}): leaky_relu slope unknown; declare it as "
                          f"activations=[..., ('leaky_relu', 0.2), ...]")
-    return name, DEFAULT_SLOPE if alpha is None else alpha
+    return name, alpha_or_default(name, alpha)
+
+
+def alpha_or_default(name: str, alpha: float | None) -> float:
+    """The slope or alpha an activation is given, else torch's default for it (elu 1.0, else 0.01)."""
+    return alpha if alpha is not None else DEFAULT_ELU_ALPHA if name == "elu" else DEFAULT_SLOPE
 
 
 def fused_activation(obj, given) -> tuple[list[str], float | None]:
@@ -300,7 +307,7 @@ def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.n
         weight = w.T if transposed else w  # (out, in): transposed means W is stored (in, out)
         for act in acts:
             a = alpha if alpha is not None else (_probe_alpha(x.reshape(len(x), -1) @ weight.T + b.reshape(-1), y)
-                                                 if act == "leaky_relu" else DEFAULT_SLOPE)
+                                                 if act == "leaky_relu" else alpha_or_default(act, alpha))
             if a is None:
                 continue
             want = numpy_twin_forward(x, weight, b, act, a)
@@ -315,13 +322,13 @@ def layout_and_activation(obj, index: int, w: np.ndarray, b: np.ndarray, x: np.n
     if fits:
         return fits[0][0], fits[0][1], fits[0][2], ""
     if len(layouts) == 1 and len(acts) == 1:
-        return layouts[0], acts[0], DEFAULT_SLOPE if alpha is None else alpha, ""
+        return layouts[0], acts[0], alpha_or_default(acts[0], alpha), ""
     _, transposed, act = closest
     declare = "w_layout" if given is not None else "w_layout/activations"
     note = (f"layer {index} ({label}): its forward matches no linear+activation exactly; compared as "
             f"W {'(in, out)' if transposed else '(out, in)'} with {act}, the closest (declare {declare} "
             f"if that is not what it computes)")
-    return transposed, act, DEFAULT_SLOPE if alpha is None else alpha, note
+    return transposed, act, alpha_or_default(act, alpha), note
 
 
 def numpy_twin_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, activation: str,
