@@ -215,7 +215,8 @@ OPT_SLIP_MATCH = 1e-7
 # byo reads the gradient of a backward(grad, lr) that updates W in place and keeps no gradient
 # from the update itself, at lr = 1 on float64 copies: dW = W_before - W_after, to a few ulps of
 # max(|W|, |dW|). A plain step W -= lr * dW is linear in the upstream gradient, so the step for
-# -grad is minus the step for +grad to that rounding (~1e-16); momentum or an optimizer keeping
-# state (Adam) moves W differently the second time, by O(1) of the step. 1e-9 of the scale sits
+# -2 grad is -2 times the step for +grad to that rounding (~1e-16), both taken from the same state;
+# momentum carrying a buffer, or Adam (whose first step is about lr * sign(grad)), is off by O(1)
+# of the step. 1e-9 of the scale sits
 # between with six orders on each side.
 UPDATE_LINEAR = 1e-9

@@ -26,7 +26,9 @@ from .program.model import ProgramModel
 from .recognise import adopted, recognise as find_convention
 from .result import UserCheckResult
 from .shared.adapters import build_twin
+from .shared.kept import objects_kept, user_objects
 from .shared.model import UserModel
+from .shared.objects import recorders_standing_in
 from .shared.validate import quiet_numpy, user_model
 
 
@@ -35,6 +37,16 @@ def check(user: UserModel, seed: int = 0, fd: bool = True, recognise: bool = Tru
     it fails, whether a convention you did not declare explains it exactly (recognise.py).
     Anything but a model from byo.rowmajor(...), byo.cnn(...), ... is a TypeError in one line."""
     user_model(user, "byo.check")
+    layers = getattr(getattr(user, "model", None), "layers", [])
+    recorders_standing_in(layers, on=True)
+    try:
+        with objects_kept(user_objects(layers)):  # the user's objects are left as they were
+            return _check_and_recognise(user, seed, fd, recognise)
+    finally:
+        recorders_standing_in(layers, on=False)
+
+
+def _check_and_recognise(user: UserModel, seed: int, fd: bool, recognise: bool) -> UserCheckResult:
     result = _check(user, seed, fd)
     if not recognise or result.passed:
         return result

@@ -9,7 +9,6 @@ from numpy_impl import Sequential
 from numpy_impl import functional as NF
 
 from ..shared import convention as C
-from ..shared import discover as D
 from ..shared import validate as V
 from ..mlp.whole import declared_activations
 from ..shared.model import UserModel, as_target

@@ -148,8 +148,9 @@ class Recorder:
     parameter moved by it (a new array), so that a dL/dx computed from the updated W shows;
     put_back then puts the layer's own array back."""
 
-    def __init__(self) -> None:
+    def __init__(self, attr: str = "", original=None) -> None:
         self.handed: list[tuple[object, np.ndarray]] = []
+        self.attr, self.original = attr, original  # where it stands in, for whom (put back after a check)
 
     def update(self, param, grad, *rest, **kw):
         self.handed.append((param, np.array(grad, copy=True)))
@@ -178,7 +179,15 @@ def install_recorders(obj, paths: tuple[str, str]) -> dict[str, Recorder]:
         for suffix in OPT_SUFFIXES:
             current = getattr(obj, head + suffix, None)
             if isinstance(current, Recorder) or callable(getattr(current, "update", None)):
-                found[path] = current if isinstance(current, Recorder) else Recorder()
+                found[path] = current if isinstance(current, Recorder) else Recorder(head + suffix, current)
                 setattr(obj, head + suffix, found[path])
                 break
     return found
+
+
+def recorders_standing_in(layers, on: bool) -> None:
+    """Put each layer's Recorders in place of the user's optimizers (on) or the optimizers back."""
+    for layer in layers:
+        for rec in getattr(layer, "recorders", {}).values():
+            if rec.attr:
+                setattr(layer.obj, rec.attr, rec if on else rec.original)
