@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from examples_loader import load_example
 
@@ -61,3 +62,46 @@ def test_examples_pass_through_user(example):
     proc = subprocess.run([sys.executable, "-m", "crosscheck", "--user", str(ROOT / "examples" / f"{example}.py")],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+class _Dense:
+    def __init__(self, n_in, n_out, rng):
+        self.W, self.b = rng.normal(0, .5, (n_in, n_out)), rng.normal(0, .1, n_out)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dy):
+        self.dW, self.db = self.x.T @ dy, dy.sum(0)
+        return dy @ self.W.T
+
+
+class _UnnamedStatsNorm:
+    """A batch norm keeping its running averages under names nobody guesses (mu_avg, var_avg)."""
+
+    def __init__(self, d, rng):
+        self.gamma, self.beta = rng.uniform(.5, 1.5, d), rng.normal(0, .2, d)
+        self.mu_avg, self.var_avg, self.momentum, self.eps, self.training = np.zeros(d), np.ones(d), 0.1, 1e-5, True
+
+    def forward(self, x):
+        m, v = x.mean(0), x.var(0)
+        self.mu_avg = self.momentum * self.mu_avg + (1 - self.momentum) * m
+        self.std = np.sqrt(v + self.eps)
+        self.xhat = (x - m) / self.std
+        return self.gamma * self.xhat + self.beta
+
+    def backward(self, dy):
+        self.dgamma, self.dbeta = (dy * self.xhat).sum(0), dy.sum(0)
+        d = dy * self.gamma
+        return (d - d.mean(0) - self.xhat * (d * self.xhat).mean(0)) / self.std
+
+
+def test_running_statistics_not_found_are_said_to_be_unchecked():
+    """Found in review: a PASS said nothing about statistics it never saw."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 5)), rng.integers(0, 3, size=8)
+    result = byo.check(byo.rowmajor([_Dense(5, 6, rng), _UnnamedStatsNorm(6, rng), _Dense(6, 3, rng)], x, y,
+                                    loss="softmax_ce"))
+    assert any("layer 1 (_UnnamedStatsNorm): no running statistics found" in n and "not checked" in n
+               for n in result.notes), result.notes

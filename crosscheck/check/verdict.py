@@ -99,6 +99,13 @@ PROBE_MATCH = {"float64": 1e-6, "float32": 1e-5}
 # Read back as y / x it carries two roundings, a few ulps of float64 (byo.cnn runs in float64);
 # 1e-12 leaves headroom and is far below any difference between two dropout scales.
 DROPOUT_SCALE_MATCH = 1e-12
+# byo reads the gradient of a backward(grad, lr) that updates W in place and keeps no gradient
+# from the update itself, at lr = 1 on float64 copies: dW = W_before - W_after, to a few ulps of
+# max(|W|, |dW|). A plain step W -= lr * dW is linear in the upstream gradient, so the step for
+# -2 grad is -2 times the step for +grad to that rounding (~1e-16), both taken from the same state;
+# momentum carrying a buffer, or Adam (whose first step is about lr * sign(grad)), is off by O(1)
+# of the step. 1e-9 of the scale sits between, with six orders on each side.
+UPDATE_LINEAR = 1e-9
 # Recognising L2 inside a user's gradients (byo/recognise.py): what is left of a parameter
 # gradient on torch's own upstream, divided by the parameter, is the λ of the L2 term. Left
 # below L2_NOTHING_LEFT of max |param| is rounding (a float64 gradient carries ~1e-14 of
@@ -212,11 +219,3 @@ REPLAY_ULPS_PER_STEP = 2.0
 OPT_SLIP_MATCH = 1e-7
 # A free-running pair of runs has "parted" where their loss differs by more than TRAJ_TOL's
 # loss bar; that is reported, never judged: chaotic training amplifies rounding.
-# byo reads the gradient of a backward(grad, lr) that updates W in place and keeps no gradient
-# from the update itself, at lr = 1 on float64 copies: dW = W_before - W_after, to a few ulps of
-# max(|W|, |dW|). A plain step W -= lr * dW is linear in the upstream gradient, so the step for
-# -2 grad is -2 times the step for +grad to that rounding (~1e-16), both taken from the same state;
-# momentum carrying a buffer, or Adam (whose first step is about lr * sign(grad)), is off by O(1)
-# of the step. 1e-9 of the scale sits
-# between with six orders on each side.
-UPDATE_LINEAR = 1e-9

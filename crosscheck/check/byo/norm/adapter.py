@@ -28,7 +28,10 @@ class UserNorm(UserLayer):
         self.given_momentum = ND.momentum_of(obj)
         self.momentum, self.momentum_convention, self.running_unbiased, note = ND.conventions(
             self.given_momentum, declared, where)
-        self.notes = [note] if self.track_running_stats else []
+        self.notes = [note] if self.track_running_stats else [] if self.norm != "batchnorm" else [
+            f"{where}: no running statistics found (looked for "
+            f"{', '.join('/'.join(p) for p in ND.RUNNING_PATHS[:3])}, ...): they are not checked; "
+            f"keep them under one of those names to have them checked"]
         self.style = backward_style(obj)
         self._ready = True
 

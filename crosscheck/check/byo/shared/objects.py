@@ -85,7 +85,11 @@ class AsWritten:
         def backward_(*args):
             out = getattr(obj, backward)(*args)
             return out if out is not None else self._stored(self._dinputs, DX_ATTRS, "backward", "dinputs")
-        forward_.__signature__, backward_.__signature__ = inspect.signature(fwd), inspect.signature(bwd)
+        try:
+            forward_.__signature__, backward_.__signature__ = inspect.signature(fwd), inspect.signature(bwd)
+        except (TypeError, ValueError) as err:  # a builtin or compiled method
+            raise ValueError(f"{where}: cannot read the arguments of its {forward}() or {backward}() ({err}); "
+                             f"wrap it in a Python class, or name others with layer_api=") from None
         d["forward"], d["backward"] = forward_, backward_
 
     def _stored(self, given: str | None, names: tuple, method: str, key: str):
