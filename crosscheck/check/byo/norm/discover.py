@@ -29,14 +29,6 @@ RUNNING_VARS = ("unbiased", "biased")
 KEEP_MOMENTUM_FROM = 0.5
 
 
-def _find(obj, path: str):
-    head, _, key = path.partition(".")
-    value = obj.get(head) if isinstance(obj, dict) else getattr(obj, head, None)
-    if key:
-        return value.get(key) if isinstance(value, dict) else None
-    return value
-
-
 def _setting(obj, names: tuple, default=None):
     """A scalar setting found on the object or in its parameter dict (bn_param['eps'])."""
     for where in [obj] + [d for d in (getattr(obj, p, None) for p in PARAM_DICTS) if isinstance(d, dict)]:
@@ -58,7 +50,7 @@ def norm_kind(obj) -> str | None:
     name = type(obj).__name__.lower()
     if any(w in name for w in NORM_WORDS) or name in ("bn", "ln", "gn"):
         return next((kind for hint, kind in NAME_HINTS if hint in name), "batchnorm")
-    if any(_find(obj, m) is not None for m, _ in RUNNING_PATHS) or isinstance(getattr(obj, "bn_param", None), dict):
+    if any(D._get(obj, m) is not None for m, _ in RUNNING_PATHS) or isinstance(getattr(obj, "bn_param", None), dict):
         return "batchnorm"
     return None
 
@@ -71,7 +63,7 @@ class NormAccess:
     running: tuple[str, str] | None
 
     def get(self, obj, path: str) -> np.ndarray:
-        return np.asarray(_find(obj, path))
+        return np.asarray(D._get(obj, path))
 
     def weight(self, obj) -> np.ndarray:
         """gamma, where a linear layer's access gives W (a backward may return (dx, [dgamma, dbeta]))."""
@@ -84,7 +76,7 @@ class NormAccess:
         found = []
         for path in (self.gamma, self.beta):
             tried = D._grad_paths(path)
-            value = next((v for p in tried if (v := _find(obj, p)) is not None), None)
+            value = next((v for p in tried if (v := D._get(obj, p)) is not None), None)
             if value is None:
                 raise ValueError(f"{where}: after backward found no gradient for {path} (looked for "
                                  f"{', '.join(tried[:4])}, ...); keep it as d{path.split('.')[-1]}")
@@ -94,13 +86,13 @@ class NormAccess:
 
 def find_norm_access(obj, where: str) -> NormAccess:
     """gamma/beta (or weight/bias, scale/shift, params['gamma']) and the running statistics."""
-    affine = next(((g, b) for g, b in AFFINE_PATHS if isinstance(_find(obj, g), np.ndarray)
-                   and isinstance(_find(obj, b), np.ndarray)), None)
+    affine = next(((g, b) for g, b in AFFINE_PATHS if isinstance(D._get(obj, g), np.ndarray)
+                   and isinstance(D._get(obj, b), np.ndarray)), None)
     if affine is None:
         raise ValueError(f"{where}: a normalisation layer without gamma and beta (looked for "
                          f"{', '.join('/'.join(p) for p in AFFINE_PATHS[:4])}, params['gamma'])")
-    running = next(((m, v) for m, v in RUNNING_PATHS if isinstance(_find(obj, m), np.ndarray)
-                    and isinstance(_find(obj, v), np.ndarray)), None)
+    running = next(((m, v) for m, v in RUNNING_PATHS if isinstance(D._get(obj, m), np.ndarray)
+                    and isinstance(D._get(obj, v), np.ndarray)), None)
     return NormAccess(*affine, running)
 
 

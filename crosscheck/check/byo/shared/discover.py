@@ -47,8 +47,9 @@ def class_name(obj) -> str:
 
 
 def _get(obj, path: str):
+    """What `path` names on obj ("a.k": obj.a["k"]; obj may be a dict itself), else None."""
     head, _, key = path.partition(".")
-    value = getattr(obj, head, None)
+    value = obj.get(head) if isinstance(obj, dict) else getattr(obj, head, None)
     if key:
         return value.get(key) if isinstance(value, dict) else None
     return value
