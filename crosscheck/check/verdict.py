@@ -156,8 +156,13 @@ def row_status(local_ok: bool, acc_ok: bool) -> str:
 def loss_scale_floor(term_size: float, dtype: str) -> float:
     """The scale below which a loss row's relative error would only measure rounding of its
     terms (see LOSS_ROUNDING_ULPS): pass it to compare(..., scale_floor=)."""
+    return _rounding_floor(LOSS_ROUNDING_ULPS, term_size, dtype)
+
+
+def _rounding_floor(ulps: float, size: float, dtype: str) -> float:
+    """The scale at which `ulps` ulps of `size` (rounding, in dtype) just meet the dtype's bar."""
     eps = 2.220446049250313e-16 if dtype == "float64" else 1.1920928955078125e-07
-    return LOSS_ROUNDING_ULPS * eps * term_size / TOLERANCES[dtype]
+    return ulps * eps * size / TOLERANCES[dtype]
 
 
 # A bias right before a batch norm in training mode has an exactly zero gradient: the batch
@@ -173,8 +178,7 @@ SUM_ROUNDING_ULPS = 16.0
 def sum_scale_floor(term_sum: float, dtype: str) -> float:
     """The scale below which a bias gradient's relative error measures only the rounding of
     the sum it is (term_sum: the sum of |upstream| it is summed from): compare(..., scale_floor=)."""
-    eps = 2.220446049250313e-16 if dtype == "float64" else 1.1920928955078125e-07
-    return SUM_ROUNDING_ULPS * eps * term_sum / TOLERANCES[dtype]
+    return _rounding_floor(SUM_ROUNDING_ULPS, term_sum, dtype)
 
 
 def fd_bar(scale: float, floor: float) -> float:
