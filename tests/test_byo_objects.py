@@ -342,3 +342,51 @@ def test_an_elu_object_is_recognised_and_its_lost_negative_branch_named(rng, alp
     culprit = byo.check(byo.rowmajor(layers, x, y, loss="mse")).culprit()
     assert (culprit.layer, culprit.quantity) == (1, "grad_in")
     assert "elu derivative is 0 for x < 0" in culprit.slip
+
+
+# --- layers that create their weights on their first forward (numpy-ml, tinynn style) ---------
+class LazyDense:
+    def __init__(self, n_out, seed, slip=False):
+        self.n_out, self.seed, self.slip = n_out, seed, slip
+        self.params = {"w": None, "b": None}
+
+    def forward(self, x):
+        if self.params["w"] is None:
+            rng = np.random.default_rng(self.seed)
+            self.params = {"w": 0.5 * rng.normal(size=(x.shape[1], self.n_out)), "b": 0.1 * rng.normal(size=self.n_out)}
+        self.x = x
+        return x @ self.params["w"] + self.params["b"]
+
+    def backward(self, dy):
+        self.grads = {"w": self.x.T @ dy, "b": dy.sum(0) / (len(dy) if self.slip else 1)}
+        return dy @ self.params["w"].T
+
+
+class Tanh:
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        return dy * (1 - self.y ** 2)
+
+
+@pytest.mark.parametrize("slip", [False, True])
+def test_layers_sized_on_their_first_forward_need_no_glue(slip):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+    layers = [LazyDense(6, 1), Tanh(), LazyDense(3, 2, slip=slip)]
+    result = byo.check(byo.rowmajor(layers, x, y, loss="softmax_ce"))
+    assert layers[0].params["w"].shape == (4, 6)
+    assert any("first forward" in note for note in result.notes)
+    if slip:
+        assert not result.passed and (result.culprit().layer, result.culprit().quantity) == (2, "bias.grad")
+    else:
+        assert result.passed, result
+
+
+def test_a_lazy_layer_is_not_run_on_a_batch_that_is_not_finite():
+    x = np.ones((3, 4))
+    x[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"input: contains NaN"):
+        byo.rowmajor([LazyDense(3, 1)], x, np.array([0, 1, 2]), loss="softmax_ce")

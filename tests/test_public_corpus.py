@@ -36,3 +36,4 @@ def test_public_corpus_targets():
     assert t["pinned"] == t["bugs"], t["failures"]
     assert t["named_right"] == t["named"], t["failures"]
     assert glue["max"] <= 8, glue["sources"]
+    assert glue["median"] <= 3, glue["sources"]

@@ -95,16 +95,10 @@ def _numpy_ml():
 
 
 def glue_numpy_ml_fc(layers, x, y):
-    h = x
-    for layer in layers:  # numpy-ml sizes its weights on the first forward
-        h = layer.forward(h)
     return byo.rowmajor(layers, x, y, loss="softmax_ce")
 
 
 def glue_numpy_ml_cnn(layers, x, y):
-    h = x
-    for layer in layers:
-        h = layer.forward(h)
     return byo.cnn(layers, x, y, layout="nhwc")
 
 
@@ -158,16 +152,10 @@ NUMPY_ML_CNN_BUGS = [("Conv2D dW averaged", 0, "extra 1/N", dict(bug="dW_mean"))
 # out] / MaxPool2D / Flatten, NHWC (cnn) -----------------------------------------------------------
 
 def glue_tinynn(layers, x, y):
-    h = x
-    for layer in layers:  # tinynn sizes its weights on the first forward
-        h = layer.forward(h)
     return byo.rowmajor(layers, x, y, loss="softmax_ce")
 
 
 def glue_tinynn_cnn(layers, x, y):
-    h = x
-    for layer in layers:
-        h = layer.forward(h)
     return byo.cnn(layers, x, y, layout="nhwc")
 
 

@@ -82,10 +82,11 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     require_methods(layers, "byo.rowmajor")
     layers = O.all_as_written(layers, layer_api)
     layers, loss_layer = combined.split(layers)
+    sized = O.sized_on_first_forward(layers, x)
     first = [D.find_access(o, param_names) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = V.batch(x, dtype)
-    x0, adapted, notes = h, [], []
+    x0, adapted, notes = h, [], sized
     givens = D.per_layer("activations", activations, len(layers))
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     with V.quiet_numpy():
