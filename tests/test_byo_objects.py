@@ -390,3 +390,35 @@ def test_a_lazy_layer_is_not_run_on_a_batch_that_is_not_finite():
     x[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"input: contains NaN"):
         byo.rowmajor([LazyDense(3, 1)], x, np.array([0, 1, 2]), loss="softmax_ce")
+
+
+# --- a linear layer without a bias (torch's bias=False) ------------------------------------------
+class NoBias:
+    def __init__(self, n_in, n_out, rng, slip=False, adds=0.0):
+        self.W, self.slip, self.adds = rng.normal(size=(n_in, n_out)), slip, adds
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.adds
+
+    def backward(self, dy):
+        self.dW = self.x.T @ dy / (len(dy) if self.slip else 1)
+        return dy @ self.W.T
+
+
+@pytest.mark.parametrize("slip", [False, True])
+def test_a_linear_layer_without_a_bias_is_checked_as_torchs_bias_false(rng, slip):
+    x, y = _data(rng, n=8, out=2)
+    result = byo.check(byo.rowmajor([NoBias(4, 6, rng), ActivationReLU(), NoBias(6, 2, rng, slip=slip)], x, y,
+                                    loss="mse"), fd=True)
+    assert not any(r.quantity == "bias.grad" for r in result.rows)
+    if slip:
+        assert (result.culprit().layer, result.culprit().quantity) == (2, "weight.grad")
+    else:
+        assert result.passed, result
+
+
+def test_a_weight_alone_whose_forward_adds_something_asks_for_the_bias(rng):
+    x, y = _data(rng, n=8, out=2)
+    with pytest.raises(ValueError, match=r"^layer 0 \(NoBias\): keeps a weight W but no bias"):
+        byo.rowmajor([NoBias(4, 2, rng, adds=1.0)], x, y, loss="mse")

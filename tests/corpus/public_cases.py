@@ -342,13 +342,13 @@ NNLIB_MODEL_NEEDS = {"dAL sign flipped": (
 
 def glue_dl_with_numpy(layers, x, y):
     class Node:  # forward_pass()/backward_pass() take no arguments: the graph sets .input, .dloss_dout
-        def __init__(self, l): self.l, self.weights = l, getattr(l, "weights", None)
-        bias = property(lambda self: None if self.weights is None else np.zeros(self.weights.shape[1]))
+        def __init__(self, l): self.l = l; self.__dict__.update({"weights": l.weights} if hasattr(l, "weights") else {})
         def forward(self, x): self.l.input = x; self.l.forward_pass(); return self.l.output
-        def backward(self, d): self.l.dloss_dout = d; self.l.backward_pass(); self.l.calc_param_grads(); self.dW, self.db = getattr(self.l, "dloss_dweights", None), d.sum(0); return self.l.dloss_din
-    return byo.rowmajor([Node(l) for l in layers], x, y, loss="mse", param_names=("weights", "bias", "dW", "db"))
-    # wanted: byo.rowmajor(layers, x, y, loss="mse", bias=False,
-    #                      methods=("input", "forward_pass", "output", "dloss_dout", "backward_pass", "dloss_din"))
+        def backward(self, d): self.l.dloss_dout = d; self.l.backward_pass(); self.l.calc_param_grads(); self.dweights = getattr(self.l, "dloss_dweights", None); return self.l.dloss_din
+    return byo.rowmajor([Node(l) for l in layers], x, y, loss="mse")
+    # wanted: attribute-driven layers read as written, byo.rowmajor(layers, x, y, loss="mse",
+    #     layer_api={"input": "input", "forward": "forward_pass", "output": "output", "upstream": "dloss_dout",
+    #                "backward": "backward_pass", "dinputs": "dloss_din", "grads": "calc_param_grads"})
 
 
 def _dl_with_numpy(subs=(), module="dl_with_numpy.linear_layer"):
@@ -367,12 +367,8 @@ DL_WITH_NUMPY_BUGS = [
     ("sigmoid derivative at the output", 1, "at the output",
      [("sig = self.sigmoid(x)", "sig = self.sigmoid(self.sigmoid(x))")], "dl_with_numpy.activation_functions"),
 ]
-DL_WITH_NUMPY_NEEDS = ("byo.rowmajor: a linear layer without a bias (torch's bias=False). LinearLayer has none, so "
-                       "the glue hands in a zero bias and db = dout.sum(0): every layer row and gradient matches "
-                       "torch, but finite differences perturb that bias, which the forward never reads (fd 0 vs "
-                       "analytic db), a false FAIL on correct code. Also wanted: attribute-driven layers (.input, "
-                       "forward_pass(), .output; .dloss_dout, backward_pass(), calc_param_grads()) read without "
-                       "the 6-line wrapper class")
+# LinearLayer has no bias: byo.rowmajor reads it as torch's Linear(bias=False), told from its
+# forward adding nothing to x @ W.
 
 
 # --- PyDeepLearning 0.2.0 (imports as pydl): a Network of per-sample column layers, sigmoid
@@ -452,7 +448,7 @@ def cases() -> list[Case]:
                         lambda subs=(): _nnlib_model(subs), glue_nnlib_model, NNLIB_MODEL_BUGS), NNLIB_MODEL_NEEDS),
         *_rows("dl-with-numpy", "dl-with-numpy==0.0.3: dl_with_numpy (LinearLayer, SigmoidActivation)",
                lambda subs=(), module="dl_with_numpy.linear_layer": _dl_with_numpy(subs, module), glue_dl_with_numpy,
-               DL_WITH_NUMPY_BUGS, needs=DL_WITH_NUMPY_NEEDS),
+               DL_WITH_NUMPY_BUGS),
         *_rows("pydeeplearning", "pydeeplearning==0.2.0: pydl.network (Network)", lambda subs=(): _pydl(subs),
                glue_pydl, PYDL_BUGS),
     ]

@@ -28,26 +28,30 @@ class ParamLinear(UserLayer):
         w, b = access.weight(obj), access.bias(obj)
         # Views into the user's arrays: finite differences perturb them in place.
         # weight (out, in) as torch keeps it: the user's W, or a view of its transpose if stored (in, out)
-        self.params = {"weight": w.T if transposed else w, "bias": b.reshape(-1)}
+        self.params = {"weight": w.T if transposed else w}
+        if b is not None:  # None: a linear layer without a bias
+            self.params["bias"] = b.reshape(-1)
 
     def forward(self, x):
         return self.forward_obj(x)
 
     def backward(self, dy):
-        (dw, db), dx = param_grads(self, dy, self.backward_obj(dy, self.call_style))
-        self._keep(dw, db, len(dy))
+        grads, dx = param_grads(self, dy, self.backward_obj(dy, self.call_style))
+        self._keep(*grads, n=len(dy))
         return np.asarray(dx)
 
     def read_grads(self, n: int) -> None:
         """dW, db where the object keeps them (or handed them to its optimizer) after a backward
         its residual block called: none is read back from an update there."""
-        (dw, db), _ = param_grads(self, None, None, recover=False)
-        self._keep(dw, db, n)
+        grads, _ = param_grads(self, None, None, recover=False)
+        self._keep(*grads, n=n)
 
-    def _keep(self, dw, db, n: int) -> None:
+    def _keep(self, dw, db=None, *, n: int) -> None:
         dw = np.asarray(dw)
-        self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw,
-                        "bias": np.asarray(db).reshape(-1)}, n)
+        grads = {"weight": dw.T if self.transposed and dw.ndim == 2 else dw}
+        if db is not None:
+            grads["bias"] = np.asarray(db).reshape(-1)
+        self.set_grads(grads, n)
 
 
 class FunctionalLayer(UserLayer):

@@ -26,11 +26,12 @@ class Twin(nn.Module):
     """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
     parameters at the top level ('weight', 'bias') like torch's nn.Linear."""
 
-    def __init__(self, shape: tuple | None, activation: str, alpha: float = DEFAULT_SLOPE) -> None:
+    def __init__(self, shape: tuple | None, activation: str, alpha: float = DEFAULT_SLOPE,
+                 bias: bool = True) -> None:
         super().__init__()
         if shape is not None:
             self.weight = nn.Parameter(torch.zeros(shape))
-            self.bias = nn.Parameter(torch.zeros(shape[0]))
+            self.bias = nn.Parameter(torch.zeros(shape[0])) if bias else None
         self.has_linear = shape is not None
         self.act = activation_module(activation, alpha)
 
@@ -153,7 +154,7 @@ class UserLayer(Layer):
         """What the activation is applied to, for kinks and for the slip search."""
         if not self.has_linear:
             return x
-        return x.reshape(len(x), -1) @ self.params["weight"].T + self.params["bias"]
+        return x.reshape(len(x), -1) @ self.params["weight"].T + self.params.get("bias", 0.0)
 
     def kink_state(self):
         if self.activation in ("relu", "leaky_relu") and self._x is not None:
@@ -167,7 +168,7 @@ class UserLayer(Layer):
 
     def twin(self) -> nn.Module:
         shape = tuple(self.params["weight"].shape) if self.has_linear else None
-        return Twin(shape, self.activation, self.alpha)
+        return Twin(shape, self.activation, self.alpha, bias="bias" in self.params)
 
     def describe(self) -> str:
         if not self.has_linear:
