@@ -395,6 +395,48 @@ PYDL_BUGS = [
     ("derivative at the input of the layer", 1, None,
      [("return self.activationFuncDerivative(layer_output)", "return 0.25 + 0 * layer_output")]),
 ]
+# --- neurolab 0.3.5: a network object whose layers keep np["w"] (out, in) and np["b"]; the
+# gradient of 0.5 * sum((t - out)**2) per sample by tool.ff_grad(net, input, target) -> ([{"w", "b"}, ...],
+# flat, output): byo.program's per-sample pair. neurolab predates NumPy 2: building a net needs np.Inf
+# and np.asfarray, lent only while it is built; checking it needs neither
+
+@contextlib.contextmanager
+def _numpy_1_names():
+    np.Inf, np.asfarray = np.inf, lambda a, dtype=float: np.asarray(a, dtype)
+    try:
+        yield
+    finally:
+        del np.Inf, np.asfarray
+
+
+def glue_neurolab(net, grad, X, Y):
+    pair = (lambda x: net.step(x.ravel())[:, None], lambda x, y: [(g["w"], g["b"]) for g in grad(net, x.T, y.T)[0]])
+    return byo.program(pair, X, Y, params=[(layer.np["w"], layer.np["b"]) for layer in net.layers],
+                       activations=["tanh", "tanh", "identity"], loss="half_sse")
+
+
+def _neurolab(subs=(), module="neurolab.tool"):
+    with _numpy_1_names():
+        nl = importlib.import_module("neurolab")
+        T = patched("neurolab.trans", subs if module == "neurolab.trans" else ())
+        np.random.seed(0)
+        net = nl.net.newff([[-2, 2]] * 4, [6, 5, 2], [T.TanSig(), T.TanSig(), T.PureLin()])
+    tool = patched("neurolab.tool", subs if module == "neurolab.tool" else ())
+    X, Y = _rng(81).normal(size=(10, 4)), _rng(82).normal(size=(10, 2))
+    return glue_neurolab(net, tool.ff_grad, X, Y)
+
+
+NEUROLAB_BUGS = [
+    ("TanSig derivative at the input", 1, None, [("return 1.0 - np.square(y)", "return 1.0 - np.square(x)")],
+     "neurolab.trans"),
+    ("hidden delta without the transfer derivative", 1, None,
+     [("delt[ln] = dS * layer.transf.deriv(layer.s, layer.out)", "delt[ln] = dS")], "neurolab.tool"),
+    ("output bias gradient subtracted", 2, "wrong sign",
+     [("grad[ln]['b'] += delt[ln].reshape(delt[ln].size)\n\n", "grad[ln]['b'] -= delt[ln].reshape(delt[ln].size)\n\n")],
+     "neurolab.tool"),
+]
+
+
 def _rows(style, source, make, glue, bugs, needs=None, clean_needs=None):
     """The clean row and one per planted bug: make(*args) -> model; bugs [(name, layer, slip, *args)]."""
     conv = f"public/{style}"
@@ -449,6 +491,8 @@ def cases() -> list[Case]:
         *_rows("dl-with-numpy", "dl-with-numpy==0.0.3: dl_with_numpy (LinearLayer, SigmoidActivation)",
                lambda subs=(), module="dl_with_numpy.linear_layer": _dl_with_numpy(subs, module), glue_dl_with_numpy,
                DL_WITH_NUMPY_BUGS),
+        *_rows("neurolab", "neurolab==0.3.5: neurolab.net.newff, neurolab.tool.ff_grad",
+               lambda subs=(), module="neurolab.tool": _neurolab(subs, module), glue_neurolab, NEUROLAB_BUGS),
         *_rows("pydeeplearning", "pydeeplearning==0.2.0: pydl.network (Network)", lambda subs=(): _pydl(subs),
                glue_pydl, PYDL_BUGS),
     ]
