@@ -427,9 +427,9 @@ def _neurolab(subs=(), module="neurolab.tool"):
 
 
 NEUROLAB_BUGS = [
-    ("TanSig derivative at the input", 1, None, [("return 1.0 - np.square(y)", "return 1.0 - np.square(x)")],
+    ("TanSig derivative at the input", 1, "fed the input", [("return 1.0 - np.square(y)", "return 1.0 - np.square(x)")],
      "neurolab.trans"),
-    ("hidden delta without the transfer derivative", 1, None,
+    ("hidden delta without the transfer derivative", 1, "derivative missing",
      [("delt[ln] = dS * layer.transf.deriv(layer.s, layer.out)", "delt[ln] = dS")], "neurolab.tool"),
     ("output bias gradient subtracted", 2, "wrong sign",
      [("grad[ln]['b'] += delt[ln].reshape(delt[ln].size)\n\n", "grad[ln]['b'] -= delt[ln].reshape(delt[ln].size)\n\n")],
