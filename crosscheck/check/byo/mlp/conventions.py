@@ -15,6 +15,7 @@ from ..shared import combined
 from ..shared import convention as C
 from ..shared import discover as D
 from ..shared import objects as O
+from ..shared.lazy import sized_on_first_forward
 from ..shared import validate as V
 from ..shared.adapters import Activation
 from ..shared.model import UserModel, as_target, dtype_of, user_loss_fn
@@ -82,7 +83,7 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     require_methods(layers, "byo.rowmajor")
     layers = O.all_as_written(layers, layer_api)
     layers, loss_layer = combined.split(layers)
-    sized = O.sized_on_first_forward(layers, x)
+    sized = sized_on_first_forward(layers, x)
     first = [D.find_access(o, param_names, bias_optional=True) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = V.batch(x, dtype)

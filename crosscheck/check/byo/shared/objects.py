@@ -21,9 +21,7 @@ import textwrap
 
 import numpy as np
 
-from ...user_code import call_user
-from . import validate as V
-from .discover import PARAM_PATHS, label_of, put
+from .discover import put
 
 OUTPUT_ATTRS = ("output", "outputs", "out")
 DX_ATTRS = ("dinputs", "dinput", "dX", "dx", "grad_input", "input_grad")
@@ -135,38 +133,6 @@ def all_as_written(layers: list, layer_api) -> list:
         raise ValueError(f"layer_api: {len(apis)} entries for {len(layers)} layers; give one dict for all, "
                          f"or a list of one per layer (None where it does not apply)")
     return [as_written(o, i, a) for i, (o, a) in enumerate(zip(layers, apis))]
-
-
-_ABSENT = object()
-
-
-def _unsized(obj) -> bool:
-    """Does the layer keep a weight slot that is still None (numpy-ml's parameters["W"], tinynn's
-    params["w"]: sized on the first forward)?"""
-    for w, _ in PARAM_PATHS:
-        head, _, key = w.partition(".")
-        holder = getattr(obj, head, None) if key else None
-        if holder is not None and isinstance(holder, dict) and key in holder and holder[key] is None:
-            return True
-        if not key and getattr(obj, head, _ABSENT) is None:
-            return True
-    return False
-
-
-def sized_on_first_forward(layers: list, x) -> list[str]:
-    """Layers that create their weights on their first forward are run once, in order, on the
-    first sample of x, so that there are weights to read; the note saying so ([] where no layer
-    waits for its first forward)."""
-    waiting = [i for i, obj in enumerate(layers) if _unsized(obj)]
-    if not waiting:
-        return []
-    h = V.batch(x, None)[:1].copy()  # the whole batch validated first
-    with V.quiet_numpy():
-        for i, obj in enumerate(layers):
-            where = f"layer {i} ({label_of(obj)})"
-            h = V.forward_output(where, call_user(f"{where}.forward", obj.forward, h.copy()), h)
-    return [f"layers {', '.join(map(str, waiting))} had no weights until their first forward: the check ran "
-            f"one sample through the network first to create them"]
 
 
 def split_returned(out, w: np.ndarray | None, b: np.ndarray | None):
