@@ -34,7 +34,8 @@ class SubmissionResult:
     """One submission's grade: its parts, notes (skipped notebook lines, what its import did),
     and the start of what it printed. Deterministic: nothing in it depends on the clock."""
     student: str
-    key: str
+    key: str                       # sha256 of its files and of the assignment file
+    assignment: str                # sha256 of the assignment file
     parts: tuple[PartOutcome, ...]
     notes: tuple[str, ...]
     output: str
@@ -45,13 +46,13 @@ class SubmissionResult:
         return sum(p.points for p in self.parts)
 
     def to_json(self) -> dict:
-        return {"student": self.student, "key": self.key, "points": self.points,
+        return {"student": self.student, "key": self.key, "assignment": self.assignment, "points": self.points,
                 "parts": [p.to_json() for p in self.parts], "notes": list(self.notes), "output": self.output,
                 "output_bytes": self.output_bytes}
 
     @staticmethod
     def from_json(d: dict) -> "SubmissionResult":
-        return SubmissionResult(d["student"], d["key"], tuple(PartOutcome.from_json(p) for p in d["parts"]),
+        return SubmissionResult(d["student"], d["key"], d["assignment"], tuple(PartOutcome.from_json(p) for p in d["parts"]),
                                 tuple(d["notes"]), d["output"], int(d["output_bytes"]))
 
 
@@ -300,7 +301,7 @@ class _Watch:
                 elif "processes" in why:
                     got = zero(part, "processes", f"not graded: {why}")
             parts.append(got)
-        return SubmissionResult(sub.student, sub.key, tuple(parts), tuple(notes + self.notes),
+        return SubmissionResult(sub.student, sub.key, self.a.digest, tuple(parts), tuple(notes + self.notes),
                                 bytes(self.output).decode("utf-8", "replace"), self.output_bytes)
 
 
