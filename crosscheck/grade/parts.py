@@ -58,6 +58,8 @@ def grade_part(assignment: Assignment, part: Part, namespace: dict) -> PartOutco
             return _update(part, namespace)
         result = byo.check(_model(assignment, part, namespace), fd=False)
     except UserCodeError as err:
+        if _caused_by(err, MemoryError):
+            return zero(part, "memory", f"used more than {assignment.limits.memory_mib} MiB: {err}")
         return zero(part, "error", f"your code raised: {err}")
     except (ValueError, TypeError) as err:
         if not refused_on_purpose(err):
@@ -66,6 +68,14 @@ def grade_part(assignment: Assignment, part: Part, namespace: dict) -> PartOutco
     if result.passed:
         return PartOutcome(part.name, float(part.points), float(part.points), "passed", "matches the reference")
     return _failed(part, result)
+
+
+def _caused_by(err: BaseException, kind: type) -> bool:
+    while err is not None:
+        if isinstance(err, kind):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _failed(part: Part, result) -> PartOutcome:
