@@ -42,11 +42,12 @@ def make_class(folder: Path, n: int) -> None:
         write_class(folder, [case.__class__(name, files)])
 
 
-def run(assignment, subs_dir: Path, out: Path, jobs: int) -> float:
-    start = time.perf_counter()
-    results = pool.grade_class(assignment, discover(str(subs_dir), assignment.digest), str(out), jobs)
+def run(assignment, subs_dir: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
+    """Wall seconds of a whole run, and the CPU seconds of each submission's process tree."""
+    start, cpu = time.perf_counter(), []
+    results = pool.grade_class(assignment, discover(str(subs_dir), assignment.digest), str(out), jobs, cpu_seconds=cpu)
     outputs.write_all(assignment, results, str(out))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu
 
 
 def same_results(a: Path, b: Path) -> bool:
@@ -66,13 +67,16 @@ def main() -> int:
         subs = Path(tmp) / "subs"
         subs.mkdir()
         make_class(subs, args.n)
-        walls = [run(assignment, subs, Path(tmp) / f"out{i}", args.jobs) for i in (1, 2)]
+        runs = [run(assignment, subs, Path(tmp) / f"out{i}", args.jobs) for i in (1, 2)]
         identical = same_results(Path(tmp) / "out1", Path(tmp) / "out2")
         csv = (Path(tmp) / "out1" / "grades.csv").read_text().splitlines()[1:]
     full = sum(1 for line in csv if line.endswith(",50"))
-    for i, wall in enumerate(walls, 1):
-        print(f"run {i}: {args.n} submissions on {args.jobs} workers in {wall:.1f} s wall; "
-              f"{wall * args.jobs / args.n:.2f} s of a worker per submission")
+    for i, (wall, cpu) in enumerate(runs, 1):
+        cpu.sort()
+        print(f"run {i}: {args.n} submissions on {args.jobs} workers in {wall:.1f} s wall "
+              f"({wall * args.jobs / args.n:.2f} s of a worker per submission); CPU per submission's process "
+              f"tree: median {cpu[len(cpu) // 2]:.2f} s, max {cpu[-1]:.2f} s, total {sum(cpu):.0f} s")
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{full} of {args.n} at full marks; the two runs' results identical: {identical}")
     return 0 if identical else 1
 

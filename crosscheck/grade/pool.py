@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 from typing import Callable, Iterable
 
 from nn_crosscheck_common import atomic_write
@@ -63,9 +64,11 @@ def write_result(out_dir: str, result: SubmissionResult) -> None:
 
 
 def grade_class(assignment: Assignment, subs: list[Submission], out_dir: str, jobs: int,
-                progress: Callable[[SubmissionResult, bool], None] = lambda r, cached: None) -> list[SubmissionResult]:
+                progress: Callable[[SubmissionResult, bool], None] = lambda r, cached: None,
+                cpu_seconds: list[float] | None = None) -> list[SubmissionResult]:
     """Grade `subs` on `jobs` workers into out_dir/results; those whose result is already there
-    with the same key are not run again. Returns every result, in name order."""
+    with the same key are not run again. Returns every result, in name order; `cpu_seconds`,
+    when given, receives the CPU time each graded submission's process tree used."""
     done, todo = {}, []
     for sub in subs:
         old = read_result(result_path(out_dir, sub.student))
@@ -74,14 +77,16 @@ def grade_class(assignment: Assignment, subs: list[Submission], out_dir: str, jo
             progress(old, True)
         else:
             todo.append(sub)
-    for result in _run(assignment, todo, jobs):
+    for result, cpu in _run(assignment, todo, jobs):
+        if cpu_seconds is not None:
+            cpu_seconds.append(cpu)
         write_result(out_dir, result)
         done[result.student] = result
         progress(result, False)
     return [done[s.student] for s in sorted(subs, key=lambda s: s.student)]
 
 
-def _run(assignment: Assignment, todo: list[Submission], jobs: int) -> Iterable[SubmissionResult]:
+def _run(assignment: Assignment, todo: list[Submission], jobs: int) -> Iterable[tuple[SubmissionResult, float]]:
     if not todo:
         return
     ctx = multiprocessing.get_context("forkserver")
@@ -94,10 +99,17 @@ def _init_worker() -> None:
     sandbox.become_subreaper()
 
 
-def _grade_one(job: tuple[Assignment, Submission]) -> SubmissionResult:
+def _grade_one(job: tuple[Assignment, Submission]) -> tuple[SubmissionResult, float]:
+    """The result, and the CPU seconds of the submission's tree (reaped here, so counted here)."""
     assignment, sub = job
+    before = _children_cpu()
     code, notes = sources(sub)
-    return grade_submission(assignment, sub, code, notes)
+    return grade_submission(assignment, sub, code, notes), _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def merge(assignment: Assignment, folders: list[str]) -> list[SubmissionResult]:

@@ -1,5 +1,5 @@
-"""Imported once by the grading pool's forkserver: one thread per worker, numpy, torch and the
-checks imported, and one grading of each part kind on the reference functions, so that every
+"""Imported once by the grading pool's forkserver: one thread per worker, numpy, torch,
+matplotlib's pyplot and the checks imported, and one grading of each part kind on the reference functions, so that every
 lazy import and first-call cost is paid here and not by each submission's forked child."""
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")   # workers share the cores; one thread each is also deterministic
+os.environ["MPLBACKEND"] = "Agg"       # notebooks plot: pyplot is imported once, off screen
 
+import matplotlib.pyplot  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

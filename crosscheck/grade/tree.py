@@ -1,0 +1,70 @@
+"""The process tree under a grading worker: the worker is the subreaper of everything a
+submission starts, so every process it left is found under it and killed."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+def exited(pid: int, block: bool = False) -> bool:
+    """Has the child ended (and been reaped, here or by kill_tree)?"""
+    try:
+        return os.waitpid(pid, 0 if block else os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def descendants(root: int | None = None) -> list[int]:
+    """Every process under `root` (default: this one, the subreaper of all of them)."""
+    found, todo = [], [os.getpid() if root is None else root]
+    while todo:
+        kids = children(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
+def kill_tree(spare: int = 0) -> None:
+    """SIGKILL every process under this one (but `spare`), until none is left, and reap them."""
+    for _ in range(10000):
+        victims = [p for p in descendants() if p != spare and alive(p)]
+        if not victims:
+            break
+        for p in victims:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _reap()
+        time.sleep(0.001)
+    _reap()
+
+
+def _reap() -> None:
+    """Collect the exit statuses of dead children (orphans come to the subreaper too)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
