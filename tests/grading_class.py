@@ -89,6 +89,12 @@ def cases(grader_dir: str, subs_dir: str) -> list[Case]:
         Case("bad_loop", {"bad_loop.py": planted(("def sgd(w, dw, config=None):\n", "def sgd(w, dw, config=None):\n"
                                                   "    while True:\n        pass\n"))},
              {"sgd": ("timeout", "timed out after")}),
+        Case("bad_import_loop", {"bad_import_loop.py": SOLUTION + "\nwhile True:\n    pass\n"},
+             {p: ("timeout", "timed out after 8 s during import") for p in PARTS}),
+        Case("bad_os_exit", {"bad_os_exit.py": planted(("def relu_backward(dout, cache):\n",
+                                                        "def relu_backward(dout, cache):\n    import os\n    os._exit(3)\n"))},
+             {"relu": ("exited", "exited (status 3) in layer 1 (relu).backward"),
+              "TwoLayerNet.loss": ("exited", "exited (status 3) in")}),
         Case("bad_alloc", {"bad_alloc.py": planted(("def relu_forward(x):\n", "def relu_forward(x):\n"
                                                     "    hog = np.ones(50 * 2 ** 30 // 8)\n"))},
              {"relu": ("memory", "MiB"), "TwoLayerNet.loss": ("memory", "MiB")}),

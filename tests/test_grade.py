@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crosscheck import cli
-from crosscheck.grade import outputs, pool
+from crosscheck.grade import outputs, pool, sandbox
 from crosscheck.grade.assignment import load_assignment
 from crosscheck.grade.submissions import discover
 from grading_class import FULL, PARTS, cases, fast_assignment, write_class
@@ -84,6 +84,22 @@ def test_misbehaviour_is_contained_with_its_reason(graded):
     assert r["bad_print"].output_bytes >= 100 << 20 and len(r["bad_print"].output) <= 64 * 1024
 
 
+def test_the_same_class_graded_twice_gives_the_same_bytes(graded, tmp_path):
+    a = graded["assignment"]
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("bea_notebook.ipynb", "slip_bias_mean.py", "bad_print.py"):
+        (subs / name).write_text((graded["subs"] / name).read_text())
+    for run in ("one", "two"):
+        outputs.write_all(a, pool.grade_class(a, discover(str(subs), a.digest), str(tmp_path / run), jobs=2),
+                          str(tmp_path / run))
+    for rel in ("grades.csv", "summary.html", "results/bea_notebook.json", "results/slip_bias_mean.json",
+                "results/bad_print.json", "feedback/bad_print.txt"):
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+
+
+@pytest.mark.skipif(not sandbox.landlock_abi(), reason="no Landlock on this kernel: files are protected by "
+                                                       "permissions only (docs/grading.md#isolation)")
 def test_nothing_outside_its_folder_is_written_or_read(graded):
     assert graded["after"] == graded["before"]   # the grader's folder and the submissions, byte for byte
     assert graded["results"]["bad_write"].output.count("blocked PermissionError") == 3

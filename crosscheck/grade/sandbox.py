@@ -98,13 +98,18 @@ def _x86_64() -> bool:
     return os.uname().machine == "x86_64"
 
 
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 where it has none (older than 5.13, or disabled)."""
+    return max(0, _libc.syscall(_SYS_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
+
+
 def landlock(box: str) -> str:
     """Files: read and write inside `box`, read (and execute) the Python installation, this
     project's packages and the system's libraries, nothing else; no TCP; no signals out.
     '' when in force, else why not (old kernel, Landlock disabled)."""
-    abi = _libc.syscall(_SYS_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    abi = landlock_abi()
     if abi < 1:
-        return f"Landlock unavailable (errno {ctypes.get_errno()}): files outside its folder are not hidden"
+        return "Landlock unavailable on this kernel: files outside its folder are protected by permissions only"
     fs = _FS_RIGHTS[max(v for v in _FS_RIGHTS if v <= abi)]
     attr = (ctypes.c_uint64 * 3)(fs, _NET_TCP if abi >= 4 else 0, _SCOPE_ALL if abi >= 6 else 0)
     size = 8 * (3 if abi >= 6 else 2 if abi >= 4 else 1)
