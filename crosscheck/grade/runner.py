@@ -95,18 +95,17 @@ def _child(assignment: Assignment, box: str, sources: list[Source], status_fd: i
         os.closerange(3, status_fd)
         os.closerange(status_fd + 1, 1 << 16)
         limits = assignment.limits
-        longest = max([limits.import_time_s] + [p.time_limit_s for p in assignment.parts])
+        total = limits.import_time_s + sum(p.time_limit_s for p in assignment.parts)
         sandbox.scrub_environment(box)
         os.chdir(box)
-        sandbox.set_limits(limits.memory_mib, limits.import_time_s + 1, longest + 5)
+        sandbox.set_limits(limits.memory_mib, limits.import_time_s + 1, total + 5)
         notes = [n for n in (sandbox.drop_capabilities(), sandbox.landlock(box)) if n]
         _send(status_fd, "import")
         namespace, stopped = _run_sources(sources, box, limits.memory_mib)
         if os.getpid() != me:   # a process the student's code forked: it reports nothing
             os._exit(0)
         _send(status_fd, "imported\t" + json.dumps({"notes": notes, "stopped": stopped}))
-        for i, part in enumerate(assignment.parts):
-            _run_part(assignment, i, namespace, status_fd, stopped)
+        _run_parts(assignment, namespace, status_fd, stopped)
         _send(status_fd, "done")
     except BaseException:   # a bug of ours: said on the pipe, the worker shows it
         _send(status_fd, "bug\t" + traceback.format_exc().replace("\n", "\\n"))
@@ -146,30 +145,60 @@ def _run_sources(sources: list[Source], box: str, memory_mib: int) -> tuple[dict
     return namespace, "; ".join(said)
 
 
-def _run_part(assignment: Assignment, i: int, namespace: dict, status_fd: int, stopped: str) -> None:
+def _run_parts(assignment: Assignment, namespace: dict, status_fd: int, stopped: str) -> None:
+    """Grade the parts in order in a grandchild; when it dies (stopped by the worker at a time
+    limit, or by the student's code), a fresh grandchild from this child's state goes on with
+    the next part. The grandchild says on its own pipe which part it starts."""
+    n, start = len(assignment.parts), 0
+    while start < n:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _grade_parts(assignment, namespace, status_fd, write_end, start, stopped)   # never returns
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(read_end) as f:
+            said = f.read().split()
+        if said and said[-1] == "done":
+            return
+        last = int(said[-1]) if said else start
+        _send(status_fd, f"ended\t{last}\t{status}")
+        start = last + 1
+
+
+def _grade_parts(assignment: Assignment, namespace: dict, status_fd: int, started_fd: int, start: int,
+                 stopped: str) -> None:
+    """The grandchild: parts start.. in order, each reported as it starts and when it is graded."""
     from ..check import user_code
-    part = assignment.parts[i]
-    pid = os.fork()
-    if pid == 0:
-        me = os.getpid()
-        try:
-            sandbox.die_with_parent()
-            os.setpgid(0, 0)
-            sandbox.set_cpu_limit(part.time_limit_s + 1)
+    me = os.getpid()
+    try:
+        sandbox.die_with_parent()
+        os.setpgid(0, 0)
+        for i in range(start, len(assignment.parts)):
+            part = assignment.parts[i]
+            os.write(started_fd, f"{i}\n".encode())
+            sandbox.set_cpu_limit(sandbox.cpu_used() + part.time_limit_s + 1)
             _send(status_fd, f"part\t{i}\t{me}")
             user_code.report_stages_to(status_fd)
-            outcome = grade_part(assignment, part, namespace)
-            if stopped and outcome.status == "missing":
-                outcome = zero(part, "missing", f"{outcome.feedback}: {stopped}")
-            line = json.dumps(outcome.to_json())
-        except BaseException:   # a bug of ours, or the student's code escaping the check
-            line = json.dumps(zero(part, "crashed", "the check itself failed: "
-                                   + traceback.format_exc(limit=-3).strip().splitlines()[-1]).to_json())
-        if os.getpid() == me:
+            line = json.dumps(_grade_one_part(assignment, part, namespace, stopped).to_json())
+            if os.getpid() != me:   # a process the student's code forked: it reports nothing
+                os._exit(0)
             user_code.report_stages_to(None)
             _send(status_fd, f"result\t{i}\t{line}")
-            sys.stdout.flush()
-            sys.stderr.flush()
+        os.write(started_fd, b"done\n")
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    _send(status_fd, f"ended\t{i}\t{status}")
+
+
+def _grade_one_part(assignment: Assignment, part, namespace: dict, stopped: str) -> PartOutcome:
+    try:
+        outcome = grade_part(assignment, part, namespace)
+    except BaseException:   # a bug of ours, or the student's code escaping the check
+        return zero(part, "crashed", "the check itself failed: "
+                    + traceback.format_exc(limit=-3).strip().splitlines()[-1])
+    if stopped and outcome.status == "missing":
+        return zero(part, "missing", f"{outcome.feedback}: {stopped}")
+    return outcome

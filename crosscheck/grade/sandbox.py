@@ -70,8 +70,14 @@ def set_limits(memory_mib: int, cpu_soft_s: float, cpu_hard_s: float) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def cpu_used() -> float:
+    """CPU seconds this process has used (what RLIMIT_CPU counts)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def set_cpu_limit(seconds: float) -> None:
-    """Lower the CPU soft limit to `seconds` (a part's child; the hard limit stays)."""
+    """Set the CPU soft limit to `seconds` of this process's CPU time (the hard limit stays)."""
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     soft = math.ceil(seconds) if hard == resource.RLIM_INFINITY else min(math.ceil(seconds), hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))

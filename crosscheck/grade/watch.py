@@ -89,6 +89,7 @@ class Watch:
             outcome = PartOutcome.from_json(json.loads(text))
             if int(i) not in self.outcomes and outcome.part == self.a.parts[int(i)].name:
                 self.outcomes[int(i)] = outcome
+            self.part = -1   # until the next part starts, no part's clock runs
         elif kind == "ended":
             i, status = (int(v) for v in rest.split("\t"))
             if i not in self.outcomes:
