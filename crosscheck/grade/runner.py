@@ -1,8 +1,10 @@
 """Grade one submission in its own process tree, watched from outside.
 
 The worker (trusted, warm: numpy, torch and the checks imported) forks the submission's child,
-which confines itself (sandbox.py), runs the student's files into one namespace, then forks one
-grandchild per part that runs that part's check (parts.py) and reports it. The worker reads
+which confines itself (sandbox.py), runs the student's files into one namespace, then forks a
+grandchild that runs the parts' checks in order (parts.py) and reports each; where the worker
+stops it at a part's time limit, or the student's code kills it, a fresh grandchild goes on
+with the next part. The worker reads
 their reports on a pipe, keeps the first bytes of their stdout and stderr from another, and
 enforces what a process cannot be trusted to enforce on itself: the wall clock of the import and
 of each part, and the number of processes. When it stops anything, or when the child is done,
