@@ -220,6 +220,16 @@ class _Cs231nRule:
             self.configs[k] = got[1]
 
 
+def _step_line(row) -> str:
+    """A parameter after the first step that differs: torch.optim's value against theirs."""
+    c = row.comparison
+    if c.problem:
+        return row.describe()
+    at = "[" + ", ".join(str(i) for i in c.index) + "]"
+    return (f"parameter {c.name}: at {at} torch.optim gives {c.expected:.6g}, yours {c.actual:.6g} "
+            f"(off by {row.error:.2g} of the step)")
+
+
 def _update(part: Part, namespace: dict) -> PartOutcome:
     rng = np.random.default_rng(0)
     start = {"w": rng.normal(size=(4, 3)), "b": rng.normal(size=3)}
@@ -230,6 +240,6 @@ def _update(part: Part, namespace: dict) -> PartOutcome:
         return PartOutcome(part.name, float(part.points), float(part.points), "passed",
                            f"matches torch.optim over {REPLAY_STEPS} steps")
     lines = [f"step {result.first_failure} of {REPLAY_STEPS} differs from torch.optim ({result.spec.describe()})"]
-    lines += [r.describe() for r in result.failed_rows[:3]]
+    lines += [_step_line(r) for r in result.failed_rows[:3]]
     lines.append(f"looks like {result.slip}" if result.slip else "no known slip reproduces it")
     return PartOutcome(part.name, 0.0, float(part.points), "failed", "\n".join(lines), result.slip)
