@@ -149,3 +149,24 @@ def test_a_missing_function_and_a_raising_one_are_said_in_words():
     got = grade_part(a, a.parts[1], ns)
     assert got.status == "error" and "layer 1 (relu).backward raised ZeroDivisionError" in got.feedback
     assert json.loads(json.dumps(got.to_json())) == got.to_json()
+
+
+@pytest.mark.parametrize("kernel_list", [True, False], ids=["children_file", "proc_scan"])
+def test_the_process_tree_is_found_and_killed(monkeypatch, kernel_list):
+    import os
+    import time
+
+    from crosscheck.grade import tree
+    monkeypatch.setattr(tree, "_HAS_CHILDREN_FILE", kernel_list and tree._HAS_CHILDREN_FILE)
+    pid = os.fork()
+    if pid == 0:   # a child with a grandchild, both asleep
+        if os.fork() == 0:
+            time.sleep(30)
+        time.sleep(30)
+        os._exit(0)
+    deadline = time.monotonic() + 10
+    while len(tree.descendants()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(tree.descendants()) == 2 and pid in tree.descendants()
+    tree.kill_tree()
+    assert [p for p in tree.descendants() if tree.alive(p)] == []

@@ -22,7 +22,13 @@ def alive(pid: int) -> bool:
         return False
 
 
+_HAS_CHILDREN_FILE = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the kernel's list where it keeps one, else a scan)."""
+    if not _HAS_CHILDREN_FILE:
+        return [p for p, parent in _all_parents() if parent == pid]
     kids = []
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -31,6 +37,19 @@ def children(pid: int) -> list[int]:
     except OSError:
         pass
     return kids
+
+
+def _all_parents() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process (kernels without CONFIG_PROC_CHILDREN)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    out.append((int(name), int(f.read().rpartition(")")[2].split()[1])))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
 
 
 def descendants(root: int | None = None) -> list[int]:
