@@ -181,7 +181,7 @@ def _grade_parts(assignment: Assignment, namespace: dict, status_fd: int, starte
             part = assignment.parts[i]
             os.write(started_fd, f"{i}\n".encode())
             sandbox.set_cpu_limit(sandbox.cpu_used() + part.time_limit_s + 1)
-            _send(status_fd, f"part\t{i}\t{me}")
+            _send(status_fd, f"part\t{i}")
             user_code.report_stages_to(status_fd)
             line = json.dumps(_grade_one_part(assignment, part, namespace, stopped).to_json())
             if os.getpid() != me:   # a process the student's code forked: it reports nothing

@@ -28,14 +28,13 @@ class Watch:
         self.notes: list[str] = []
         self.stopped: tuple[str, str] | None = None   # (status, why) when the whole tree was stopped
         self.import_done = False
-        self.part, self.part_pid, self.stage, self.since = -1, 0, "", time.monotonic()
+        self.part, self.stage, self.since = -1, "", time.monotonic()
         self.pending = b""
         self.child = 0
 
     def run(self, pid: int, status_fd: int, out_fd: int) -> None:
         self.child = pid
-        start = self.since
-        backstop = start + self.a.limits.import_time_s + sum(p.time_limit_s for p in self.a.parts) + SLACK_S
+        backstop = self.since + self.a.limits.import_time_s + sum(p.time_limit_s for p in self.a.parts) + SLACK_S
         fds, child_done = [status_fd, out_fd], False
         while fds:
             ready, _, _ = select.select(fds, [], [], TICK_S)
@@ -51,7 +50,7 @@ class Watch:
                 child_done = True
                 kill_tree()   # what it left running goes, so its pipes close
             elif not child_done:
-                self._police(pid, backstop)
+                self._police(backstop)
         if not child_done:
             exited(pid, block=True)
         kill_tree()
@@ -78,8 +77,7 @@ class Watch:
             self.import_done, self.since = True, now
             self.notes += got["notes"] + ([got["stopped"]] if got["stopped"] else [])
         elif kind == "part":
-            i, pid = (int(v) for v in rest.split("\t"))
-            self.part, self.part_pid, self.stage, self.since = i, pid, "", now
+            self.part, self.stage, self.since = int(rest.split("\t")[0]), "", now
         elif kind == "enter":
             self.stage = rest
         elif kind == "leave":
@@ -101,7 +99,7 @@ class Watch:
     def _where(self, i: int) -> str:
         return f"in {self.stage}" if self.stage else f"in part {self.a.parts[i].name!r}"
 
-    def _police(self, pid: int, backstop: float) -> None:
+    def _police(self, backstop: float) -> None:
         now = time.monotonic()
         limits = self.a.limits
         count = len(descendants())
@@ -112,8 +110,9 @@ class Watch:
         elif self.import_done and self.part >= 0 and now - self.since > self.a.parts[self.part].time_limit_s:
             part = self.a.parts[self.part]
             self._stop("timeout", f"timed out after {part.time_limit_s:g} s {self._where(self.part)}")
-        elif now > backstop:
-            self._stop("timeout", "ran past the sum of its time limits")
+        elif now > backstop:   # whatever it is doing, the whole tree goes
+            self.stopped = self.stopped or ("timeout", "ran past the sum of its time limits")
+            kill_tree()
 
     def _stop(self, status: str, why: str) -> None:
         """Stop the part running now (its grandchild and everything under it), or during the
