@@ -109,6 +109,10 @@ def cases(grader_dir: str, subs_dir: str) -> list[Case]:
         Case("bad_read", {"bad_read.py": SOLUTION + _try(f"print('read', len(open({os.path.join(subs_dir, 'alice.py')!r}).read()))")
                           + _try(f"print('listed', os.listdir({subs_dir!r}))")},
              output_has="blocked"),
+        Case("env_probe", {"env_probe.py": SOLUTION + "\nimport os, matplotlib\nprint('ENV', ','.join(sorted(os.environ)))"
+                                                   "\nprint('BACKEND', matplotlib.get_backend(), 'CWD', os.getcwd() == os.environ['HOME'])"
+                                                   "\nprint('FILES', sorted(os.listdir('.')))\n"},
+             output_has="ENV"),
         Case("bad_print", {"bad_print.py": SOLUTION + "\nimport sys\nfor _ in range(100):\n"
                                                       "    sys.stdout.write('x' * (1 << 20))\n"},
              output_has="xxxx"),

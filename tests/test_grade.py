@@ -107,6 +107,14 @@ def test_nothing_outside_its_folder_is_written_or_read(graded):
     assert read.count("blocked PermissionError") == 2 and "alice.py" not in read and "read " not in read
 
 
+def test_it_sees_a_scrubbed_environment_and_only_its_own_files(graded):
+    lines = dict(line.split(" ", 1) for line in graded["results"]["env_probe"].output.splitlines())
+    assert lines["ENV"] == ("HOME,LANG,MKL_NUM_THREADS,MPLBACKEND,MPLCONFIGDIR,OMP_NUM_THREADS,OPENBLAS_NUM_THREADS,"
+                            "PATH,PYTHONDONTWRITEBYTECODE,TMPDIR")
+    assert lines["BACKEND"].lower() == "agg cwd true"
+    assert lines["FILES"] == "['env_probe.py']"
+
+
 def test_notebooks_skip_magics_with_a_note_and_plot_off_screen(graded):
     r = graded["results"]["bea_notebook"]
     notes = "\n".join(r.notes)

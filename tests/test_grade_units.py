@@ -170,3 +170,21 @@ def test_the_process_tree_is_found_and_killed(monkeypatch, kernel_list):
     assert len(tree.descendants()) == 2 and pid in tree.descendants()
     tree.kill_tree()
     assert [p for p in tree.descendants() if tree.alive(p)] == []
+
+
+def test_merge_refuses_a_student_graded_differently_or_against_another_assignment(tmp_path):
+    from crosscheck.grade.parts import PartOutcome
+    from crosscheck.grade.runner import SubmissionResult
+    a = load_assignment(str(EXAMPLE))
+
+    def result(points: float, digest: str = a.digest) -> SubmissionResult:
+        parts = tuple(PartOutcome(p.name, points, p.points, "passed", "") for p in a.parts)
+        return SubmissionResult("ann", "k", digest, parts, (), "", 0)
+
+    for folder, r in (("one", result(0)), ("two", result(0)), ("three", result(1)), ("four", result(0, "other"))):
+        pool.write_result(str(tmp_path / folder), r)
+    assert [r.student for r in pool.merge(a, [str(tmp_path / "one"), str(tmp_path / "two")])] == ["ann"]
+    with pytest.raises(ValueError, match="ann is graded differently in two folders"):
+        pool.merge(a, [str(tmp_path / "one"), str(tmp_path / "three")])
+    with pytest.raises(ValueError, match="was graded against another assignment"):
+        pool.merge(a, [str(tmp_path / "four")])
