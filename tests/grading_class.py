@@ -90,7 +90,7 @@ def cases(grader_dir: str, subs_dir: str) -> list[Case]:
                                                   "    while True:\n        pass\n"))},
              {"sgd": ("timeout", "timed out after")}),
         Case("bad_import_loop", {"bad_import_loop.py": SOLUTION + "\nwhile True:\n    pass\n"},
-             {p: ("timeout", "timed out after 8 s during import") for p in PARTS}),
+             {p: ("timeout", "timed out after 5 s during import") for p in PARTS}),
         Case("bad_os_exit", {"bad_os_exit.py": planted(("def relu_backward(dout, cache):\n",
                                                         "def relu_backward(dout, cache):\n    import os\n    os._exit(3)\n"))},
              {"relu": ("exited", "exited (status 3) in layer 1 (relu).backward"),
@@ -132,7 +132,7 @@ def write_class(folder: Path, class_cases: list[Case]) -> None:
             path.write_text(text)
 
 
-def fast_assignment(folder: Path, part_s: float = 8, import_s: float = 8) -> Path:
+def fast_assignment(folder: Path, part_s: float = 5, import_s: float = 5) -> Path:
     """The example assignment with shorter limits (a test waits out every timeout)."""
     text = EXAMPLE.read_text().replace("time_limit_s = 20", f"time_limit_s = {part_s}") \
         .replace("time_limit_s = 30", f"time_limit_s = {part_s}").replace("import_time_s = 20", f"import_time_s = {import_s}")

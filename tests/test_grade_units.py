@@ -153,23 +153,32 @@ def test_a_missing_function_and_a_raising_one_are_said_in_words():
 
 @pytest.mark.parametrize("kernel_list", [True, False], ids=["children_file", "proc_scan"])
 def test_the_process_tree_is_found_and_killed(monkeypatch, kernel_list):
+    """In a forked stand-in for a worker (this process may hold a pool): its child and
+    grandchild are found, then killed."""
     import os
     import time
 
     from crosscheck.grade import tree
     monkeypatch.setattr(tree, "_HAS_CHILDREN_FILE", kernel_list and tree._HAS_CHILDREN_FILE)
-    pid = os.fork()
-    if pid == 0:   # a child with a grandchild, both asleep
-        if os.fork() == 0:
-            time.sleep(30)
-        time.sleep(30)
-        os._exit(0)
-    deadline = time.monotonic() + 10
-    while len(tree.descendants()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(tree.descendants()) == 2 and pid in tree.descendants()
-    tree.kill_tree()
-    assert [p for p in tree.descendants() if tree.alive(p)] == []
+    worker = os.fork()
+    if worker == 0:
+        code = 1
+        try:
+            pid = os.fork()
+            if pid == 0:   # a child with a grandchild, both asleep
+                if os.fork() == 0:
+                    time.sleep(30)
+                time.sleep(30)
+                os._exit(0)
+            deadline = time.monotonic() + 10
+            while len(tree.descendants()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            found = len(tree.descendants()) == 2 and pid in tree.descendants()
+            tree.kill_tree()
+            code = 0 if found and not [p for p in tree.descendants() if tree.alive(p)] else 1
+        finally:
+            os._exit(code)
+    assert os.waitpid(worker, 0)[1] == 0
 
 
 def test_merge_refuses_a_student_graded_differently_or_against_another_assignment(tmp_path):
