@@ -128,7 +128,8 @@ def _run_sources(sources: list[Source], box: str, memory_mib: int) -> tuple[dict
     from ..check.user_code import describe
     sys.path.insert(0, box)
     sys.argv = [sources[0].filename if sources else "submission"]
-    namespace = {"__name__": "submission", "__builtins__": __builtins__}
+    # display(): what a notebook cell shows; here it prints
+    namespace = {"__name__": "submission", "__builtins__": __builtins__, "display": print}
     said = []
     for src in sources:
         try:
