@@ -62,6 +62,8 @@ def test_every_submission_is_graded_as_expected(graded):
                 assert part.status == status and words in part.feedback, (name, part)
             else:
                 assert part.status == "passed", (name, part)
+        assert case.output_has in result.output, (name, result.output[:300])
+        assert not case.note_has or any(case.note_has in n for n in result.notes), (name, result.notes)
 
 
 def test_the_slips_are_named_with_reference_against_theirs(graded):
