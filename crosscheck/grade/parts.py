@@ -184,7 +184,7 @@ def _program(part: Part, namespace: dict):
     net = call_user(f"{cls.__name__}(...)", cls, **dict(part.init))
     params = getattr(net, "params", None)
     if isinstance(params, dict):
-        rng = np.random.default_rng(len(part.name))
+        rng = np.random.default_rng(0)
         for key in sorted(params):
             shape = np.shape(params[key])
             params[key] = rng.normal(0, 0.5, shape) if key.startswith("W") else rng.normal(0, 0.1, shape)
