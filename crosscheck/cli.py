@@ -328,6 +328,9 @@ def run_grade(args) -> int:
     """Grade a class (or one submission for Gradescope, or merge shards) and write the outputs."""
     import os
 
+    if not sys.platform.startswith("linux"):
+        raise UsageError("grade: runs submissions in confined processes with Linux's fork, /proc and Landlock; "
+                         "run it on Linux")
     from .grade import outputs, pool
     from .grade.assignment import load_assignment
     from .grade.submissions import discover, one
