@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tomllib
 from dataclasses import dataclass, field
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the project runs there, the grader's file reader does not
+    tomllib = None
 
 PART_KINDS = ("layer", "loss", "program", "update")
 NETWORK_STYLES = ("mlp", "cnn")
@@ -86,6 +90,8 @@ class Assignment:
 
 def load_assignment(path: str) -> Assignment:
     """Read and validate an assignment file (ValueError naming the file and the key)."""
+    if tomllib is None:
+        raise ValueError(f"{path}: reading an assignment file needs Python 3.11 or newer (tomllib)")
     try:
         with open(path, "rb") as f:
             raw = f.read()
