@@ -6,8 +6,11 @@ confined process, in parallel and resumably, with feedback that names the slip (
   parts.py        grading one part with the project's checks (byo, the optimizer replay)
   reference_fns.py the reference CS231n functions a part's other layers use
   sandbox.py      confining the child that runs a submission (limits, Landlock, environment)
-  runner.py       one submission's process tree, watched, timed and killed from outside
+  runner.py       one submission: its confined child and the grandchild that runs the parts
+  watch.py        the worker's side: reports read, output kept, time and processes enforced
+  tree.py         the process tree under a worker, found and killed
   pool.py         the warm worker pool, resumable results, shards and their merge
+  warm.py         what the pool's forkserver imports and runs once
   outputs.py      CSV, HTML summary, per-student feedback, Gradescope's results.json"""
 from .assignment import Assignment, Part, load_assignment
 from .parts import PartOutcome, grade_part
