@@ -2,7 +2,8 @@
 
   check (the default): check presets (or your own network) layer by layer and print a table;
   train: train the NumPy and the torch model side by side and compare every step;
-  study: run a study (depth, stress, descent, moons, digits, all) with both implementations.
+  study: run a study (depth, stress, descent, moons, digits, all) with both implementations;
+  grade: grade a class's submissions against an assignment file (docs/grading.md).
 
 Only this module reads arguments and prints; the workflows it calls are libraries. Modules
 that import torch, matplotlib or scikit-learn are imported inside the command that needs
@@ -23,7 +24,7 @@ from .check.contain import can_contain, run_contained
 from .check.user_code import UserCodeError, describe, load_user_file, refused_on_purpose
 from .presets import PRESETS
 
-COMMANDS = ("check", "train", "study")
+COMMANDS = ("check", "train", "study", "grade")
 # `crosscheck train`'s SGD, unless told otherwise: momentum with dampening, so that a plain run
 # reaches every line of both SGD implementations (a dampening bug survived every default command)
 SGD_MOMENTUM, SGD_DAMPENING = 0.9, 0.1
@@ -31,6 +32,9 @@ STUDIES = ("depth", "stress", "descent", "moons", "digits", "all")
 EXIT_STATUSES = ("exit status: 0 everything agrees; 1 a check failed; 2 a bad flag, file or input "
                  "(one line says which); 3 your own code (--user) raised, the line names where; "
                  "4 internal error: a bug of crosscheck, printed with its traceback: please report it")
+GRADE_EXIT_STATUSES = ("exit status: 0 every submission graded (whatever its points); 2 a bad flag, assignment "
+                       "file or submissions folder (one line says which); 4 internal error: a bug of crosscheck, "
+                       "printed with its traceback: please report it")
 
 
 def parser() -> OneLineParser:
@@ -38,12 +42,14 @@ def parser() -> OneLineParser:
     p = OneLineParser(prog=prog, epilog=EXIT_STATUSES,
                       description="Prove NumPy and PyTorch models equal, layer by layer. Without a "
                                   f"command, `check` runs ({prog} check --help).")
-    sub = p.add_subparsers(dest="command", metavar="{check,train,study}", parser_class=OneLineParser)
+    sub = p.add_subparsers(dest="command", metavar="{check,train,study,grade}", parser_class=OneLineParser)
     _check_options(sub.add_parser("check", help="check presets or your network layer by layer (default)",
                                   epilog=EXIT_STATUSES))
     _train_options(sub.add_parser("train", help="train NumPy and torch side by side, compare every step",
                                   epilog=EXIT_STATUSES))
     _study_options(sub.add_parser("study", help="run a study with both implementations"))
+    _grade_options(sub.add_parser("grade", help="grade a class's submissions against an assignment file",
+                                  epilog=GRADE_EXIT_STATUSES))
     return p
 
 
@@ -112,6 +118,25 @@ def _study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logdir", default="runs", help="TensorBoard folder")
     p.add_argument("--no-tb", action="store_true", help="write no TensorBoard runs")
     p.add_argument("--plots", default="plots", help="folder for PNG plots")
+
+
+def _grade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="the assignment file (TOML; examples/grading/)")
+    p.add_argument("submissions", metavar="SUBMISSIONS", nargs="?",
+                   help="a folder of submissions (.py files, .ipynb notebooks, folders); with --gradescope, "
+                        "one submission (a file or a folder)")
+    p.add_argument("--out", metavar="DIR", default="grading",
+                   help="where grades.csv, summary.html, feedback/ and results/ go (a rerun skips the "
+                        "submissions whose result there is still current)")
+    p.add_argument("--jobs", type=positive_int, metavar="N", help="workers (default: the number of cores)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="grade only shard I of N (every N-th submission by name); join the shards' --out "
+                        "folders with --merge")
+    p.add_argument("--merge", nargs="+", metavar="DIR",
+                   help="join the results/ of these --out folders (the shards) into --out, instead of grading")
+    p.add_argument("--gradescope", metavar="RESULTS.json",
+                   help="grade SUBMISSIONS as one submission and write Gradescope's results.json here "
+                        "(e.g. /autograder/results/results.json)")
 
 
 def _choose(kind: str, asked: list[str] | None, valid) -> list[str]:
@@ -297,6 +322,54 @@ def _train_alone(args, preset, spec, cfg) -> int:
     return EXIT_OK
 
 
+# --- grade ---------------------------------------------------------------------------
+
+def run_grade(args) -> int:
+    """Grade a class (or one submission for Gradescope, or merge shards) and write the outputs."""
+    import os
+
+    if not sys.platform.startswith("linux"):
+        raise UsageError("grade: runs submissions in confined processes with Linux's fork, /proc and Landlock; "
+                         "run it on Linux")
+    from .grade import outputs, pool
+    from .grade.assignment import load_assignment
+    from .grade.submissions import discover, one
+    assignment = load_assignment(args.assignment)
+    shard = pool.parse_shard(args.shard) if args.shard is not None else None
+    if args.merge:
+        if args.submissions or shard or args.gradescope:
+            raise UsageError("--merge: joins finished shards; give no SUBMISSIONS, --shard or --gradescope with it")
+        results = pool.merge(assignment, args.merge)
+        outputs.write_all(assignment, results, args.out)
+        print(f"merged {len(results)} results from {len(args.merge)} folders into {args.out}")
+        return EXIT_OK
+    if not args.submissions:
+        raise UsageError("SUBMISSIONS: give the folder of submissions (or --merge DIR ... to join shards)")
+    if args.gradescope:
+        if shard:
+            raise UsageError("--gradescope: grades one submission; --shard does not apply")
+        if not os.path.exists(args.submissions):
+            raise UsageError(f"SUBMISSIONS: no such file or folder {args.submissions!r}")
+        subs = [one(args.submissions, assignment.digest)]
+    else:
+        subs = pool.in_shard(discover(args.submissions, assignment.digest), shard)
+    start = time.perf_counter()
+
+    def progress(result, cached: bool) -> None:
+        print(f"{result.student}: {result.points:g} / {assignment.total_points:g}{' (unchanged)' if cached else ''}",
+              flush=True)
+
+    results = pool.grade_class(assignment, subs, args.out, args.jobs or os.cpu_count() or 1, progress)
+    outputs.write_all(assignment, results, args.out)
+    if args.gradescope:
+        text = outputs.gradescope_json(assignment, results[0])
+        from nn_crosscheck_common import atomic_write
+        atomic_write(args.gradescope, lambda f: f.write(text.encode()))
+    print(f"{len(results)} submissions graded in {time.perf_counter() - start:.1f} s: {args.out}/grades.csv, "
+          f"{args.out}/summary.html, {args.out}/feedback/" + (f", {args.gradescope}" if args.gradescope else ""))
+    return EXIT_OK
+
+
 # --- study ---------------------------------------------------------------------------
 
 def run_study(args) -> int:
@@ -323,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"crosscheck: {err}", file=sys.stderr)
         return EXIT_USAGE
-    run = {"check": run_check, "train": run_train, "study": run_study}[args.command]
+    run = {"check": run_check, "train": run_train, "study": run_study, "grade": run_grade}[args.command]
     if args.command == "check" and args.user and (from_command_line or args.timeout) and can_contain():
         return run_contained(lambda: _reported(run, args), args.timeout, "crosscheck")
     return _reported(run, args)
