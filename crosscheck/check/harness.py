@@ -183,8 +183,7 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     def row(run: LayerRun, qty: str) -> Row:
         local = run.local.get(qty)
         want = _dtype_of(run.acc_ref.get(qty), dtype)
-        # a bias gradient is a sum over the batch of the upstream gradient: its rounding is not blamed
-        floor = sum_scale_floor(float(np.abs(run.upstream).sum()), dtype) if qty == "bias.grad" else 0.0
+        floor = _sum_floor(run, qty, dtype)
         acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), want, scale_floor=floor)
         loc = None if local is None else compare(qty, local, run.local_ref.get(qty), want, scale_floor=floor)
         noise = None if run.acc_torch is None else compare(qty, run.acc_torch.get(qty), run.acc_ref.get(qty)).max_rel
@@ -202,6 +201,14 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         if not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
     return result
+
+
+def _sum_floor(run: LayerRun, qty: str, dtype: str) -> float:
+    """A bias gradient ('bias.grad', an inner layer's 'branch.0.bias.grad') is a sum over the
+    batch of its own module's upstream gradient: its rounding is not blamed (verdict.sum_scale_floor
+    of that sum's terms, as the reference's run saw them); 0 for any other quantity."""
+    terms = run.acc_ref.bias_terms.get(qty[:-len(".grad")]) if qty.endswith(".grad") else None
+    return 0.0 if terms is None else sum_scale_floor(terms, dtype)
 
 
 def _dtype_of(expected, dtype: str) -> str:
@@ -301,7 +308,8 @@ def _restore_buffers(layer, saved: dict, i: int) -> None:
 
 def _trace_pass(trace: Trace, i: int) -> LayerPass:
     """Layer i's part of an end-to-end trace."""
-    return LayerPass(trace.outputs[i], trace.grad_inputs[i], _of_layer(trace.grads, i), _of_layer(trace.buffers, i))
+    return LayerPass(trace.outputs[i], trace.grad_inputs[i], _of_layer(trace.grads, i), _of_layer(trace.buffers, i),
+                     _of_layer(trace.bias_terms, i))
 
 
 def loss_term_sizes(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
