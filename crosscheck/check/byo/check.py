@@ -101,6 +101,9 @@ def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     slips named, your loss and its end-to-end gradients, and finite differences on the samples
     its size plan allows."""
     truth = user.torch_model  # float64; a float32 copy runs beside it where your code is float32
+    # built once with the model; your parameters and running statistics as they are now (a check
+    # before this one moved the twin's running statistics, and yours were put back)
+    reference.load_numpy_state(truth, user.model.state_dict())
     twin = truth if user.dtype == "float64" else copy.deepcopy(truth).to(TORCH_DTYPES[user.dtype])
     base = check_pair(user.model, twin, user.x, user.target, user.loss, dtype=user.dtype, seed=seed,
                       truth_model=truth if user.dtype != "float64" else None, name=user.name, activation="user")

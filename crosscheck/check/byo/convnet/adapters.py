@@ -129,7 +129,7 @@ class UserConv(UserCNNLayer):
 
     def backward(self, dy):
         (dw, db), dx = param_grads(self, dy, super().backward(dy))
-        self.set_grads({"weight": np.asarray(dw), "bias": np.asarray(db).reshape(-1)}, len(dy))
+        self.keep_grads(dw, db, len(dy))
         return dx
 
     def twin(self):
@@ -280,9 +280,8 @@ class UserLinear(UserCNNLayer):
                              f"per sample but W expects {n_in}")
 
     def backward(self, dy):
-        grads, dx = param_grads(self, dy, super().backward(dy))
-        dw, db = (np.asarray(g) for g in grads)
-        self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw, "bias": db.reshape(-1)}, len(dy))
+        (dw, db), dx = param_grads(self, dy, super().backward(dy))
+        self.keep_grads(dw, db, len(dy))
         return dx
 
     def twin(self):

@@ -35,19 +35,8 @@ class ParamLinear(UserLayer):
 
     def backward(self, dy):
         (dw, db), dx = param_grads(self, dy, self.backward_obj(dy, self.call_style))
-        self._keep(dw, db, len(dy))
+        self.keep_grads(dw, db, len(dy))
         return np.asarray(dx)
-
-    def read_grads(self, n: int) -> None:
-        """dW, db where the object keeps them (or handed them to its optimizer) after a backward
-        its residual block called: none is read back from an update there."""
-        (dw, db), _ = param_grads(self, None, None, recover=False)
-        self._keep(dw, db, n)
-
-    def _keep(self, dw, db, n: int) -> None:
-        dw = np.asarray(dw)
-        self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw,
-                        "bias": np.asarray(db).reshape(-1)}, n)
 
 
 class FunctionalLayer(UserLayer):

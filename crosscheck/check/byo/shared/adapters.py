@@ -21,6 +21,7 @@ from ...user_code import call_user
 from .convention import Convention
 from .discover import DEFAULT_SLOPE, label_of
 from .objects import split_returned
+from .updates import param_grads
 
 class Twin(nn.Module):
     """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
@@ -94,11 +95,23 @@ class UserLayer(Layer):
             return np.asarray(self.forward(x))
 
     def read_grads(self, n: int) -> None:
-        """Keep the parameter gradients the user's object holds after a backward that its owner
-        (a residual block of the user's) called; a layer without parameters has none."""
-        if self.params:
+        """Keep the parameter gradients the user's object holds (or handed to its optimizer) after
+        a backward that its owner (a residual block of the user's) called, for a batch of n; none
+        is read back from an update there. A layer without parameters has none."""
+        if not self.params:
+            return
+        if self.access is None:
             raise ValueError(f"layer {self.index} ({self.label}): its gradients cannot be read after a backward "
                              f"called by the block that holds it")
+        (dw, db), _ = param_grads(self, None, None, recover=False)
+        self.keep_grads(dw, db, n)
+
+    def keep_grads(self, dw, db, n: int) -> None:
+        """dW, db as the user's code keeps them, kept as torch's 'weight', 'bias' (dW transposed
+        back where the adapter holds the user's W transposed)."""
+        dw = np.asarray(dw)
+        self.set_grads({"weight": dw.T if getattr(self, "transposed", False) and dw.ndim == 2 else dw,
+                        "bias": np.asarray(db).reshape(-1)}, n)
 
     @property
     def output_activation(self) -> str:
