@@ -12,7 +12,8 @@ CS231n `conv_param` dict), W 2-D a fully connected layer y = x.reshape(N, -1) @ 
 @ W.T, told as byo.rowmajor tells it); class names with Pool (Max/Avg), Flatten or Reshape,
 Dropout; anything else an element-wise activation, told as byo.rowmajor tells it. What
 cannot be told is declared: activations=, w_layout=, param_names=. CS231n function pairs
-are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
+are wrapped by conv_fn, pool_fn, affine_fn and fn_layer. Batch, layer and group norms are read
+as byo/norm/ reads them, residual blocks x + f(x) (f a list of such layers) as byo/residual/ does.
 
     model = byo.cnn(layers, x, labels, layout="nhwc")
     result = byo.check(model)
