@@ -10,10 +10,10 @@ import numpy as np
 from torch import nn
 
 import reference
-from numpy_impl import Residual
+from numpy_impl import Residual, buffers_kept
 
 from ..shared import validate as V
-from ..shared.adapters import UserLayer, buffers_kept
+from ..shared.adapters import UserLayer
 from ..shared.convention import Convention
 from ..shared.discover import backward_style, fits, label_of
 from ..shared.objects import as_written

@@ -7,13 +7,11 @@ Adapters present the user's code behind numpy_impl's Layer contract in torch's l
 samples as rows, a linear weight (out, in), parameter names 'weight'/'bias'."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 from torch import nn
 
-from numpy_impl import Layer
+from numpy_impl import Layer, buffers_kept
 import reference
 from reference import TORCH_DTYPES, activation_module
 
@@ -39,18 +37,6 @@ class Twin(nn.Module):
         if self.has_linear:
             x = nn.functional.linear(x.flatten(1), self.weight, self.bias)
         return self.act(x)
-
-
-@contextmanager
-def buffers_kept(layer):
-    """Run the user's forward as often as needed: the layer's running statistics (its buffers,
-    the user's own arrays) are put back as they were afterwards."""
-    saved = {k: np.array(v, copy=True) for k, v in layer.buffers.items()}
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            layer.load_tensor(key, value)
 
 
 class UserLayer(Layer):
