@@ -10,6 +10,7 @@ error passes only inherits error from elsewhere."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -183,7 +184,7 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     def row(run: LayerRun, qty: str) -> Row:
         local = run.local.get(qty)
         want = _dtype_of(run.acc_ref.get(qty), dtype)
-        floor = _sum_floor(run, qty, dtype)
+        floor = bias_floor(run.acc_ref.bias_terms, qty[:-len(".grad")], dtype) if qty.endswith(".grad") else 0.0
         acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), want, scale_floor=floor)
         loc = None if local is None else compare(qty, local, run.local_ref.get(qty), want, scale_floor=floor)
         noise = None if run.acc_torch is None else compare(qty, run.acc_torch.get(qty), run.acc_ref.get(qty)).max_rel
@@ -203,11 +204,12 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     return result
 
 
-def _sum_floor(run: LayerRun, qty: str, dtype: str) -> float:
-    """A bias gradient ('bias.grad', an inner layer's 'branch.0.bias.grad') is a sum over the
-    batch of its own module's upstream gradient: its rounding is not blamed (verdict.sum_scale_floor
-    of that sum's terms, as the reference's run saw them); 0 for any other quantity."""
-    terms = run.acc_ref.bias_terms.get(qty[:-len(".grad")]) if qty.endswith(".grad") else None
+def bias_floor(bias_terms: Mapping[str, float], key: str, dtype: str) -> float:
+    """The scale floor of parameter `key`'s gradient ('bias', '2.branch.0.bias'): a bias gradient
+    is a sum over the batch of its own module's upstream gradient, whose rounding is not blamed
+    (verdict.sum_scale_floor of the sum of |those terms|, `bias_terms` as torch_side.bias_upstreams
+    recorded them; an inner layer of a block too); 0 for any other parameter."""
+    terms = bias_terms.get(key)
     return 0.0 if terms is None else sum_scale_floor(terms, dtype)
 
 
