@@ -145,7 +145,7 @@ class ResBlock:
         return dy + d
 
 
-class DownBlock(ResBlock):
+class ResBlockDown(ResBlock):
     """y = shortcut(x) + f(x): f halves the image and widens the channels, so does the shortcut."""
 
     def __init__(self, layers, shortcut, bug=None):
@@ -153,7 +153,10 @@ class DownBlock(ResBlock):
         self.shortcut = shortcut
 
     def forward(self, x):
-        return self.shortcut.forward(x) + self.branch_forward(x)
+        h, skip = self.branch_forward(x), self.shortcut.forward(x)
+        if self.bug == "forward_drops_skip":
+            return h
+        return skip if self.bug == "forward_drops_branch" else skip + h
 
     def backward(self, dy):
         d = self.branch_backward(dy)
@@ -174,7 +177,7 @@ def layers(rng, layout="nchw", bug=None, proj_bug=None, bias_bug=None):
         return BatchNorm2d(c, rng, layout)
     return [conv(2, 4), bn(4), ReLU(),
             ResBlock([conv(4, 4, bias_bug=bias_bug), bn(4), ReLU(), conv(4, 4), bn(4)], bug=bug), ReLU(),
-            DownBlock([conv(4, 6, stride=2), bn(6), ReLU(), conv(6, 6), bn(6)], conv(4, 6, 1, stride=2, pad=0),
+            ResBlockDown([conv(4, 6, stride=2), bn(6), ReLU(), conv(6, 6), bn(6)], conv(4, 6, 1, stride=2, pad=0),
                       bug=proj_bug), ReLU(),
             Flatten(), Dense(54, 3, rng)]
 

@@ -34,6 +34,8 @@ def test_the_example_passes_in_either_layout_with_each_inner_layers_rows(layout)
     ("nhwc", {"bug": "backward_drops_branch"}, 3, "grad_in", "drops the branch"),
     ("nhwc", {"proj_bug": "backward_drops_skip"}, 5, "grad_in", "drops the skip path"),
     ("nchw", {"proj_bug": "backward_drops_branch"}, 5, "grad_in", "drops the branch"),
+    ("nhwc", {"proj_bug": "forward_drops_skip"}, 5, "out", "forward drops the skip"),
+    ("nchw", {"proj_bug": "forward_drops_branch"}, 5, "out", "forward drops the branch"),
 ])
 def test_planted_residual_slips_are_pinned_and_named(layout, kw, layer, quantity, slip):
     result = byo.check(RES.crosscheck_model(layout, **kw), fd=False, recognise=False)
