@@ -87,6 +87,41 @@ def test_a_model_checked_twice_is_checked_the_same():
     assert [r.acc.max_rel for r in first.rows] == [r.acc.max_rel for r in second.rows]
 
 
+class Block:
+    """No residual name, its branch under `f`: a block where its forward is seen to be x + f(x), or
+    where declared with residual= (its slips then named even where its forward is not)."""
+
+    def __init__(self, f, skip=True):
+        self.f, self.skip = f, skip
+
+    def forward(self, x):
+        h = x
+        for layer in self.f:
+            h = layer.forward(h)
+        return x + h if self.skip else h
+
+    def backward(self, dy):
+        d = dy
+        for layer in reversed(self.f):
+            d = layer.backward(d)
+        return dy + d if self.skip else d
+
+
+def _declared(skip, residual=None):
+    rng = np.random.default_rng(2)
+    block = Block([RES.Conv(2, 2, 3, rng, layout="nhwc"), RES.ReLU()], skip)
+    return byo.cnn([block, RES.Flatten(), RES.Dense(32, 3, rng)], rng.normal(size=(3, 4, 4, 2)), [0, 1, 2],
+                   layout="nhwc", residual=residual)
+
+
+def test_a_block_is_told_by_its_forward_or_declared():
+    assert byo.check(_declared(skip=True), fd=False).passed
+    with pytest.raises(ValueError, match=r"layer 0 \(Block\): holds layers under f but its forward is not x"):
+        _declared(skip=False)
+    result = byo.check(_declared(skip=False, residual={"branch": "f", "shortcut": None}), fd=False, recognise=False)
+    assert not result.passed and "forward drops the skip" in result.culprit().slip
+
+
 class Dropout:
     def forward(self, x):
         return x
