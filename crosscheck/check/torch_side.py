@@ -59,10 +59,10 @@ def run_torch(model: nn.Sequential, x: np.ndarray, upstream: np.ndarray) -> Trac
 @contextmanager
 def bias_upstreams(model: nn.Module) -> Iterator[dict[str, float]]:
     """{'<module path>.bias': sum of |dL/d(output)|} of every module holding a parameter named
-    'bias', filled in by the backward run inside the block. A bias gradient is that upstream
+    'bias', filled in by a backward run inside the with-block. A bias gradient is that upstream
     summed over the batch (and the spatial axes), times an activation's derivative where the
-    module applies one after it (at most 1 for those byo takes): what its rounding scales with,
-    for an inner layer of a residual block as for a top-level one."""
+    module applies one after its bias (a twin of a fused user layer; a derivative of order 1):
+    what its rounding scales with, for an inner layer of a residual block as for a top-level one."""
     sums: dict[str, float] = {}
 
     def record(key: str):
