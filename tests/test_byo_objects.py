@@ -342,3 +342,83 @@ def test_an_elu_object_is_recognised_and_its_lost_negative_branch_named(rng, alp
     culprit = byo.check(byo.rowmajor(layers, x, y, loss="mse")).culprit()
     assert (culprit.layer, culprit.quantity) == (1, "grad_in")
     assert "elu derivative is 0 for x < 0" in culprit.slip
+
+
+# --- layers that create their weights on their first forward (numpy-ml, tinynn style) ---------
+class LazyDense:
+    def __init__(self, n_out, seed, slip=False):
+        self.n_out, self.seed, self.slip = n_out, seed, slip
+        self.params = {"w": None, "b": None}
+
+    def forward(self, x):
+        if self.params["w"] is None:
+            rng = np.random.default_rng(self.seed)
+            self.params = {"w": 0.5 * rng.normal(size=(x.shape[1], self.n_out)), "b": 0.1 * rng.normal(size=self.n_out)}
+        self.x = x
+        return x @ self.params["w"] + self.params["b"]
+
+    def backward(self, dy):
+        self.grads = {"w": self.x.T @ dy, "b": dy.sum(0) / (len(dy) if self.slip else 1)}
+        return dy @ self.params["w"].T
+
+
+class Tanh:
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        return dy * (1 - self.y ** 2)
+
+
+@pytest.mark.parametrize("slip", [False, True])
+def test_layers_sized_on_their_first_forward_need_no_glue(slip):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+    layers = [LazyDense(6, 1), Tanh(), LazyDense(3, 2, slip=slip)]
+    result = byo.check(byo.rowmajor(layers, x, y, loss="softmax_ce"))
+    assert layers[0].params["w"].shape == (4, 6)
+    assert any("first forward" in note for note in result.notes)
+    if slip:
+        assert not result.passed and (result.culprit().layer, result.culprit().quantity) == (2, "bias.grad")
+    else:
+        assert result.passed, result
+
+
+def test_a_lazy_layer_is_not_run_on_a_batch_that_is_not_finite():
+    x = np.ones((3, 4))
+    x[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"input: contains NaN"):
+        byo.rowmajor([LazyDense(3, 1)], x, np.array([0, 1, 2]), loss="softmax_ce")
+
+
+# --- a linear layer without a bias (torch's bias=False) ------------------------------------------
+class NoBias:
+    def __init__(self, n_in, n_out, rng, slip=False, adds=0.0):
+        self.W, self.slip, self.adds = rng.normal(size=(n_in, n_out)), slip, adds
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.adds
+
+    def backward(self, dy):
+        self.dW = self.x.T @ dy / (len(dy) if self.slip else 1)
+        return dy @ self.W.T
+
+
+@pytest.mark.parametrize("slip", [False, True])
+def test_a_linear_layer_without_a_bias_is_checked_as_torchs_bias_false(rng, slip):
+    x, y = _data(rng, n=8, out=2)
+    result = byo.check(byo.rowmajor([NoBias(4, 6, rng), ActivationReLU(), NoBias(6, 2, rng, slip=slip)], x, y,
+                                    loss="mse"), fd=True)
+    assert not any(r.quantity == "bias.grad" for r in result.rows)
+    if slip:
+        assert (result.culprit().layer, result.culprit().quantity) == (2, "weight.grad")
+    else:
+        assert result.passed, result
+
+
+def test_a_weight_alone_whose_forward_adds_something_asks_for_the_bias(rng):
+    x, y = _data(rng, n=8, out=2)
+    with pytest.raises(ValueError, match=r"^layer 0 \(NoBias\): keeps a weight W but no bias"):
+        byo.rowmajor([NoBias(4, 2, rng, adds=1.0)], x, y, loss="mse")

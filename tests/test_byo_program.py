@@ -126,8 +126,9 @@ def test_network_py_per_sample_backprop(rng, bug):
     X, Y = rng.normal(size=(8, 4)), np.eye(3)[rng.integers(0, 3, 8)]
     result = byo.check(byo.program(net, X, Y, activations=["sigmoid", "sigmoid"], loss="half_sse"))
     assert result.passed is (bug == "")
-    if bug:
-        assert result.culprit().layer == 1
+    if bug:  # the slip inside whole-program code is named from torch's input and dL/d(output) there
+        culprit = result.culprit()
+        assert culprit.layer == 1 and "sigmoid derivative taken at the output" in culprit.slip, culprit.slip
 
 
 @pytest.mark.parametrize("bug", ["", "dW_T"])

@@ -85,6 +85,16 @@ def diagnose_layer(run: LayerRun, quantity: str) -> str:
     return found or _scale_slip(quantity, actual, expected, run.input)
 
 
+def derivative_slip(quantity: str, actual, expected, run: LayerRun) -> str:
+    """The activation-derivative slip alone (taken at the output, fed the input, missing, ...)
+    that explains a fused layer's 'weight.grad' or 'bias.grad' from the reference's input and
+    upstream gradient at that layer, or ''. Never raises."""
+    try:
+        return _activation_slip(quantity, np.asarray(actual), np.asarray(expected), run)
+    except (ValueError, TypeError, FloatingPointError):
+        return ""
+
+
 def _shape_slip(quantity: str, actual, expected) -> str:
     if actual is None:
         return "no gradient stored for this quantity"

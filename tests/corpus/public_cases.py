@@ -95,16 +95,10 @@ def _numpy_ml():
 
 
 def glue_numpy_ml_fc(layers, x, y):
-    h = x
-    for layer in layers:  # numpy-ml sizes its weights on the first forward
-        h = layer.forward(h)
     return byo.rowmajor(layers, x, y, loss="softmax_ce")
 
 
 def glue_numpy_ml_cnn(layers, x, y):
-    h = x
-    for layer in layers:
-        h = layer.forward(h)
     return byo.cnn(layers, x, y, layout="nhwc")
 
 
@@ -158,16 +152,10 @@ NUMPY_ML_CNN_BUGS = [("Conv2D dW averaged", 0, "extra 1/N", dict(bug="dW_mean"))
 # out] / MaxPool2D / Flatten, NHWC (cnn) -----------------------------------------------------------
 
 def glue_tinynn(layers, x, y):
-    h = x
-    for layer in layers:  # tinynn sizes its weights on the first forward
-        h = layer.forward(h)
     return byo.rowmajor(layers, x, y, loss="softmax_ce")
 
 
 def glue_tinynn_cnn(layers, x, y):
-    h = x
-    for layer in layers:
-        h = layer.forward(h)
     return byo.cnn(layers, x, y, layout="nhwc")
 
 
@@ -354,13 +342,13 @@ NNLIB_MODEL_NEEDS = {"dAL sign flipped": (
 
 def glue_dl_with_numpy(layers, x, y):
     class Node:  # forward_pass()/backward_pass() take no arguments: the graph sets .input, .dloss_dout
-        def __init__(self, l): self.l, self.weights = l, getattr(l, "weights", None)
-        bias = property(lambda self: None if self.weights is None else np.zeros(self.weights.shape[1]))
+        def __init__(self, l): self.l = l; self.__dict__.update({"weights": l.weights} if hasattr(l, "weights") else {})
         def forward(self, x): self.l.input = x; self.l.forward_pass(); return self.l.output
-        def backward(self, d): self.l.dloss_dout = d; self.l.backward_pass(); self.l.calc_param_grads(); self.dW, self.db = getattr(self.l, "dloss_dweights", None), d.sum(0); return self.l.dloss_din
-    return byo.rowmajor([Node(l) for l in layers], x, y, loss="mse", param_names=("weights", "bias", "dW", "db"))
-    # wanted: byo.rowmajor(layers, x, y, loss="mse", bias=False,
-    #                      methods=("input", "forward_pass", "output", "dloss_dout", "backward_pass", "dloss_din"))
+        def backward(self, d): self.l.dloss_dout = d; self.l.backward_pass(); self.l.calc_param_grads(); self.dweights = getattr(self.l, "dloss_dweights", None); return self.l.dloss_din
+    return byo.rowmajor([Node(l) for l in layers], x, y, loss="mse")
+    # wanted: attribute-driven layers read as written, byo.rowmajor(layers, x, y, loss="mse",
+    #     layer_api={"input": "input", "forward": "forward_pass", "output": "output", "upstream": "dloss_dout",
+    #                "backward": "backward_pass", "dinputs": "dloss_din", "grads": "calc_param_grads"})
 
 
 def _dl_with_numpy(subs=(), module="dl_with_numpy.linear_layer"):
@@ -379,12 +367,8 @@ DL_WITH_NUMPY_BUGS = [
     ("sigmoid derivative at the output", 1, "at the output",
      [("sig = self.sigmoid(x)", "sig = self.sigmoid(self.sigmoid(x))")], "dl_with_numpy.activation_functions"),
 ]
-DL_WITH_NUMPY_NEEDS = ("byo.rowmajor: a linear layer without a bias (torch's bias=False). LinearLayer has none, so "
-                       "the glue hands in a zero bias and db = dout.sum(0): every layer row and gradient matches "
-                       "torch, but finite differences perturb that bias, which the forward never reads (fd 0 vs "
-                       "analytic db), a false FAIL on correct code. Also wanted: attribute-driven layers (.input, "
-                       "forward_pass(), .output; .dloss_dout, backward_pass(), calc_param_grads()) read without "
-                       "the 6-line wrapper class")
+# LinearLayer has no bias: byo.rowmajor reads it as torch's Linear(bias=False), told from its
+# forward adding nothing to x @ W.
 
 
 # --- PyDeepLearning 0.2.0 (imports as pydl): a Network of per-sample column layers, sigmoid
@@ -411,6 +395,48 @@ PYDL_BUGS = [
     ("derivative at the input of the layer", 1, None,
      [("return self.activationFuncDerivative(layer_output)", "return 0.25 + 0 * layer_output")]),
 ]
+# --- neurolab 0.3.5: a network object whose layers keep np["w"] (out, in) and np["b"]; the
+# gradient of 0.5 * sum((t - out)**2) per sample by tool.ff_grad(net, input, target) -> ([{"w", "b"}, ...],
+# flat, output): byo.program's per-sample pair. neurolab predates NumPy 2: building a net needs np.Inf
+# and np.asfarray, lent only while it is built; checking it needs neither
+
+@contextlib.contextmanager
+def _numpy_1_names():
+    np.Inf, np.asfarray = np.inf, lambda a, dtype=float: np.asarray(a, dtype)
+    try:
+        yield
+    finally:
+        del np.Inf, np.asfarray
+
+
+def glue_neurolab(net, grad, X, Y):
+    pair = (lambda x: net.step(x.ravel())[:, None], lambda x, y: [(g["w"], g["b"]) for g in grad(net, x.T, y.T)[0]])
+    return byo.program(pair, X, Y, params=[(layer.np["w"], layer.np["b"]) for layer in net.layers],
+                       activations=["tanh", "tanh", "identity"], loss="half_sse")
+
+
+def _neurolab(subs=(), module="neurolab.tool"):
+    with _numpy_1_names():
+        nl = importlib.import_module("neurolab")
+        T = patched("neurolab.trans", subs if module == "neurolab.trans" else ())
+        np.random.seed(0)
+        net = nl.net.newff([[-2, 2]] * 4, [6, 5, 2], [T.TanSig(), T.TanSig(), T.PureLin()])
+    tool = patched("neurolab.tool", subs if module == "neurolab.tool" else ())
+    X, Y = _rng(81).normal(size=(10, 4)), _rng(82).normal(size=(10, 2))
+    return glue_neurolab(net, tool.ff_grad, X, Y)
+
+
+NEUROLAB_BUGS = [
+    ("TanSig derivative at the input", 1, "fed the input", [("return 1.0 - np.square(y)", "return 1.0 - np.square(x)")],
+     "neurolab.trans"),
+    ("hidden delta without the transfer derivative", 1, "derivative missing",
+     [("delt[ln] = dS * layer.transf.deriv(layer.s, layer.out)", "delt[ln] = dS")], "neurolab.tool"),
+    ("output bias gradient subtracted", 2, "wrong sign",
+     [("grad[ln]['b'] += delt[ln].reshape(delt[ln].size)\n\n", "grad[ln]['b'] -= delt[ln].reshape(delt[ln].size)\n\n")],
+     "neurolab.tool"),
+]
+
+
 def _rows(style, source, make, glue, bugs, needs=None, clean_needs=None):
     """The clean row and one per planted bug: make(*args) -> model; bugs [(name, layer, slip, *args)]."""
     conv = f"public/{style}"
@@ -464,7 +490,9 @@ def cases() -> list[Case]:
                         lambda subs=(): _nnlib_model(subs), glue_nnlib_model, NNLIB_MODEL_BUGS), NNLIB_MODEL_NEEDS),
         *_rows("dl-with-numpy", "dl-with-numpy==0.0.3: dl_with_numpy (LinearLayer, SigmoidActivation)",
                lambda subs=(), module="dl_with_numpy.linear_layer": _dl_with_numpy(subs, module), glue_dl_with_numpy,
-               DL_WITH_NUMPY_BUGS, needs=DL_WITH_NUMPY_NEEDS),
+               DL_WITH_NUMPY_BUGS),
+        *_rows("neurolab", "neurolab==0.3.5: neurolab.net.newff, neurolab.tool.ff_grad",
+               lambda subs=(), module="neurolab.tool": _neurolab(subs, module), glue_neurolab, NEUROLAB_BUGS),
         *_rows("pydeeplearning", "pydeeplearning==0.2.0: pydl.network (Network)", lambda subs=(): _pydl(subs),
                glue_pydl, PYDL_BUGS),
     ]

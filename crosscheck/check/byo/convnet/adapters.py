@@ -128,8 +128,8 @@ class UserConv(UserCNNLayer):
         return y
 
     def backward(self, dy):
-        (dw, db), dx = param_grads(self, dy, super().backward(dy))
-        self.keep_grads(dw, db, len(dy))
+        grads, dx = param_grads(self, dy, super().backward(dy))
+        self.keep_grads(*grads, n=len(dy))
         return dx
 
     def twin(self):
@@ -280,8 +280,8 @@ class UserLinear(UserCNNLayer):
                              f"per sample but W expects {n_in}")
 
     def backward(self, dy):
-        (dw, db), dx = param_grads(self, dy, super().backward(dy))
-        self.keep_grads(dw, db, len(dy))
+        grads, dx = param_grads(self, dy, super().backward(dy))
+        self.keep_grads(*grads, n=len(dy))
         return dx
 
     def twin(self):

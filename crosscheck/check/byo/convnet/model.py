@@ -40,6 +40,7 @@ from .. import residual as RES
 from ..shared.adapters import Activation, build_twin
 from ..shared import discover as D
 from ..shared import objects as O
+from ..shared.lazy import sized_on_first_forward
 from ..shared import validate as V
 from ..shared import combined
 from ..shared import convention as C
@@ -279,6 +280,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
     layers, loss_layer = combined.split(O.all_as_written(V.layer_list(layers, "byo.cnn"), layer_api))
     loss = "softmax_ce" if loss_layer is not None else loss
+    sized = sized_on_first_forward(layers, x)
     budget_s = V.budget(budget_s)
     masks = V.masks(masks, len(layers))
     given, x = x, V.batch(x, np.float64)
@@ -305,7 +307,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         V.forward_output(f"layer {layer.index} ({layer.label})", out, h)
         h = out
     twin = build_twin(model, "float64")  # the truth; byo.check runs a float32 copy beside it
-    notes = []
+    notes = sized
     if loss_layer is not None:
         loss_fn, note = combined.as_loss(loss_layer, len(layers), h, target, loss_fn)
         notes.append(note)

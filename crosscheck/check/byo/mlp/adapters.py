@@ -28,14 +28,16 @@ class ParamLinear(UserLayer):
         w, b = access.weight(obj), access.bias(obj)
         # Views into the user's arrays: finite differences perturb them in place.
         # weight (out, in) as torch keeps it: the user's W, or a view of its transpose if stored (in, out)
-        self.params = {"weight": w.T if transposed else w, "bias": b.reshape(-1)}
+        self.params = {"weight": w.T if transposed else w}
+        if b is not None:  # None: a linear layer without a bias
+            self.params["bias"] = b.reshape(-1)
 
     def forward(self, x):
         return self.forward_obj(x)
 
     def backward(self, dy):
-        (dw, db), dx = param_grads(self, dy, self.backward_obj(dy, self.call_style))
-        self.keep_grads(dw, db, len(dy))
+        grads, dx = param_grads(self, dy, self.backward_obj(dy, self.call_style))
+        self.keep_grads(*grads, n=len(dy))
         return np.asarray(dx)
 
 

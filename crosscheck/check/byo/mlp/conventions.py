@@ -15,6 +15,7 @@ from ..shared import combined
 from ..shared import convention as C
 from ..shared import discover as D
 from ..shared import objects as O
+from ..shared.lazy import sized_on_first_forward
 from ..shared import validate as V
 from ..shared.adapters import Activation
 from ..shared.model import UserModel, as_target, dtype_of, user_loss_fn
@@ -82,10 +83,11 @@ def rowmajor(layers: list, x, target, *, loss: str = "mse", activations: list | 
     require_methods(layers, "byo.rowmajor")
     layers = O.all_as_written(layers, layer_api)
     layers, loss_layer = combined.split(layers)
-    first = [D.find_access(o, param_names) for o in layers[:1]]
+    sized = sized_on_first_forward(layers, x)
+    first = [D.find_access(o, param_names, bias_optional=True) for o in layers[:1]]
     dtype = dtype_of(x, *[a.weight(layers[0]) for a in first if a is not None])
     h = V.batch(x, dtype)
-    x0, adapted, notes = h, [], []
+    x0, adapted, notes = h, [], sized
     givens = D.per_layer("activations", activations, len(layers))
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     with V.quiet_numpy():
@@ -126,7 +128,7 @@ def _norm_layer(obj, i: int, h: np.ndarray, norm: dict | None, notes: list):
 def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, notes: list):
     """One row-major layer object adapted from its forward on h (finite W, b and output checked
     first); the adapter's `probed` is that output, the next layer's input."""
-    access = D.find_access(obj, param_names)
+    access = D.find_access(obj, param_names, bias_optional=True)
     where = f"layer {i} ({D.label_of(obj)})"
     if access is not None:
         V.params(where, access.weight(obj), access.bias(obj))
@@ -136,8 +138,12 @@ def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, note
         act, alpha = D.activation_of(obj, i, h, y, given)
         layer = Activation(obj, i, act, alpha, style)
     else:
-        transposed, act, alpha, note = D.layout_and_activation(
-            obj, i, access.weight(obj), access.bias(obj), h, y, given, layout)
+        w, b = access.weight(obj), access.bias(obj)
+        zero = np.zeros(y.shape[-1] if y.ndim > 1 else 0, dtype=w.dtype) if b is None else None
+        transposed, act, alpha, note = D.layout_and_activation(obj, i, w, b if b is not None else zero, h, y,
+                                                               given, layout)
+        if b is None and not D.match(y, h.reshape(len(h), -1) @ (w if transposed else w.T), act, alpha):
+            raise D.no_bias_found(obj, access.w_path, where)  # its forward adds something: a bias named otherwise?
         notes += [note] if note else []
         layer = ParamLinear(obj, i, access, transposed, act, alpha, style)
     layer.probed = y

@@ -29,10 +29,19 @@ class WholeTwin(nn.Module):
         self.acts = nn.ModuleList([activation_module(a, alpha) for a, alpha in acts])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.flatten(1)
+        return self.forward_kept(x)[0]
+
+    def forward_kept(self, x: torch.Tensor) -> tuple[torch.Tensor, list, list]:
+        """(output, each layer's input, each layer's output with its gradient retained): what a
+        slip at one layer is tried on, after a backward."""
+        h, inputs, outputs = x.flatten(1), [], []
         for k in range(self.n):
+            inputs.append(h)
             h = self.acts[k](nn.functional.linear(h, getattr(self, f"W{k + 1}"), getattr(self, f"b{k + 1}")))
-        return h
+            if h.requires_grad:
+                h.retain_grad()
+            outputs.append(h)
+        return h, inputs, outputs
 
 
 def _normalise_params(params) -> tuple[list[tuple[np.ndarray, np.ndarray]], object]:

@@ -15,7 +15,7 @@ from numpy_impl import functional as NF
 from ...compare import compare
 from ...harness import LOSS_LAYER, Row, loss_term_sizes
 from ...layer_run import LayerPass, LayerRun
-from ...slips import diagnose, diagnose_loss
+from ...slips import derivative_slip, diagnose, diagnose_loss
 from ...verdict import TOLERANCES, loss_scale_floor
 from ..mlp.whole import WholeTwin
 from ..result import UserCheckResult
@@ -27,7 +27,7 @@ def check_program(user: ProgramModel) -> UserCheckResult:
     """The report of a whole program: out, loss, then W, b gradients deepest first."""
     prog, n = user.program, len(user.x)
     params = {f"{k}{i + 1}": p for i, pair in enumerate(prog.pairs) for k, p in zip("Wb", pair)}
-    twin, out_t, value_t, want = _torch_side(user)
+    twin, out_t, value_t, want, seen = _torch_side(user)
     with quiet_numpy():
         out_u = prog.forward(user.x.copy())
         value, grads = prog.run(user.x.copy(), user.target)
@@ -42,10 +42,11 @@ def check_program(user: ProgramModel) -> UserCheckResult:
         for key, got in zip((f"W{k + 1}", f"b{k + 1}"), _torch_layout(prog, grads[k], k)):
             got = user.convention.program_grad(key, got, twin_param(prog, key), n)
             row = _row(k, names[k], f"{key}.grad", got, want[key])
+            run = _run(k, names[k], prog, key, got, want[key], user.x)
             if not row.local_ok:
-                row.slip = diagnose(f"{key}.grad", got, want[key], user.x)
+                row.slip = _slip(user, k, key, got, want[key], seen) or diagnose(f"{key}.grad", got, want[key], user.x)
             result.rows.append(row)
-            result.runs.append(_run(k, names[k], prog, key, got, want[key], user.x))
+            result.runs.append(run)
     return result
 
 
@@ -75,13 +76,29 @@ def _torch_side(user: ProgramModel):
     with torch.no_grad():
         for name, p in twin.named_parameters():
             p.copy_(torch.as_tensor(twin_param(prog, name)))
-    out = twin(torch.tensor(user.x))
+    out, inputs, outputs = twin.forward_kept(torch.tensor(user.x))
     tgt = torch.as_tensor(user.target) if user.loss in NF.LABEL_LOSSES else torch.as_tensor(user.target,
                                                                                             dtype=out.dtype)
     value = reference.loss_value(user.loss, out, tgt.reshape(out.shape) if user.loss not in NF.LABEL_LOSSES else tgt)
     value.backward()
     want = {k: p.grad.numpy().copy() for k, p in twin.named_parameters()}
-    return twin, out.detach().numpy(), value.item(), want
+    seen = [(h.detach().numpy().copy(), a.grad.numpy().copy()) for h, a in zip(inputs, outputs)]
+    return twin, out.detach().numpy(), value.item(), want, seen
+
+
+def _slip(user: ProgramModel, k: int, key: str, got, want, seen) -> str:
+    """The activation-derivative slip of layer k (slips.derivative_slip) that explains its wrong
+    W or b gradient, from torch's input to that layer and dL/d(its output): a program wrong first
+    at layer k (going backward) receives the right dL/d(output) there."""
+    act, alpha = user.acts[k]
+    w, b = twin_param(user.program, f"W{k + 1}"), twin_param(user.program, f"b{k + 1}")
+    layer = SimpleNamespace(activation=act, alpha=alpha, has_linear=True, params={"weight": w, "bias": b},
+                            pre_activation=lambda x: x @ w.T + b)
+    x, upstream = seen[k]
+    quantity = "weight.grad" if key[0] == "W" else "bias.grad"
+    none = LayerPass(None, None, {})
+    run = LayerRun(k, "", layer, x, upstream, none, none, none, none)
+    return derivative_slip(quantity, got, want, run)
 
 
 def _row(k: int, name: str, qty: str, got, want) -> Row:

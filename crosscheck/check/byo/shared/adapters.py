@@ -25,11 +25,12 @@ class Twin(nn.Module):
     """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
     parameters at the top level ('weight', 'bias') like torch's nn.Linear."""
 
-    def __init__(self, shape: tuple | None, activation: str, alpha: float = DEFAULT_SLOPE) -> None:
+    def __init__(self, shape: tuple | None, activation: str, alpha: float = DEFAULT_SLOPE,
+                 bias: bool = True) -> None:
         super().__init__()
         if shape is not None:
             self.weight = nn.Parameter(torch.zeros(shape))
-            self.bias = nn.Parameter(torch.zeros(shape[0]))
+            self.bias = nn.Parameter(torch.zeros(shape[0])) if bias else None
         self.has_linear = shape is not None
         self.act = activation_module(activation, alpha)
 
@@ -89,15 +90,17 @@ class UserLayer(Layer):
         if self.access is None:
             raise ValueError(f"layer {self.index} ({self.label}): its gradients cannot be read after a backward "
                              f"called by the block that holds it")
-        (dw, db), _ = param_grads(self, None, None, recover=False)
-        self.keep_grads(dw, db, n)
+        grads, _ = param_grads(self, None, None, recover=False)
+        self.keep_grads(*grads, n=n)
 
-    def keep_grads(self, dw, db, n: int) -> None:
-        """dW, db as the user's code keeps them, kept as torch's 'weight', 'bias' (dW transposed
-        back where the adapter holds the user's W transposed)."""
+    def keep_grads(self, dw, db=None, *, n: int) -> None:
+        """dW and db (None: a layer without a bias) as the user's code keeps them, kept as torch's
+        'weight', 'bias' (dW transposed back where the adapter holds the user's W transposed)."""
         dw = np.asarray(dw)
-        self.set_grads({"weight": dw.T if getattr(self, "transposed", False) and dw.ndim == 2 else dw,
-                        "bias": np.asarray(db).reshape(-1)}, n)
+        grads = {"weight": dw.T if getattr(self, "transposed", False) and dw.ndim == 2 else dw}
+        if db is not None:
+            grads["bias"] = np.asarray(db).reshape(-1)
+        self.set_grads(grads, n)
 
     @property
     def output_activation(self) -> str:
@@ -152,7 +155,7 @@ class UserLayer(Layer):
         """What the activation is applied to, for kinks and for the slip search."""
         if not self.has_linear:
             return x
-        return x.reshape(len(x), -1) @ self.params["weight"].T + self.params["bias"]
+        return x.reshape(len(x), -1) @ self.params["weight"].T + self.params.get("bias", 0.0)
 
     def kink_state(self):
         if self.activation in ("relu", "leaky_relu") and self._x is not None:
@@ -166,7 +169,7 @@ class UserLayer(Layer):
 
     def twin(self) -> nn.Module:
         shape = tuple(self.params["weight"].shape) if self.has_linear else None
-        return Twin(shape, self.activation, self.alpha)
+        return Twin(shape, self.activation, self.alpha, bias="bias" in self.params)
 
     def describe(self) -> str:
         if not self.has_linear:

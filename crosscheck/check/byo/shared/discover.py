@@ -76,28 +76,30 @@ def _grad_paths(path: str) -> list[str]:
 
 @dataclass
 class Access:
-    """Where one layer keeps W, b and, after backward, their gradients."""
+    """Where one layer keeps W, b and, after backward, their gradients; b_path None for a
+    linear layer without a bias (torch's bias=False)."""
     w_path: str
-    b_path: str
+    b_path: str | None
 
     def weight(self, obj) -> np.ndarray:
         return np.asarray(_get(obj, self.w_path))
 
-    def bias(self, obj) -> np.ndarray:
-        return np.asarray(_get(obj, self.b_path))
+    def bias(self, obj) -> np.ndarray | None:
+        return None if self.b_path is None else np.asarray(_get(obj, self.b_path))
 
-    def paths(self) -> tuple[str, str]:
-        return self.w_path, self.b_path
+    def paths(self) -> tuple[str, ...]:
+        """W's path, and b's where there is one."""
+        return (self.w_path,) if self.b_path is None else (self.w_path, self.b_path)
 
     def stored(self, obj) -> list | None:
-        """[dW, db] where the layer keeps them after backward, else None."""
+        """[dW, db] ([dW] without a bias) where the layer keeps them after backward, else None."""
         found = [next((v for p in _grad_paths(path) if (v := _get(obj, p)) is not None), None)
-                 for path in (self.w_path, self.b_path)]
+                 for path in self.paths()]
         return None if any(v is None for v in found) else found
 
     def missing(self, obj) -> str:
         """What stored() did not find, for the error saying so."""
-        path = next(p for p in (self.w_path, self.b_path)
+        path = next(p for p in self.paths()
                     if all(_get(obj, g) is None for g in _grad_paths(p)))
         return f"no gradient for {path} (looked for {', '.join(_grad_paths(path)[:4])}, ...)"
 
@@ -128,21 +130,28 @@ class DeclaredAccess(Access):
         return values
 
 
-def find_access(obj, names: tuple | None = None) -> Access | None:
+def find_access(obj, names: tuple | None = None, bias_optional: bool = False) -> Access | None:
     """Where the layer keeps W and b (PARAM_PATHS, or `names` = (W, b, dW, db) as declared),
     or None for a layer without parameters (an activation, a pooling, a flatten). The one
-    discovery of W and b: byo.rowmajor and byo.cnn both ask it."""
+    discovery of W and b: byo.rowmajor and byo.cnn both ask it. bias_optional: a weight alone
+    is a linear layer without a bias (its forward then tells whether it adds none)."""
     if names is not None:
         return DeclaredAccess(*names) if _get(obj, names[0]) is not None else None
     for w, b in PARAM_PATHS:
         if isinstance(_get(obj, w), np.ndarray) and isinstance(_get(obj, b), np.ndarray):
             return Access(w, b)
     lone = next((w for w, _ in PARAM_PATHS if isinstance(_get(obj, w), np.ndarray)), None)
+    if lone is not None and bias_optional:
+        return Access(lone, None)
     if lone is not None:  # a weight without a bias: not an activation, and not checkable as it is
-        raise ValueError(f"{label_of(obj)}: keeps a weight {lone} but no bias beside it (looked for "
-                         f"{', '.join(sorted({b for w, b in PARAM_PATHS if w == lone}))}); keep one (zeros "
-                         f"if your layer has none), or pass param_names=(W, b, dW, db) naming them")
+        raise no_bias_found(obj, lone)
     return None
+
+
+def no_bias_found(obj, lone: str, where: str | None = None) -> ValueError:
+    return ValueError(f"{where or label_of(obj)}: keeps a weight {lone} but no bias beside it (looked for "
+                      f"{', '.join(sorted({b for w, b in PARAM_PATHS if w == lone}))}); keep one (zeros if "
+                      f"your layer has none), or pass param_names=(W, b, dW, db) naming them")
 
 
 def per_layer(option: str, value, n: int, *, once: bool = False) -> list:

@@ -137,12 +137,13 @@ def all_as_written(layers: list, layer_api) -> list:
 
 def split_returned(out, w: np.ndarray | None, b: np.ndarray | None):
     """(dx, [dW, db] or None) from what a backward returned: (dX, [dW, db]) or (dX, dW, db)
-    with dW, db shaped as the layer's W, b; anything else as it is, with None."""
+    with dW, db shaped as the layer's W, b (b None: (dX, dW)); anything else as it is, with None."""
     if w is None or not isinstance(out, (tuple, list)):
         return out, None
+    params = [p for p in (w, b) if p is not None]
     grads = list(out[1]) if len(out) == 2 and isinstance(out[1], (tuple, list)) else list(out[1:])
-    if len(grads) == 2 and all(np.shape(g) == np.shape(p) or np.size(g) == np.size(p) == np.shape(p)[-1]
-                               for g, p in zip(grads, (w, b))):
+    if len(grads) == len(params) and all(np.shape(g) == np.shape(p) or np.size(g) == np.size(p) == np.shape(p)[-1]
+                                         for g, p in zip(grads, params)):
         return out[0], grads
     return out, None
 

@@ -23,7 +23,7 @@ def param_grads(layer, dy: np.ndarray, dx: np.ndarray, recover: bool = True) -> 
     if returned is not None:
         return returned, dx
     recorded = [r.take(obj, p) for p, r in layer.recorders.items()]
-    if layer.recorders and all(g is not None for g in recorded) and len(recorded) == 2:
+    if layer.recorders and all(g is not None for g in recorded) and len(recorded) == len(access.paths()):
         return recorded, dx
     found = access.stored(obj)
     if recover and layer.call_style == "dy, lr":  # backward(grad, lr) also updates: dx from a real update

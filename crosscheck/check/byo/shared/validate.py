@@ -64,8 +64,11 @@ def batch(x, dtype, min_ndim: int = 2, name: str = "input") -> np.ndarray:
 
 
 def params(where: str, weight, bias) -> None:
-    """The user's W and b must be finite numbers before their layer is probed."""
+    """The user's W and b (None: a layer without one) must be finite numbers before their
+    layer is probed."""
     for what, value in (("weights", weight), ("bias", bias)):
+        if value is None:
+            continue
         arr = np.asarray(value)
         if arr.dtype.kind not in "biufc":
             raise ValueError(f"{where}: your {what} are not a numeric array (dtype {arr.dtype})")
