@@ -2,7 +2,8 @@
 `functional`. Parameter names and shapes follow torch (`weight` (out, in), `bias`)."""
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from contextlib import contextmanager
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -262,3 +263,19 @@ class Sequential:
         """Concatenated kink masks of all piecewise layers (empty when there are none)."""
         parts = [s.ravel() for s in (layer.kink_state() for layer in self.layers) if s is not None]
         return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
+@contextmanager
+def buffers_kept(layer: Layer | Sequential) -> Iterator[None]:
+    """Run forward as often as needed (finite differences, probes) without moving the running
+    statistics: a layer's buffers, or every layer's of a Sequential, are written back in place as
+    they were, into whatever arrays hold them afterwards (a user's own, behind byo's adapters)."""
+    def current() -> dict[str, Array]:
+        return layer.buffer_dict() if isinstance(layer, Sequential) else getattr(layer, "buffers", {})
+    saved = {k: np.array(v, copy=True) for k, v in current().items()}
+    try:
+        yield
+    finally:
+        for key, value in current().items():
+            if key in saved:
+                value[...] = saved[key]

@@ -103,3 +103,36 @@ def test_the_example_passes_through_user():
     proc = subprocess.run([sys.executable, "-m", "crosscheck", "--user", str(root / "examples" / "byo_residual_rowmajor.py")],
                           capture_output=True, text=True, cwd=root, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+class LastSampleBias(RES.Dense):
+    """A real bias-gradient slip that a batch norm after it cannot hide: db kept from the last
+    sample of a per-sample loop, not summed over the batch."""
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.db = dy[-1].copy()
+        return dx
+
+
+def _bias_before_bn(dense=RES.Dense):
+    """A ResNet-style block: a Linear with a bias right before a batch norm, inside the branch."""
+    rng = np.random.default_rng(3)
+    block = RES.ResBlock([dense(6, 6, rng), BN.BatchNorm1d(6, rng), RES.ReLU(), RES.Dense(6, 6, rng)])
+    x, y = rng.normal(size=(8, 5)), rng.integers(0, 3, size=8)
+    return byo.rowmajor([RES.Dense(5, 6, rng), block, RES.Dense(6, 3, rng)], x, y, loss="softmax_ce")
+
+
+def test_a_bias_before_a_batch_norm_inside_a_block_passes():
+    """Its gradient is exactly zero and both sides return rounding of a sum: judged against the
+    size of the sum (the inner layer's own upstream), as a top-level bias is, it is not blamed."""
+    result = _passes(_bias_before_bn())
+    row = next(r for r in result.rows if (r.layer, r.quantity) == (1, "branch.0.bias.grad"))
+    assert row.local.max_abs < 1e-14 and row.local.max_rel < 1e-8  # rounding, judged against the floor
+
+
+def test_a_real_bias_slip_before_a_batch_norm_inside_a_block_still_fails():
+    result = byo.check(_bias_before_bn(LastSampleBias))
+    culprit = result.culprit()
+    assert not result.passed and (culprit.layer, culprit.quantity) == (1, "branch.0.bias.grad")
+    assert culprit.local.max_rel > 1e3

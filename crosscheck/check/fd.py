@@ -34,7 +34,7 @@ from typing import Iterator
 
 import numpy as np
 
-from numpy_impl import Sequential
+from numpy_impl import Sequential, buffers_kept
 from numpy_impl import functional as NF
 from numpy_impl.losses import l2_penalty, total_loss_and_grads
 
@@ -166,18 +166,6 @@ def _samples(model: Sequential, keep: np.ndarray) -> Iterator[None]:
             layer.mask = mask
 
 
-@contextmanager
-def _buffers_kept(model: Sequential) -> Iterator[None]:
-    """Every loss evaluation in training mode updates batch norm's running statistics (they do not
-    change the loss there); put them back afterwards, as they were before the check."""
-    saved = {k: v.copy() for k, v in model.buffer_dict().items()}
-    try:
-        yield
-    finally:
-        for key, value in model.buffer_dict().items():
-            value[...] = saved[key]
-
-
 def _tensors(model: Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
     """Arrays to perturb in place: each layer's parameters and the input batch."""
     out = {f"{i}.{k}": v for i, layer in enumerate(model.layers) for k, v in layer.params.items()}
@@ -191,7 +179,7 @@ def fd_check(model: Sequential, loss: str, l2: float, x: np.ndarray, target: np.
     parameter and of the input; entry by entry only where a direction fails or straddles a kink."""
     x = np.array(x, dtype=np.float64)
     keep = np.ones(len(x), bool)
-    with _buffers_kept(model):
+    with buffers_kept(model):  # each loss evaluation in training mode moves batch norm's running statistics
         if loss == "bce":
             keep = ~_bce_clamped(model.forward(x)).reshape(len(x), -1).any(axis=1)
         with _samples(model, keep):

@@ -10,6 +10,7 @@ error passes only inherits error from elsewhere."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -183,8 +184,7 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     def row(run: LayerRun, qty: str) -> Row:
         local = run.local.get(qty)
         want = _dtype_of(run.acc_ref.get(qty), dtype)
-        # a bias gradient is a sum over the batch of the upstream gradient: its rounding is not blamed
-        floor = sum_scale_floor(float(np.abs(run.upstream).sum()), dtype) if qty == "bias.grad" else 0.0
+        floor = bias_floor(run.acc_ref.bias_terms, qty[:-len(".grad")], dtype) if qty.endswith(".grad") else 0.0
         acc = compare(qty, run.acc.get(qty), run.acc_ref.get(qty), want, scale_floor=floor)
         loc = None if local is None else compare(qty, local, run.local_ref.get(qty), want, scale_floor=floor)
         noise = None if run.acc_torch is None else compare(qty, run.acc_torch.get(qty), run.acc_ref.get(qty)).max_rel
@@ -202,6 +202,15 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         if not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
     return result
+
+
+def bias_floor(bias_terms: Mapping[str, float], key: str, dtype: str) -> float:
+    """The scale floor of parameter `key`'s gradient ('bias', '2.branch.0.bias'): a bias gradient
+    is a sum over the batch of its own module's upstream gradient, whose rounding is not blamed
+    (verdict.sum_scale_floor of the sum of |those terms|, `bias_terms` as torch_side.bias_upstreams
+    recorded them; an inner layer of a block too); 0 for any other parameter."""
+    terms = bias_terms.get(key)
+    return 0.0 if terms is None else sum_scale_floor(terms, dtype)
 
 
 def _dtype_of(expected, dtype: str) -> str:
@@ -301,7 +310,8 @@ def _restore_buffers(layer, saved: dict, i: int) -> None:
 
 def _trace_pass(trace: Trace, i: int) -> LayerPass:
     """Layer i's part of an end-to-end trace."""
-    return LayerPass(trace.outputs[i], trace.grad_inputs[i], _of_layer(trace.grads, i), _of_layer(trace.buffers, i))
+    return LayerPass(trace.outputs[i], trace.grad_inputs[i], _of_layer(trace.grads, i), _of_layer(trace.buffers, i),
+                     _of_layer(trace.bias_terms, i))
 
 
 def loss_term_sizes(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:

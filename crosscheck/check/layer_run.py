@@ -19,11 +19,14 @@ class LayerPass:
     grads: dL/d(each parameter) keyed like its params ('weight', 'bias'), each the parameter's
     shape. A side that stored no gradient for a parameter has no key for it. buffers: the
     layer's running statistics after this forward ('running_mean', 'running_var',
-    'num_batches_tracked'; a residual's 'branch.1.running_mean'), empty for most layers."""
+    'num_batches_tracked'; a residual's 'branch.1.running_mean'), empty for most layers.
+    bias_terms: for each bias ('bias', 'branch.0.bias'), the sum of |upstream| of the module
+    holding it, which its gradient is summed from (torch_side.bias_upstreams); torch's runs only."""
     out: np.ndarray | None
     grad_in: np.ndarray | None
     grads: Mapping[str, np.ndarray]
     buffers: Mapping[str, np.ndarray] = field(default_factory=dict)
+    bias_terms: Mapping[str, float] = field(default_factory=dict)
 
     def get(self, quantity: str) -> np.ndarray | None:
         """The array behind a row's quantity: 'out', 'grad_in', '<param>.grad' or a buffer's

@@ -295,15 +295,21 @@ def _residual_candidates(run: LayerRun, quantity: str, expected):
         return [(skip, "residual backward drops the branch: dL/dx is the skip path's gradient alone"),
                 (expected - skip, "residual backward drops the skip path: dL/dx is the branch's gradient alone "
                                   "(the + dy of x + f(x) missing)")]
-    if quantity == "out" and proj is None:
-        return [(expected - x, "residual forward drops the skip: the output is f(x), not x + f(x)"),
-                (x, "residual forward drops the branch: the output is x alone")]
+    if quantity == "out":
+        skip = x if proj is None else _skip_out(proj, x)
+        return [(expected - skip, "residual forward drops the skip: the output is f(x), not x + f(x)"),
+                (skip, "residual forward drops the branch: the output is the skip path's alone")]
     return []
+
+
+def _skip_out(proj, x):
+    """The projection's output on x (the NumPy side's own projection, run again)."""
+    return np.asarray(proj.forward(x.astype(proj.params["weight"].dtype)), dtype=np.float64)
 
 
 def _skip_grad(proj, x, dy):
     """The projection's dL/dx for upstream dy (the NumPy side's own projection, run again)."""
-    proj.forward(x.astype(proj.params["weight"].dtype))
+    _skip_out(proj, x)
     return proj.backward(dy.astype(proj.params["weight"].dtype)).astype(np.float64)
 
 

@@ -1,7 +1,9 @@
 """Run a torch nn.Sequential and capture every layer's output and gradient."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -18,11 +20,15 @@ class Trace:
 
     outputs[i]: output of layer i; grad_inputs[i]: dL/d(input of layer i), so
     grad_inputs[0] is dL/dX; grads: parameter gradients keyed '0.weight'; buffers: the running
-    statistics after the forward, keyed '1.running_mean' (empty for a model without any)."""
+    statistics after the forward, keyed '1.running_mean' (empty for a model without any);
+    bias_terms: for each parameter named 'bias' (keyed like grads, '2.branch.0.bias' inside a
+    block too), the sum of |dL/d(output)| of the module holding it, what its gradient is summed
+    from (verdict.sum_scale_floor); empty where the run recorded none (the NumPy side's)."""
     outputs: list[np.ndarray]
     grad_inputs: list[np.ndarray]
     grads: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    bias_terms: dict[str, float] = field(default_factory=dict)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -35,17 +41,43 @@ def run_torch(model: nn.Sequential, x: np.ndarray, upstream: np.ndarray) -> Trac
     model.zero_grad(set_to_none=True)
     inp = torch.tensor(x, dtype=dtype, requires_grad=True)
     h, outs = inp, []
-    for module in model:
-        h = module(h)
-        if h.requires_grad:
-            h.retain_grad()
-        outs.append(h)
-    h.backward(torch.as_tensor(upstream, dtype=dtype))
+    with bias_upstreams(model) as bias_terms:
+        for module in model:
+            h = module(h)
+            if h.requires_grad:
+                h.retain_grad()
+            outs.append(h)
+        h.backward(torch.as_tensor(upstream, dtype=dtype))
     grad_outs = [o.grad if o.grad is not None else torch.zeros_like(o) for o in outs]
     grad_inputs = [inp.grad] + grad_outs[:-1]
     grads = {k: (_np(p.grad) if p.grad is not None else np.zeros(tuple(p.shape)))
              for k, p in model.named_parameters()}
-    return Trace([_np(o) for o in outs], [_np(g) for g in grad_inputs], grads, reference.numpy_buffers(model))
+    return Trace([_np(o) for o in outs], [_np(g) for g in grad_inputs], grads, reference.numpy_buffers(model),
+                 bias_terms)
+
+
+@contextmanager
+def bias_upstreams(model: nn.Module) -> Iterator[dict[str, float]]:
+    """{'<module path>.bias': sum of |dL/d(output)|} of every module holding a parameter named
+    'bias', filled in by a backward run inside the with-block. A bias gradient is that upstream
+    summed over the batch (and the spatial axes), times an activation's derivative where the
+    module applies one after its bias (a twin of a fused user layer; a derivative of order 1):
+    what its rounding scales with, for an inner layer of a residual block as for a top-level one."""
+    sums: dict[str, float] = {}
+
+    def record(key: str):
+        def on_output(module, args, out):
+            if isinstance(out, torch.Tensor) and out.requires_grad:
+                out.register_hook(lambda g: sums.__setitem__(key, sums.get(key, 0.0) + float(g.abs().sum())))
+        return on_output
+
+    handles = [m.register_forward_hook(record(f"{name}.bias" if name else "bias"))
+               for name, m in model.named_modules() if "bias" in dict(m.named_parameters(recurse=False))]
+    try:
+        yield sums
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def layer_vjp(module: nn.Module, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -169,9 +169,11 @@ def _rounding_floor(ulps: float, size: float, dtype: str) -> float:
 # norm's dL/d(its input) sums to zero over the batch in every channel, so db = sum over the batch
 # is what is left of terms as large as the upstream gradient itself, a few ulps of their sum,
 # different on each side. (The mirror leaves that bias out, as torch's users do; a user's code
-# keeps it.) A bias gradient is judged against max(|reference|, SUM_ROUNDING_ULPS * eps * sum of
-# |upstream| / bar): rounding of its terms is never blamed, while any real slip in db (a missing
-# sum, a wrong scale, the wrong array summed) is as large as the terms and still fails.
+# keeps it, at the top level or inside a residual block, ResNet's pattern.) A bias gradient is
+# judged against max(|reference|, SUM_ROUNDING_ULPS * eps * sum of |upstream| / bar), the upstream
+# that of the module holding the bias, a block's inner layer too (torch_side.bias_upstreams):
+# rounding of its terms is never blamed, while a real slip in db (a missing sum, one sample's
+# row, the wrong array summed) is as large as the terms and still fails.
 SUM_ROUNDING_ULPS = 16.0
 
 

@@ -1,7 +1,9 @@
 """Planted normalisation bugs, each with its clean twin, in three conventions: row-major layer
 objects (torch's momentum convention), CS231n function pairs (bn_param's momentum 0.9 and biased
 running variance) and a Keras-style NHWC CNN with spatial batch norm and group norm; and
-row-major residual blocks (x + f(x), one with a projection) with their usual slips."""
+row-major residual blocks (x + f(x), one with a projection) with their usual slips, and a small
+ResNet in byo.cnn (examples/byo_residual_cnn.py) in NCHW and NHWC: an identity block and a
+downsampling block with a 1x1-convolution projection, convolutions with a bias before batch norms."""
 from __future__ import annotations
 
 import importlib.util
@@ -25,6 +27,7 @@ ROW = _example("byo_batchnorm_rowmajor")
 CS = _example("byo_batchnorm_cs231n")
 CNN = _example("byo_cnn_spatial_bn")
 RES = _example("byo_residual_rowmajor")
+RESCNN = _example("byo_residual_cnn")
 
 
 # --- CS231n pairs with one slip each -------------------------------------------------------
@@ -99,6 +102,10 @@ def _cnn(**kw):
     return lambda: CNN.crosscheck_model(**kw)
 
 
+def _rescnn(layout, **kw):
+    return lambda: RESCNN.crosscheck_model(layout, **kw)
+
+
 def cases() -> list[Case]:
     row, cs, nhwc = "norm-rowmajor", "norm-cs231n", "norm-nhwc"
     eval_clean = _row(training=False)
@@ -145,6 +152,7 @@ def cases() -> list[Case]:
         Case(nhwc, "eval-mode spatial bn, group norm eps outside", _cnn(training=False),
              _cnn(training=False, gn_bug="eps_outside"), 4, "eps outside"),
         *residual_cases(),
+        *residual_cnn_cases(),
     ]
 
 
@@ -163,4 +171,22 @@ def residual_cases() -> list[Case]:
              "drops the skip path"),
         Case(res, "projected block drops the branch's dx", _res(), _res(proj_bug="backward_drops_branch"), 3,
              "drops the branch"),
+    ]
+
+
+def residual_cnn_cases() -> list[Case]:
+    """Layer 3 is the identity block (conv-BN-ReLU-conv-BN), layer 5 the downsampling one; each
+    residual slip in both layouts, the others in one (a byo.cnn check costs a few seconds)."""
+
+    def case(layout, name, layer, slip, **bug):
+        return Case(f"norm-res-{layout}", name, _rescnn(layout), _rescnn(layout, **bug), layer, slip)
+    return [
+        *(case(layout, "block backward drops the skip", 3, "drops the skip path", bug="backward_drops_skip")
+          for layout in ("nchw", "nhwc")),
+        *(case(layout, "block backward drops the branch", 3, "drops the branch", bug="backward_drops_branch")
+          for layout in ("nchw", "nhwc")),
+        case("nhwc", "downsampling block drops the 1x1 projection's dx", 5, "drops the skip path",
+             proj_bug="backward_drops_skip"),
+        case("nhwc", "block forward drops the skip", 3, "forward drops the skip", bug="forward_drops_skip"),
+        case("nchw", "conv bias before a batch norm in a block: db of the last image", 3, None, bias_bug="last_image"),
     ]

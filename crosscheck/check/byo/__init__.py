@@ -34,6 +34,10 @@ momentum and a train/eval flag (mode="train", training=True, bn_param["mode"]); 
 (3), norm_fn(...) in (6). The running-average convention is declared with norm={'momentum':
 'torch' or 'keep', 'running_var': 'unbiased' or 'biased'}, else told by the momentum's value.
 
+Residual blocks (byo/residual/) in (1) and (6), either layout: a layer object computing x + f(x)
+or proj(x) + f(x), f a list of your layer objects (under layers, branch, ...; the projection under
+shortcut, proj, ...), each inner layer read as it would be alone; residual= declares one.
+
 Folders: shared/ (the one discovery of W and b, the adapter base, UserModel), mlp/ (conventions
 1-5), convnet/ (convention 6); check.py checks a UserModel of either, result.py shows it.
 

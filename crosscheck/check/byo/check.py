@@ -14,9 +14,9 @@ from numpy_impl import functional as NF
 
 from ..compare import compare
 from ..fd import fd_check
-from ..harness import LOSS_LAYER, Row, check_pair, layer_names, loss_term_sizes
+from ..harness import LOSS_LAYER, Row, bias_floor, check_pair, layer_names, loss_term_sizes
 from ..slips import diagnose, diagnose_loss
-from ..torch_side import torch_loss
+from ..torch_side import bias_upstreams, torch_loss
 from ..verdict import TOLERANCES, loss_scale_floor, undeclared_convention_passes
 from .convnet.model import CNNModel
 from .convnet.slips import name_cnn_slips, tied_maxima_rows
@@ -101,6 +101,9 @@ def _check_cnn(user: CNNModel, seed: int, fd: bool) -> UserCheckResult:
     slips named, your loss and its end-to-end gradients, and finite differences on the samples
     its size plan allows."""
     truth = user.torch_model  # float64; a float32 copy runs beside it where your code is float32
+    # built once with the model; your parameters and running statistics as they are now (a check
+    # before this one moved the twin's running statistics, and yours were put back)
+    reference.load_numpy_state(truth, user.model.state_dict())
     twin = truth if user.dtype == "float64" else copy.deepcopy(truth).to(TORCH_DTYPES[user.dtype])
     base = check_pair(user.model, twin, user.x, user.target, user.loss, dtype=user.dtype, seed=seed,
                       truth_model=truth if user.dtype != "float64" else None, name=user.name, activation="user")
@@ -195,14 +198,16 @@ def _end_to_end_rows(user: UserModel, truth) -> list[Row]:
     if not np.all(np.isfinite(dpred)):
         return []  # your loss gave no gradient to carry: its own rows say so
     model.backward(np.asarray(dpred, dtype=pred.dtype))
-    want = _twin_grads(truth, x64, None, user)
-    local = _twin_grads(truth, x64, np.asarray(dpred, dtype=np.float64), user)
+    want, want_terms = _twin_grads(truth, x64, None, user)
+    local, local_terms = _twin_grads(truth, x64, np.asarray(dpred, dtype=np.float64), user)
     names, rows = layer_names(model), []
     for key, got in model.grad_dict().items():
         i, pname = key.split(".", 1)
         qty = f"{pname}.grad"
-        acc = compare(f"{qty} (your loss, end to end)", got, want[key], dtype)
-        loc = compare(f"{qty} (your loss gradient, through the twin)", got, local[key], dtype)
+        acc = compare(f"{qty} (your loss, end to end)", got, want[key], dtype,
+                      scale_floor=bias_floor(want_terms, key, dtype))
+        loc = compare(f"{qty} (your loss gradient, through the twin)", got, local[key], dtype,
+                      scale_floor=bias_floor(local_terms, key, dtype))
         row = Row(int(i), names[int(i)], f"{qty}[your loss]", acc, loc, TOLERANCES[dtype], dtype)
         if not row.local_ok:
             row.slip = diagnose(qty, got, local[key], user.x)
@@ -210,17 +215,19 @@ def _end_to_end_rows(user: UserModel, truth) -> list[Row]:
     return rows
 
 
-def _twin_grads(truth, x64: torch.Tensor, upstream, user: UserModel) -> dict[str, np.ndarray]:
-    """The twin's parameter gradients for torch's loss (upstream None) or from `upstream`."""
+def _twin_grads(truth, x64: torch.Tensor, upstream, user: UserModel) -> tuple[dict[str, np.ndarray], dict]:
+    """The twin's parameter gradients for torch's loss (upstream None) or from `upstream`, and
+    what each bias gradient is summed from (torch_side.bias_upstreams, for harness.bias_floor)."""
     truth.zero_grad(set_to_none=True)
-    out = truth(x64)
-    if upstream is None:
-        tgt = torch.as_tensor(user.target) if user.loss in NF.LABEL_LOSSES else \
-            torch.as_tensor(user.target, dtype=out.dtype)
-        reference.loss_value(user.loss, out, tgt).backward()
-    else:
-        out.backward(torch.as_tensor(upstream.reshape(out.shape)))
-    return {k: p.grad.numpy().copy() for k, p in truth.named_parameters()}
+    with bias_upstreams(truth) as terms:
+        out = truth(x64)
+        if upstream is None:
+            tgt = torch.as_tensor(user.target) if user.loss in NF.LABEL_LOSSES else \
+                torch.as_tensor(user.target, dtype=out.dtype)
+            reference.loss_value(user.loss, out, tgt).backward()
+        else:
+            out.backward(torch.as_tensor(upstream.reshape(out.shape)))
+    return {k: p.grad.numpy().copy() for k, p in truth.named_parameters()}, terms
 
 
 def _pin_whole_network(result, model) -> None:

@@ -128,8 +128,8 @@ class UserConv(UserCNNLayer):
         return y
 
     def backward(self, dy):
-        (dw, db), dx = param_grads(self, dy, super().backward(dy))
-        self.set_grads({"weight": np.asarray(dw), "bias": np.asarray(db).reshape(-1)}, len(dy))
+        grads, dx = param_grads(self, dy, super().backward(dy))
+        self.keep_grads(*grads, n=len(dy))
         return dx
 
     def twin(self):
@@ -281,8 +281,7 @@ class UserLinear(UserCNNLayer):
 
     def backward(self, dy):
         grads, dx = param_grads(self, dy, super().backward(dy))
-        dw, db = (np.asarray(g) for g in grads)
-        self.set_grads({"weight": dw.T if self.transposed and dw.ndim == 2 else dw, "bias": db.reshape(-1)}, len(dy))
+        self.keep_grads(*grads, n=len(dy))
         return dx
 
     def twin(self):

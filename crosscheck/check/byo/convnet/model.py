@@ -12,7 +12,8 @@ CS231n `conv_param` dict), W 2-D a fully connected layer y = x.reshape(N, -1) @ 
 @ W.T, told as byo.rowmajor tells it); class names with Pool (Max/Avg), Flatten or Reshape,
 Dropout; anything else an element-wise activation, told as byo.rowmajor tells it. What
 cannot be told is declared: activations=, w_layout=, param_names=. CS231n function pairs
-are wrapped by conv_fn, pool_fn, affine_fn and fn_layer.
+are wrapped by conv_fn, pool_fn, affine_fn and fn_layer. Batch, layer and group norms are read
+as byo/norm/ reads them, residual blocks x + f(x) (f a list of such layers) as byo/residual/ does.
 
     model = byo.cnn(layers, x, labels, layout="nhwc")
     result = byo.check(model)
@@ -35,6 +36,7 @@ from numpy_impl import Sequential
 from ...fd import FD_SAMPLES
 from ...user_code import call_user
 from .. import norm as NORM
+from .. import residual as RES
 from ..shared.adapters import Activation, build_twin
 from ..shared import discover as D
 from ..shared import objects as O
@@ -135,10 +137,26 @@ def fn_layer(forward, backward) -> _Fn:
 
 
 def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str | None = None,
-          param_names: tuple | None = None, norm: dict | None = None):
+          param_names: tuple | None = None, norm: dict | None = None, residual: dict | None = None):
     """The adapter for one user layer, by what it holds (classify, with the shared discovery of
     W and b); x, its input (N, ...) in `layout`, tells a square fully connected W's layout and
-    an activation by what its forward does, unless declared (`given`, `w_layout`)."""
+    an activation by what its forward does, unless declared (`given`, `w_layout`). A residual
+    block (byo/residual/; `residual`: RES.declared's dict) has its inner layers adapted so."""
+    def adapt_inner(inner, h):
+        layer = _adapt_layer(inner, index, layout, h, None, w_layout, param_names, norm)
+        return layer, V.forward_output(f"layer {index} ({layer.label})", layer.probe(h), h)
+    block = RES.adapt_residual(obj, index, x, adapt_inner, residual)
+    if block is not None:
+        if any(isinstance(layer, UserDropout) for layer in [*block.branch.layers, block.proj]):
+            raise ValueError(f"layer {index} ({label_of(obj)}): a dropout layer inside a residual block is not "
+                             f"checked yet; put it after the block")
+        return block
+    return _adapt_layer(obj, index, layout, x, given, w_layout, param_names, norm)
+
+
+def _adapt_layer(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str | None = None,
+                 param_names: tuple | None = None, norm: dict | None = None):
+    """One layer that is no residual block (adapt)."""
     normalise = NORM.adapt_norm(obj, index, layout, norm)
     if normalise is not None:  # a batch, layer or group norm (byo/norm/)
         return normalise
@@ -168,23 +186,25 @@ def adapt(obj, index: int, layout: str, x: np.ndarray, given=None, w_layout: str
 
 
 def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activations: list | None,
-               w_layout, param_names: tuple | None, norm: dict | None = None) -> tuple[list, list[int], tuple]:
+               w_layout, param_names: tuple | None, norm: dict | None = None,
+               residual: dict | None = None) -> tuple[list, list[int], tuple]:
     """Every layer adapted in turn, each run on its input (x, one image or the batch); a dropout
     layer in `masks` gets its mask. Returns the adapted layers and the number of values each
-    layer outputs per image (the cost model of _plan), and the shape of the last output."""
+    layer outputs per image, a residual block's inner layers' too (the cost model of _plan), and
+    the shape of the last output."""
     adapted, sizes, h = [], [], x
     givens = D.per_layer("activations", activations, len(layers))
     layouts = D.per_layer("w_layout", w_layout, len(layers), once=True)
     with V.quiet_numpy():
         for i, obj in enumerate(layers):
-            layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names, norm)
+            layer = adapt(obj, i, layout, h, givens[i], layouts[i], param_names, norm, residual)
             if i in masks:
                 if not isinstance(layer, UserDropout):
                     raise ValueError(f"masks: layer {i} ({label_of(obj)}) is not a dropout layer")
                 layer.handed = np.asarray(masks[i])
             adapted.append(layer)
             h = V.forward_output(f"layer {i} ({label_of(obj)})", layer.forward(h), h)
-            sizes.append(int(np.prod(h.shape[1:])))
+            sizes.append(int(np.prod(h.shape[1:])) + sum(getattr(layer, "inner_sizes", ())))
     return adapted, sizes, h.shape
 
 
@@ -220,7 +240,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
         activations: list | None = None, w_layout=None, param_names: tuple | None = None, loss_fn=None,
         loss_grad=None, grads_are_batch_means: bool = False, l2=None, batch_mean: str | None = None,
         ascent: bool = False, norm: dict | None = None,
-        layer_api=None) -> CNNModel:
+        layer_api=None, residual=None) -> CNNModel:
     """Adapt a user's CNN layer objects (module docstring).
 
     Args:
@@ -251,8 +271,11 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
             byo.rowmajor (byo/shared/convention.py).
         norm: your batch norms' running-average convention, as for byo.rowmajor; batch, layer and
             group norm objects (or CS231n pairs wrapped by norm_fn) work in either layout.
-        layer_api: method and attribute names where they are not the usual ones, as for byo.rowmajor."""
+        layer_api: method and attribute names where they are not the usual ones, as for byo.rowmajor.
+        residual: your residual blocks, y = x + f(x) or proj(x) + f(x) with f a list of your layer
+            objects (a 1x1 convolution as proj, say), as for byo.rowmajor; in either layout."""
     convention = C.declared(l2, batch_mean, grads_are_batch_means, ascent)
+    given_residual = RES.declared(residual)
     if layout not in LAYOUTS:
         raise ValueError(f"layout: {layout!r}; choose from {', '.join(LAYOUTS)}")
     layers, loss_layer = combined.split(O.all_as_written(V.layer_list(layers, "byo.cnn"), layer_api))
@@ -265,7 +288,7 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     # everything is validated on the whole batch before any of it is cut: handed masks fix the
     # batch (they are shaped for it), else the layers are probed on one image
     adapted, sizes, out_shape = _adapt_all(layers, x if masks else x[:1], layout, masks, activations, w_layout,
-                                param_names, norm)
+                                           param_names, norm, given_residual)
     V.labels(loss, target, len(x), out_shape)
     # float32 where the user's images or parameters are (tinynn's): judged with float32 bars
     dtype = dtype_of(np.asarray(given), *[p for layer in adapted for p in getattr(layer, "params", {}).values()])

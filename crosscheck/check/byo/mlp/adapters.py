@@ -37,21 +37,8 @@ class ParamLinear(UserLayer):
 
     def backward(self, dy):
         grads, dx = param_grads(self, dy, self.backward_obj(dy, self.call_style))
-        self._keep(*grads, n=len(dy))
+        self.keep_grads(*grads, n=len(dy))
         return np.asarray(dx)
-
-    def read_grads(self, n: int) -> None:
-        """dW, db where the object keeps them (or handed them to its optimizer) after a backward
-        its residual block called: none is read back from an update there."""
-        grads, _ = param_grads(self, None, None, recover=False)
-        self._keep(*grads, n=n)
-
-    def _keep(self, dw, db=None, *, n: int) -> None:
-        dw = np.asarray(dw)
-        grads = {"weight": dw.T if self.transposed and dw.ndim == 2 else dw}
-        if db is not None:
-            grads["bias"] = np.asarray(db).reshape(-1)
-        self.set_grads(grads, n)
 
 
 class FunctionalLayer(UserLayer):

@@ -10,10 +10,10 @@ import numpy as np
 from torch import nn
 
 import reference
-from numpy_impl import Residual
+from numpy_impl import Residual, buffers_kept
 
 from ..shared import validate as V
-from ..shared.adapters import UserLayer, buffers_kept
+from ..shared.adapters import UserLayer
 from ..shared.convention import Convention
 from ..shared.discover import backward_style, fits, label_of
 from ..shared.objects import as_written
@@ -24,6 +24,7 @@ class UserResidual(UserLayer, Residual):
     """One user residual block; branch and proj are adapted layers (UserLayer)."""
 
     kind = "residual"
+    inner_sizes: list = []  # values per sample each inner layer writes (a size-based cost model's)
 
     def __init__(self, obj, index: int, parts: ResidualParts, branch: list, proj=None) -> None:
         self.obj, self.index, self.label, self.parts = obj, index, label_of(obj), parts
@@ -91,20 +92,23 @@ def adapt_residual(obj, index: int, x: np.ndarray, adapt_one: Callable, given: d
     if parts is None:
         return None
     where = f"layer {index} ({label_of(obj)})"
-    branch, h = [], x
+    branch, h, outs = [], x, []
     for j, inner in enumerate(parts.branch):
         layer, h = adapt_one(as_written(inner, index), h)
         layer.label = f"{label_of(obj)}.{parts.branch_attr}[{j}] {layer.label}"
         branch.append(layer)
+        outs.append(h)
     proj, skip = None, x
     if parts.shortcut is not None:
         proj, skip = adapt_one(as_written(parts.shortcut, index), x)
         proj.label = f"{label_of(obj)}.{parts.shortcut_attr} {proj.label}"
+        outs.append(skip)
     if np.shape(h) != np.shape(skip):
         raise ValueError(f"{where}: its branch {parts.branch_attr} maps {np.shape(x)} to {np.shape(h)} and its skip "
                          f"path gives {np.shape(skip)}; a block without a projection must keep the shape (looked "
                          f"for a shortcut, proj, projection or downsample layer)")
     block = UserResidual(obj, index, parts, branch, proj)
+    block.inner_sizes = [int(np.prod(np.shape(o)[1:])) for o in outs]  # values per sample each inner layer writes
     y = V.forward_output(where, block.probe(x), x)
     if parts.how == "branch" and not fits(y, h + skip):
         raise ValueError(f"{where}: holds layers under {parts.branch_attr} but its forward is not x + "

@@ -7,13 +7,11 @@ Adapters present the user's code behind numpy_impl's Layer contract in torch's l
 samples as rows, a linear weight (out, in), parameter names 'weight'/'bias'."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 from torch import nn
 
-from numpy_impl import Layer
+from numpy_impl import Layer, buffers_kept
 import reference
 from reference import TORCH_DTYPES, activation_module
 
@@ -21,6 +19,7 @@ from ...user_code import call_user
 from .convention import Convention
 from .discover import DEFAULT_SLOPE, label_of
 from .objects import split_returned
+from .updates import param_grads
 
 class Twin(nn.Module):
     """torch twin of one user layer: [flatten ->] [linear ->] activation, with the
@@ -39,18 +38,6 @@ class Twin(nn.Module):
         if self.has_linear:
             x = nn.functional.linear(x.flatten(1), self.weight, self.bias)
         return self.act(x)
-
-
-@contextmanager
-def buffers_kept(layer):
-    """Run the user's forward as often as needed: the layer's running statistics (its buffers,
-    the user's own arrays) are put back as they were afterwards."""
-    saved = {k: np.array(v, copy=True) for k, v in layer.buffers.items()}
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            layer.load_tensor(key, value)
 
 
 class UserLayer(Layer):
@@ -95,11 +82,25 @@ class UserLayer(Layer):
             return np.asarray(self.forward(x))
 
     def read_grads(self, n: int) -> None:
-        """Keep the parameter gradients the user's object holds after a backward that its owner
-        (a residual block of the user's) called; a layer without parameters has none."""
-        if self.params:
+        """Keep the parameter gradients the user's object holds (or handed to its optimizer) after
+        a backward that its owner (a residual block of the user's) called, for a batch of n; none
+        is read back from an update there. A layer without parameters has none."""
+        if not self.params:
+            return
+        if self.access is None:
             raise ValueError(f"layer {self.index} ({self.label}): its gradients cannot be read after a backward "
                              f"called by the block that holds it")
+        grads, _ = param_grads(self, None, None, recover=False)
+        self.keep_grads(*grads, n=n)
+
+    def keep_grads(self, dw, db=None, *, n: int) -> None:
+        """dW and db (None: a layer without a bias) as the user's code keeps them, kept as torch's
+        'weight', 'bias' (dW transposed back where the adapter holds the user's W transposed)."""
+        dw = np.asarray(dw)
+        grads = {"weight": dw.T if getattr(self, "transposed", False) and dw.ndim == 2 else dw}
+        if db is not None:
+            grads["bias"] = np.asarray(db).reshape(-1)
+        self.set_grads(grads, n)
 
     @property
     def output_activation(self) -> str:
