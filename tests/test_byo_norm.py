@@ -105,3 +105,22 @@ def test_running_statistics_not_found_are_said_to_be_unchecked():
                                     loss="softmax_ce"))
     assert any("layer 1 (_UnnamedStatsNorm): no running statistics found" in n and "not checked" in n
                for n in result.notes), result.notes
+
+
+def test_a_float32_cnn_whose_batch_norm_rebinds_its_running_statistics_passes():
+    """Probed in float64, such a layer's running statistics became float64 and failed on dtype:
+    byo.cnn probes in the user's dtype."""
+    example = load_example("byo_cnn_spatial_bn")
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(4, 5, 5, 2)).astype(np.float32), rng.integers(0, 3, size=4)
+    bn = example.BatchNormalization(4, rng)
+    bn.training = True
+    layers = [example.Conv2D(2, 4, rng), bn, example.ReLU(), example.Conv2D(4, 4, rng),
+              example.GroupNorm(4, 2, rng), example.ReLU(), example.Flatten(), example.Dense(100, 3, rng)]
+    for layer in layers:
+        for name, value in list(vars(layer).items()):
+            if isinstance(value, np.ndarray) and value.dtype == np.float64:
+                setattr(layer, name, value.astype(np.float32))
+    result = byo.check(byo.cnn(layers, x, y, layout="nhwc"))
+    assert result.passed, result
+    assert bn.moving_mean.dtype == np.float32

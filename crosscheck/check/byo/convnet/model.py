@@ -208,6 +208,20 @@ def _adapt_all(layers: list, x: np.ndarray, layout: str, masks: dict, activation
     return adapted, sizes, h.shape
 
 
+def _probe_dtype(given, layers: list, param_names: tuple | None):
+    """The dtype the layers are probed in: float32 where the user's images or weights are, so
+    that a layer rebinding its running statistics to what it computed keeps them in its dtype."""
+    weights = []
+    for obj in layers:
+        try:
+            access = D.find_access(obj, param_names)
+        except ValueError:  # said where the layer is adapted
+            access = None
+        if access is not None:
+            weights.append(access.weight(obj))
+    return dtype_of(np.asarray(given), *weights)
+
+
 def _probe_backward(model: Sequential, x: np.ndarray) -> None:
     """One forward and backward on x, so that a backward that cannot be checked (no gradients
     where they were looked for, a dL/dx of the wrong size) is said here, before the check."""
@@ -287,7 +301,8 @@ def cnn(layers: list, x, target, *, layout: str = "nchw", loss: str = "softmax_c
     V.labels(loss, target, len(x))  # its length here; its classes once the output width is known
     # everything is validated on the whole batch before any of it is cut: handed masks fix the
     # batch (they are shaped for it), else the layers are probed on one image
-    adapted, sizes, out_shape = _adapt_all(layers, x if masks else x[:1], layout, masks, activations, w_layout,
+    probe = (x if masks else x[:1]).astype(_probe_dtype(given, layers, param_names))
+    adapted, sizes, out_shape = _adapt_all(layers, probe, layout, masks, activations, w_layout,
                                            param_names, norm, given_residual)
     V.labels(loss, target, len(x), out_shape)
     # float32 where the user's images or parameters are (tinynn's): judged with float32 bars
