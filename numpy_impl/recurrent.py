@@ -71,8 +71,8 @@ class Recurrent(Layer):
         b = (p[f"bias_ih_l{k}"], p[f"bias_hh_l{k}"]) if self.bias else (self._zero_bias, self._zero_bias)
         return p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"], *b
 
-    def _state0(self, n: int, dtype) -> list[tuple]:
-        """Per stacked layer its initial state tuple."""
+    def initial_states(self, n: int, dtype) -> list[tuple]:
+        """Per stacked layer its initial state tuple, (N, H) arrays, for a batch of n."""
         if self.initial_state is None:
             zero = np.zeros((n, self.hidden_size), dtype)
             return [(zero,) * self.cell.states for _ in range(self.num_layers)]
@@ -85,7 +85,7 @@ class Recurrent(Layer):
                              f"got shape {x.shape}")
         h = x if self.batch_first else x.swapaxes(0, 1)
         self.records = []
-        for k, state0 in enumerate(self._state0(h.shape[0], x.dtype)):
+        for k, state0 in enumerate(self.initial_states(h.shape[0], x.dtype)):
             rec = RF.layer_forward(self.kind, h, state0, *self.weights(k))
             self.records.append(rec)
             h = rec.states[0][1:].swapaxes(0, 1)

@@ -107,13 +107,23 @@ def step_forward(kind: str, x: Array, state: State, w_ih: Array, w_hh: Array, b_
     return new, (kind, x, state[0], w_ih, w_hh, inner)
 
 
+def hand_back(dhw: Array, direct: State, w_hh: Array) -> State:
+    """What a step hands the step before it: dL/d its previous state, through W_hh and directly."""
+    return (dhw @ w_hh + (direct[0] if direct[0] is not None else 0.0), *direct[1:])
+
+
+def carry_in(dout: Array, carried: State) -> State:
+    """The total dL/d a step's state: its output's gradient (from the loss or the layer above)
+    plus what the next step handed back (the carried dh_next, dc_next)."""
+    return (dout + carried[0], *carried[1:])
+
+
 def step_backward(dstate: State, cache) -> tuple[Array, State, tuple[Array, Array, Array, Array]]:
     """dL/d state' (the total: from the output and from the next step) -> (dx, dL/d state,
     (dw_ih, dw_hh, db_ih, db_hh)) of this step alone."""
     kind, x, h_prev, w_ih, w_hh, inner = cache
     dxw, dhw, direct = cell_of(kind).backward(dstate, inner)
-    dh_prev = dhw @ w_hh + (direct[0] if direct[0] is not None else 0.0)
-    return dxw @ w_ih, (dh_prev, *direct[1:]), (dxw.T @ x, dhw.T @ h_prev, dxw.sum(0), dhw.sum(0))
+    return dxw @ w_ih, hand_back(dhw, direct, w_hh), (dxw.T @ x, dhw.T @ h_prev, dxw.sum(0), dhw.sum(0))
 
 
 def rnn_step_forward(x, h_prev, w_ih, w_hh, b_ih, b_hh, nonlinearity: str = "tanh"):
@@ -157,12 +167,14 @@ class SequenceRecord:
     """One layer's run over T steps, what a per-step check reads. Arrays are time-major:
     x (T, N, I) its inputs, states[k] (T + 1, N, H) the k-th state array from the initial one on;
     after backward, dstates[k] (T, N, H) the total dL/d state at each step (from the output and
-    from the next step), dxw and dhw (T, N, G*H) the gradients of each step's affine inputs."""
+    from the next step), handed[k] (T, N, H) what step t handed back to step t - 1, dxw and dhw
+    (T, N, G*H) the gradients of each step's affine inputs."""
     kind: str
     x: Array
     states: list[Array]
     caches: list
     dstates: list[Array] | None = None
+    handed: list[Array] | None = None
     dxw: Array | None = None
     dhw: Array | None = None
 
@@ -198,14 +210,15 @@ def layer_backward(rec: SequenceRecord, dout: Array, dstate_last: State, w_ih, w
     dxw = np.empty((T, *douts.shape[1:2], w_ih.shape[0]), dout.dtype)
     dhw = np.empty_like(dxw)
     dstates = [np.empty((T, *d.shape), dout.dtype) for d in dstate_last]
+    handed = [np.empty_like(d) for d in dstates]
     carry = tuple(dstate_last)
     for t in reversed(range(T)):
-        total = (douts[t] + carry[0], *carry[1:])
-        for k, d in enumerate(total):
-            dstates[k][t] = d
+        total = carry_in(douts[t], carry)
         dxw[t], dhw[t], direct = cell.backward(total, rec.caches[t])
-        carry = (dhw[t] @ w_hh + (direct[0] if direct[0] is not None else 0.0), *direct[1:])
-    rec.dstates, rec.dxw, rec.dhw = dstates, dxw, dhw
+        carry = hand_back(dhw[t], direct, w_hh)
+        for k in range(len(total)):
+            dstates[k][t], handed[k][t] = total[k], carry[k]
+    rec.dstates, rec.handed, rec.dxw, rec.dhw = dstates, handed, dxw, dhw
     G, I, H = w_ih.shape[0], rec.x.shape[2], w_hh.shape[1]
     dw_ih = dxw.reshape(-1, G).T @ rec.x.reshape(-1, I)
     dw_hh = dhw.reshape(-1, G).T @ rec.states[0][:-1].reshape(-1, H)

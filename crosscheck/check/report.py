@@ -35,6 +35,8 @@ def failure_lines(r: CheckResult) -> list[str]:
                      f"{row.local.describe()}{slip}")
     if first is not None and not culprits:
         lines.append("    every layer passes on torch's own input: the error is accumulated, not local")
+    for steps in r.steps:
+        lines.extend(steps.lines())
     if r.fd is not None:
         for t in r.fd.tensors:
             if t.problem:
@@ -73,6 +75,11 @@ def to_json(results: list[CheckResult]) -> dict:
                         "culprit": r.culprit().label() if r.culprit() else None,
                         "rows": [row.to_json() for row in r.rows],
                         "finite_differences": [t.to_json() for t in r.fd.tensors] if r.fd else None,
+                        "steps": [{"layer": s.layer, "name": s.name, "passed": s.passed, "slips": s.slips,
+                                   "first_divergence": s.first_divergence().label() if s.first_divergence() else None,
+                                   "culprit": s.culprit().label() if s.culprit() else None,
+                                   "failing_rows": [row.to_json() for row in s.rows if row.status != "ok"]}
+                                  for s in r.steps],
                         "notes": r.notes} for r in results]}
 
 
