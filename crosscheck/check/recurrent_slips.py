@@ -100,7 +100,8 @@ def _unsummed_params(layer, ref) -> list[str]:
             if mine is None or _close(mine, total[p]):
                 continue
             for t, which in ((len(steps) - 1, "the last"), (0, "the first")):
-                if _close(mine, steps[t][2][p]):
+                # from a zero initial state, step 0's share of weight_hh is exactly zero: no candidate
+                if np.any(steps[t][2][p]) and _close(mine, steps[t][2][p]):
                     out.append(f"{name}_l{k}.grad is {which} step's share only: not summed over the "
                                f"{len(steps)} time steps")
                     break

@@ -76,6 +76,7 @@ class StepCheck:
     name: str
     rows: list[StepRow] = field(default_factory=list)
     slips: list[str] = field(default_factory=list)
+    torch: "TorchSteps | None" = field(default=None, repr=False)  # torch's unrolled run, what rows compared
 
     @property
     def passed(self) -> bool:
@@ -190,7 +191,7 @@ def check_steps(run: LayerRun, module, dtype: str) -> StepCheck:
     ref = unroll_torch(module, x, run.upstream, state0)
     layer.forward(x.copy())
     layer.backward(np.asarray(run.upstream).copy())
-    check = StepCheck(run.index, run.name)
+    check = StepCheck(run.index, run.name, torch=ref)
     tol = TOLERANCES[dtype]
     cast = np.dtype(dtype)
     for k, rec in enumerate(layer.records):
