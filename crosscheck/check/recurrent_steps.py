@@ -19,6 +19,7 @@ torch's own inputs: this step is the culprit), inherited. Each step's quantity i
 its own largest element (verdict.step_scale_floor: not below a few ulps of the whole sequence's)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,13 +183,26 @@ def _cell_vjp(run: TorchSteps, k: int, t: int) -> tuple:
     return _np(leaves[0].grad), tuple(_np(p.grad) for p in prev), tuple(_np(w.grad) for w in weights)
 
 
+@contextmanager
+def one_torch_thread():
+    """torch on one thread for a while: an unrolled run is hundreds of tiny ops, which threads
+    only slow down (on a busy 2-core machine, 11 s against 0.8 s for the char_lstm preset)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def check_steps(run: LayerRun, module, dtype: str) -> StepCheck:
     """Every step of the recurrent layer of `run` (its NumPy layer run again on torch's input and
     upstream gradient) against `module` (torch's layer, float64 parameters used) unrolled."""
     layer = run.layer
     x = np.asarray(run.input)
     state0 = layer.initial_states(len(x), np.float64)
-    ref = unroll_torch(module, x, run.upstream, state0)
+    with one_torch_thread():
+        ref = unroll_torch(module, x, run.upstream, state0)
     layer.forward(x.copy())
     layer.backward(np.asarray(run.upstream).copy())
     check = StepCheck(run.index, run.name, torch=ref)
