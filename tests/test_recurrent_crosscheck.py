@@ -190,3 +190,30 @@ def test_a_loss_divided_by_the_tokens_fails_the_loss_rows(monkeypatch):
     r = check("rnn_relu")
     wrong = [row for row in r.rows if row.status == "wrong"]
     assert wrong and all(row.is_loss for row in wrong)
+
+
+def test_a_backward_loop_running_forward_in_time_is_told_from_a_wrong_step(monkeypatch):
+    def forward_in_time(rec, dout, last, w_ih, w_hh):
+        cell, douts = RF.cell_of(rec.kind), dout.swapaxes(0, 1)
+        n_t = len(rec.caches)
+        rec.dxw = np.empty((n_t, dout.shape[0], w_ih.shape[0]))
+        rec.dhw = np.empty_like(rec.dxw)
+        rec.dstates = [np.empty((n_t, *d.shape)) for d in last]
+        rec.handed = [np.empty_like(d) for d in rec.dstates]
+        carry = tuple(last)
+        for t in range(n_t):  # the slip: t = 0, 1, ... instead of T - 1, ..., 0
+            total = RF.carry_in(douts[t], carry)
+            rec.dxw[t], rec.dhw[t], direct = cell.backward(total, rec.caches[t])
+            carry = RF.hand_back(rec.dhw[t], direct, w_hh)
+            for k in range(len(total)):
+                rec.dstates[k][t], rec.handed[k][t] = total[k], carry[k]
+        grads = [sum(rec.step_grads(t)[p] for t in range(n_t)) for p in range(4)]
+        return (rec.dxw @ w_ih).swapaxes(0, 1), carry, tuple(grads)
+    monkeypatch.setattr(RF, "layer_backward", forward_in_time)
+    r = check("rnn_tanh")
+    (steps,) = r.steps
+    first = steps.first_divergence()
+    assert (first.stack, first.t, first.quantity, first.status) == (1, 11, "dh", "inherited")
+    assert steps.culprit() is None  # every step and carry is right on torch's own inputs
+    text = "\n".join(steps.lines())
+    assert "what goes wrong is between them" in text and "backward loop runs forward in time" in text

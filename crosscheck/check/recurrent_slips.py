@@ -84,8 +84,10 @@ def _reversed_time(check, layer, ref) -> str:
     if first is None or first.quantity != "dh":
         return ""
     k = first.stack
-    mine = layer.records[k].dstates[0]
-    if _close(mine[0], ref.douts[k][0]) and not _close(ref.douts[k][0], ref.dstates[k][0][0]):
+    mine, douts = layer.records[k].dstates[0], ref.douts[k]
+    # step 0 got nothing carried while the last step did (a carry left out everywhere is another slip)
+    if (_close(mine[0], douts[0]) and not _close(douts[0], ref.dstates[k][0][0])
+            and not _close(mine[-1], douts[-1])):
         return f"the backward loop runs forward in time (layer {k}: step 0 gets no carried gradient)"
     return ""
 
