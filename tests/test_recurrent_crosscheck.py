@@ -87,8 +87,9 @@ def _tanh_prime_at_preactivation(monkeypatch):
 def test_a_wrong_step_backward_is_wrong_at_the_last_step_of_the_top_layer(monkeypatch):
     _tanh_prime_at_preactivation(monkeypatch)
     r = check("rnn_tanh")
-    pin, _ = _pin(r)
+    pin, text = _pin(r)
     assert pin == (1, 11, "dx")
+    assert "tanh' taken at the output" in text
     culprit_layers = {row.layer_name for row in r.rows if row.status == "wrong"}
     assert culprit_layers == {"1:rnn_tanh(4->6, 2 layers)"}
     assert all(row.status == "ok" for row in r.rows if row.layer == 0 and row.kind == "forward")

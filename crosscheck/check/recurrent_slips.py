@@ -26,7 +26,7 @@ def _close(candidate, expected) -> bool:
 def sequence_slips(check, layer, ref) -> list[str]:
     """Phrases for the slips `check` (a StepCheck) shows on `layer` against torch's unrolled run `ref`."""
     found = []
-    for finder in (_gate_order, _missing_carry, _reversed_time):
+    for finder in (_gate_order, _missing_carry, _reversed_time, _tanh_derivative):
         try:
             phrase = finder(check, layer, ref)
         except (ValueError, TypeError, IndexError, RuntimeError):  # a candidate that does not fit
@@ -89,6 +89,25 @@ def _reversed_time(check, layer, ref) -> str:
     if (_close(mine[0], douts[0]) and not _close(douts[0], ref.dstates[k][0][0])
             and not _close(mine[-1], douts[-1])):
         return f"the backward loop runs forward in time (layer {k}: step 0 gets no carried gradient)"
+    return ""
+
+
+def _tanh_derivative(check, layer, ref) -> str:
+    """A vanilla tanh RNN's first wrong step backward matches tanh' taken at the wrong value:
+    1 - tanh(h)^2 (at the output h = tanh(a)) or 1 - a^2 (the output's form fed the input a)."""
+    row = check.culprit()
+    if row is None or ref.kind != "rnn_tanh" or row.quantity != "dx":
+        return ""
+    k, t = row.stack, row.t
+    w_ih, w_hh, b_ih, b_hh = (w.numpy() for w in ref.weights[k])
+    a = ref.inputs[k][t] @ w_ih.T + b_ih + ref.states[k][0][t] @ w_hh.T + b_hh
+    h, dh = np.tanh(a), ref.dstates[k][0][t]
+    mine = RF.step_backward((dh,), RF.step_forward("rnn_tanh", ref.inputs[k][t], (ref.states[k][0][t],),
+                                                   *layer.weights(k))[1])[0]
+    for deriv, what in ((1 - np.tanh(h) ** 2, "at the output (1 - tanh(h)^2 with h = tanh(a))"),
+                        (1 - a * a, "from the output's form fed the pre-activation (1 - a^2)")):
+        if _close(mine, (dh * deriv) @ w_ih):
+            return f"tanh' taken {what} instead of 1 - tanh(a)^2 (layer {k}, from step {t})"
     return ""
 
 

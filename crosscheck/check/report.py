@@ -59,6 +59,12 @@ def verbose_lines(r: CheckResult, param_lines: list[str] = ()) -> list[str]:
                      f"{idx:<12} {row.acc.actual:>14.7g} {row.acc.expected:>14.7g}  {row.status}"
                      + (f"  <- {row.slip}" if row.slip else "")
                      + (f"  (accumulated not judged: {row.routing})" if row.routing else ""))
+    for steps in r.steps:  # a recurrent layer's time steps: one line each, its failing steps in full
+        n_t = len({row.t for row in steps.rows})
+        lines.append(f"  {steps.name}: {len(steps.rows)} step quantities over {n_t} steps, worst "
+                     f"{_fmt(steps.worst('forward')).strip()} forward, {_fmt(steps.worst('gradient')).strip()} "
+                     f"gradient: {'ok' if steps.passed else 'see below'}")
+        lines += [f"    {row.label()}: {row.status}: {row.acc.describe()}" for row in steps.rows if row.status != "ok"]
     if r.fd is not None:
         for t in r.fd.tensors:
             lines.append(f"  {t.line()}")
