@@ -95,7 +95,7 @@ def recurrent_presets(preset_cls) -> dict:
     return {
         "adding": preset_cls("adding", ("tanh", "relu"), adding_spec, adding_data,
                              f"adding problem, {ADDING_STEPS} steps: " + adding_spec.__doc__.split(" over")[0],
-                             fd_samples=6, quick_acts=("tanh",)),  # relu too with --model adding
+                             fd_samples=6),
         "parity": preset_cls("parity", ("gru",), parity_spec, parity_data,
                              f"parity of {PARITY_STEPS} bits, GRU(8) x 2 layers, softmax CE", fd_samples=6),
         "sine": preset_cls("sine", ("lstm",), sine_spec, sine_data,
