@@ -255,6 +255,11 @@ def param_count_lines(spec: ModelSpec) -> list[str]:
     shapes = param_shapes(spec)
     lines = []
     for prefix, layer, _ in named_layers(spec):
+        own = {k[len(prefix) + 1:]: v for k, v in shapes.items() if k.startswith(f"{prefix}.") and "." not in k[len(prefix) + 1:]}
+        if f"{prefix}.weight" not in shapes and own:  # a recurrent stack: weight_ih_l0, weight_hh_l0, ...
+            parts = " + ".join(f"{'x'.join(map(str, v))}" for v in own.values())
+            lines.append(f"layer {prefix} {layer_kind(layer)}: {parts} = {sum(_size(v) for v in own.values())}")
+            continue
         if f"{prefix}.weight" not in shapes:
             continue
         w, b = shapes[f"{prefix}.weight"], shapes.get(f"{prefix}.bias")
