@@ -1,5 +1,5 @@
 """Recurrent presets (issue 21): three synthetic sequence tasks and a character-level model on
-a short text in the package (crosscheck/data/tiny_text.txt), each with the batch it is checked on."""
+a short text in the package (crosscheck/texts/tiny_text.txt), each with the batch it is checked on."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -10,7 +10,7 @@ import numpy as np
 from numpy_impl.spec import GRU, LSTM, RNN, Embedding, Init, LastStep, Linear, ModelSpec, TemporalAffine
 
 DATA_SEED = 0
-TEXT = Path(__file__).parent / "data" / "tiny_text.txt"
+TEXT = Path(__file__).parent / "texts" / "tiny_text.txt"
 ADDING_STEPS, PARITY_STEPS, SINE_STEPS, CHAR_STEPS = 50, 20, 30, 50
 BATCH = 8
 
