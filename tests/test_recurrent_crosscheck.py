@@ -218,3 +218,23 @@ def test_a_backward_loop_running_forward_in_time_is_told_from_a_wrong_step(monke
     assert steps.culprit() is None  # every step and carry is right on torch's own inputs
     text = "\n".join(steps.lines())
     assert "what goes wrong is between them" in text and "backward loop runs forward in time" in text
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_torch_unrolled_into_its_cells_is_torch_fused_module(kind, rng):
+    """The step rows' reference (torch's own cells, one by one) is the layer rows' (nn.LSTM/GRU)."""
+    import torch
+    from crosscheck.check.recurrent_steps import unroll_torch
+    import reference.recurrent as RR
+    module = RR.build_layer(LAYERS[kind], (9, 3)).double()
+    x, dy = rng.normal(size=(2, 9, 3)), rng.normal(size=(2, 9, 6))
+    zeros = [tuple(np.zeros((2, 6)) for _ in range(RF.cell_of(kind).states))] * 2
+    steps = unroll_torch(module, x, dy, zeros)
+    xt = torch.tensor(x, requires_grad=True)
+    module(xt).backward(torch.tensor(dy))
+    top = steps.states[1][0][1:].swapaxes(0, 1)
+    assert np.abs(top - module(xt).detach().numpy()).max() < 1e-14
+    dx = np.stack([v[0] for v in steps.vjp[0]]).swapaxes(0, 1)
+    assert np.abs(dx - xt.grad.numpy()).max() < 1e-14
+    w_hh = sum(v[2][1] for v in steps.vjp[1])  # the steps' shares add up to torch's gradient
+    assert np.abs(w_hh - module.weight_hh_l1.grad.numpy()).max() < 1e-14
