@@ -38,3 +38,9 @@ def test_a_dropped_carry_fails_the_first_step(monkeypatch):
     monkeypatch.setattr(RF, "carry_in", lambda dout, carried: (dout, *carried[1:]))
     result = _train("char_lstm", steps=2)
     assert not result.passed and result.first_failure == 1
+
+
+def test_one_side_alone_trains_the_char_lstm(capsys):
+    from crosscheck.cli import main
+    assert main(["train", "--model", "char_lstm", "--impl", "numpy", "--steps", "2"]) == 0
+    assert "test accuracy 0." in capsys.readouterr().out
