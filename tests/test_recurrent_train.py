@@ -25,13 +25,13 @@ def test_recurrent_presets_train_in_lockstep(name):
 
 
 def test_char_lstm_loss_falls_while_the_sides_agree():
-    """The short version of the 200 steps in docs/recurrent.md."""
-    result = _train("char_lstm", steps=10)
+    """The short version (6 steps) of the 200 steps in docs/recurrent.md."""
+    result = _train("char_lstm", steps=6)
     assert result.passed, result.summary()
     assert any(c.name == "0.weight" for c in result.params)  # the embedding trains too
     losses = result.losses
     assert np.allclose(losses["numpy"], losses["torch"], rtol=1e-10)
-    assert np.mean(losses["torch"][-4:]) < np.mean(losses["torch"][:4])
+    assert np.mean(losses["torch"][-2:]) < np.mean(losses["torch"][:2])
 
 
 def test_a_dropped_carry_fails_the_first_step(monkeypatch):
