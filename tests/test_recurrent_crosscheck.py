@@ -191,6 +191,7 @@ def test_a_loss_divided_by_the_tokens_fails_the_loss_rows(monkeypatch):
     r = check("rnn_relu")
     wrong = [row for row in r.rows if row.status == "wrong"]
     assert wrong and all(row.is_loss for row in wrong)
+    assert "divided by the 30 unmasked tokens where it is divided by the batch N = 3" in wrong[0].slip
 
 
 def test_a_backward_loop_running_forward_in_time_is_told_from_a_wrong_step(monkeypatch):

@@ -22,6 +22,7 @@ from numpy_impl.losses import check_target
 
 from .compare import Comparison, compare
 from .layer_run import LayerPass, LayerRun
+from .recurrent_slips import temporal_loss_slip
 from .recurrent_steps import StepCheck, check_steps
 from .norm_slips import is_norm
 from .slips import diagnose_layer
@@ -207,6 +208,8 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     for r in result.rows:  # gradients; a norm or residual layer's outputs and running statistics too
         if not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
+        elif not r.local_ok and r.is_loss and loss == "temporal_ce":
+            r.slip = temporal_loss_slip(r.quantity, r.local.actual, ref.outputs[-1], target)
     return result
 
 

@@ -142,3 +142,20 @@ def embedding_slip(run) -> str:
         return ("embedding gradient assigned, not accumulated: dW[idx] = dy keeps one use of a repeated "
                 "index where they must add up (np.add.at(dW, idx, dy))")
     return ""
+
+
+def temporal_loss_slip(quantity: str, value: float, logits, labels) -> str:
+    """A temporal loss value (`value`, the NumPy loss on torch's logits (N, T, V)) averaged over
+    the tokens where torch's sums over the steps and divides by the batch N. Only the value is
+    tried: the worst element of dL/dlogits alone cannot tell the conventions apart."""
+    if quantity != "loss":
+        return ""
+    flat = torch.as_tensor(np.asarray(logits, np.float64)).reshape(-1, np.shape(logits)[-1])
+    lab = torch.as_tensor(np.asarray(labels)).reshape(-1)
+    total = float(torch.nn.functional.cross_entropy(flat, lab, ignore_index=-1, reduction="sum"))
+    n, kept = np.shape(logits)[0], int((lab != -1).sum())
+    for divisor, what in ((kept, f"the {kept} unmasked tokens"), (lab.numel(), f"all {lab.numel()} tokens")):
+        if divisor != n and _close(np.array([value]), np.array([total / divisor])):
+            return (f"the loss is divided by {what} where it is divided by the batch N = {n} "
+                    f"(summed over the steps, CS231n's temporal_softmax_loss)")
+    return ""
