@@ -246,6 +246,8 @@ def _presets() -> dict[str, Preset]:
                            f"{about}, BCE on {NORM_BATCH} digits", modes, fd_samples=6)
     out["cnn_bn"] = Preset("cnn_bn", ("relu",), cnn_bn_spec, small_image_data, cnn_bn_spec.__doc__.rstrip("."),
                            ("eval", "train"), fd_samples=6)
+    from .presets_recurrent import recurrent_presets
+    out.update(recurrent_presets(Preset))
     out["mnist_cnn"] = Preset("mnist_cnn", ("relu", "tanh"), cnn_spec_for, mnist_batch,
                               "the MNIST CNN (conv-pool-conv-pool-fc-dropout-fc)", ("eval", "train"),
                               fd_samples=3,  # each loss costs a full CNN forward

@@ -13,6 +13,9 @@ def build_layer(layer: S.LayerSpec, in_shape: tuple[int, ...], dtype) -> L.Layer
         return L.Linear(in_shape[0], layer.out_features, dtype, layer.bias)
     if isinstance(layer, S.Activation):
         return L.Activation(layer.name, layer.alpha)
+    if isinstance(layer, S.SEQUENCE_LAYERS):
+        from . import recurrent
+        return recurrent.build_layer(layer, in_shape, dtype)
     if isinstance(layer, (*S.NORM_LAYERS, S.Residual)):
         from . import norm
         return norm.build_layer(layer, in_shape, dtype, build_layer)

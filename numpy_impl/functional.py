@@ -154,5 +154,24 @@ def nll(prob: Array, labels: Array) -> tuple[float, Array]:
         return float(-np.mean(np.log(picked))), grad
 
 
-LOSS_FUNCS = {"mse": mse, "half_sse": half_sse, "bce": bce, "softmax_ce": softmax_ce, "nll": nll}
-LABEL_LOSSES = ("softmax_ce", "nll")  # targets are integer class labels
+MASKED = -1  # a temporal label of -1 marks a padded step: no loss, no gradient
+
+
+def temporal_ce(logits: Array, labels: Array) -> tuple[float, Array]:
+    """Softmax cross-entropy at every step of logits (N, T, V) against labels (N, T), summed over
+    the unmasked steps (label MASKED = -1 is left out) and averaged over the batch N, not over
+    the tokens (CS231n's temporal_softmax_loss)."""
+    n, t, v = logits.shape
+    flat, lab = logits.reshape(-1, v), labels.reshape(-1)
+    keep = lab != MASKED
+    rows, safe = np.arange(len(lab)), np.where(keep, lab, 0)
+    logp = log_softmax(flat)
+    grad = np.exp(logp)
+    grad[rows, safe] -= 1.0
+    grad *= keep[:, None] / n
+    return float(-logp[rows, safe][keep].sum() / n), grad.reshape(n, t, v)
+
+
+LOSS_FUNCS = {"mse": mse, "half_sse": half_sse, "bce": bce, "softmax_ce": softmax_ce, "nll": nll,
+              "temporal_ce": temporal_ce}
+LABEL_LOSSES = ("softmax_ce", "nll", "temporal_ce")  # targets are integer class labels

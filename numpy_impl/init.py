@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import NORM_LAYERS, Conv2d, Init, Linear, ModelSpec, buffer_shapes, named_layers, param_shapes
+from .spec import (NORM_LAYERS, SEQUENCE_LAYERS, Conv2d, Embedding, Init, Linear, ModelSpec, buffer_shapes, named_layers,
+                   param_shapes)
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -63,9 +64,32 @@ def init_state(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
                 state[bias] = init_bias(spec.init, shapes[bias], shapes[weight], rng)
         elif isinstance(layer, NORM_LAYERS) and weight in shapes:  # torch: the identity, whatever the scheme
             state[weight], state[bias] = np.ones(shapes[weight]), np.zeros(shapes[bias])
+        elif isinstance(layer, SEQUENCE_LAYERS):
+            state.update(_init_sequence(spec.init, prefix, layer, shapes, rng))
     for key, shape in buffer_shapes(spec).items():
         state[key] = _fresh_buffer(key, shape)
     return state
+
+
+def _init_sequence(init: Init, prefix: str, layer, shapes: dict, rng: np.random.Generator) -> dict:
+    """A sequence layer's tensors, in torch's key order. torch's scheme: an embedding N(0, 1);
+    every recurrent weight and bias U(-1/sqrt(H), 1/sqrt(H)); a temporal affine like a Linear."""
+    keys = [k for k in shapes if k.startswith(f"{prefix}.") and k.count(".") == prefix.count(".") + 1]
+    out = {}
+    for key in keys:
+        shape = shapes[key]
+        if init.scheme == "torch" and isinstance(layer, Embedding):
+            out[key] = rng.standard_normal(shape)
+        elif init.scheme == "torch" and "_l" in key:  # a recurrent layer's weight_ih_l0, bias_hh_l1, ...
+            bound = 1.0 / np.sqrt(shape[0] // layer.gates)
+            out[key] = rng.uniform(-bound, bound, size=shape)
+        elif key.endswith("bias"):
+            out[key] = init_bias(init, shape, shapes[key[:-len("bias")] + "weight"], rng)
+        elif ".bias_" in key:
+            out[key] = init_bias(init, shape, shapes[key.replace("bias", "weight")], rng)
+        else:
+            out[key] = init_weight(init, shape, rng)
+    return out
 
 
 def _fresh_buffer(key: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -40,12 +40,13 @@ def check_target(loss: str, pred: np.ndarray, target: np.ndarray) -> None:
     """Raise ValueError naming `loss` when it is unknown, `target` when it does not fit it."""
     check_loss_name(loss)
     if loss in F.LABEL_LOSSES:
-        if target.shape != pred.shape[:1]:
-            raise ValueError(f"target: {loss} needs labels of shape ({pred.shape[0]},), got {target.shape}")
+        lead, low = (pred.shape[:2], F.MASKED) if loss == "temporal_ce" else (pred.shape[:1], 0)
+        if target.shape != lead:
+            raise ValueError(f"target: {loss} needs labels of shape {lead}, got {target.shape}")
         if not np.issubdtype(target.dtype, np.integer):
             raise ValueError(f"target: {loss} needs integer class labels, got dtype {target.dtype}")
-        if target.size and (target.min() < 0 or target.max() >= pred.shape[1]):
-            raise ValueError(f"target: labels must lie in [0, {pred.shape[1]}), "
+        if target.size and (target.min() < low or target.max() >= pred.shape[-1]):
+            raise ValueError(f"target: labels must lie in [{low}, {pred.shape[-1]}), "
                              f"got range [{target.min()}, {target.max()}]")
         return
     if target.shape != pred.shape:

@@ -11,9 +11,11 @@ from typing import Union
 
 from .spec_norm import (NORM_LAYERS, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, Residual, check_norm_input,
                         has_running_stats, norm_param_shape)
+from .spec_recurrent import (GRU, LSTM, RNN, SEQUENCE_LAYERS, Embedding, LastStep, TemporalAffine,
+                             sequence_output_shape, sequence_param_shapes)
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity", "softmax")
-LOSSES = ("mse", "half_sse", "bce", "softmax_ce", "nll")
+LOSSES = ("mse", "half_sse", "bce", "softmax_ce", "nll", "temporal_ce")
 INIT_SCHEMES = ("uniform", "constant", "truncnormal", "xavier", "torch")
 DTYPES = ("float64", "float32")
 
@@ -59,7 +61,7 @@ class Dropout:
 
 
 LayerSpec = Union[Linear, Activation, Conv2d, MaxPool2d, Flatten, Dropout, BatchNorm1d, BatchNorm2d, LayerNorm,
-                  GroupNorm, Residual]
+                  GroupNorm, Residual, Embedding, RNN, LSTM, GRU, TemporalAffine, LastStep]
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ def output_shape(i, layer: LayerSpec, shape: tuple[int, ...]) -> tuple[int, ...]
         check_norm_input(i, layer, shape)
     if isinstance(layer, Residual):
         return residual_parts(layer, shape, i)[0][-1][1]
+    if isinstance(layer, SEQUENCE_LAYERS):
+        return sequence_output_shape(i, layer, shape)
     return shape
 
 
@@ -223,6 +227,8 @@ def param_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
                 shapes[f"{prefix}.bias"] = (layer.out_channels,)
         elif isinstance(layer, NORM_LAYERS) and layer.affine:
             shapes[f"{prefix}.weight"] = shapes[f"{prefix}.bias"] = norm_param_shape(layer, ins)
+        else:
+            shapes.update(sequence_param_shapes(prefix, layer, ins))
     return shapes
 
 
@@ -249,6 +255,11 @@ def param_count_lines(spec: ModelSpec) -> list[str]:
     shapes = param_shapes(spec)
     lines = []
     for prefix, layer, _ in named_layers(spec):
+        own = {k[len(prefix) + 1:]: v for k, v in shapes.items() if k.startswith(f"{prefix}.") and "." not in k[len(prefix) + 1:]}
+        if f"{prefix}.weight" not in shapes and own:  # a recurrent stack: weight_ih_l0, weight_hh_l0, ...
+            parts = " + ".join(f"{'x'.join(map(str, v))}" for v in own.values())
+            lines.append(f"layer {prefix} {layer_kind(layer)}: {parts} = {sum(_size(v) for v in own.values())}")
+            continue
         if f"{prefix}.weight" not in shapes:
             continue
         w, b = shapes[f"{prefix}.weight"], shapes.get(f"{prefix}.bias")
@@ -267,7 +278,7 @@ def layer_kind(layer: LayerSpec) -> str:
     """Short name for reports: 'linear', 'relu', 'conv2d', ..."""
     if isinstance(layer, Activation):
         return layer.name
-    return type(layer).__name__.lower()
+    return getattr(layer, "kind", type(layer).__name__.lower())
 
 
 def mlp(name: str, sizes: list[int], activation: str, *, head: str = "identity",

@@ -41,6 +41,9 @@ def build_layer(layer: S.LayerSpec, in_shape: tuple[int, ...]) -> nn.Module:
         return nn.Flatten()
     if isinstance(layer, S.Dropout):
         return nn.Dropout(layer.p)
+    if isinstance(layer, S.SEQUENCE_LAYERS):
+        from . import recurrent
+        return recurrent.build_layer(layer, in_shape)
     if isinstance(layer, (*S.NORM_LAYERS, S.Residual)):
         from . import norm
         return norm.build_layer(layer, in_shape, build_layer)

@@ -15,6 +15,9 @@ def loss_value(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Ten
         return F.binary_cross_entropy(pred, target)
     if name == "softmax_ce":
         return F.cross_entropy(pred, target)
+    if name == "temporal_ce":  # summed over unmasked steps (label -1), averaged over the batch
+        flat = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), ignore_index=-1, reduction="sum")
+        return flat / pred.shape[0]
     if name == "nll":  # cross-entropy on probabilities (a network ending in its own softmax)
         return F.nll_loss(torch.log(pred), target)
     raise ValueError(f"loss: unknown {name!r}")

@@ -23,6 +23,8 @@ from numpy_impl.losses import check_target
 
 from .compare import Comparison, compare
 from .layer_run import LayerPass, LayerRun
+from .recurrent_slips import temporal_loss_slip
+from .recurrent_steps import StepCheck, check_steps
 from .norm_slips import is_norm
 from .slips import diagnose_layer
 from .torch_side import Trace, layer_vjp, run_torch, torch_loss
@@ -95,6 +97,7 @@ class CheckResult:
     fd: object = None  # fd.FDResult, float64 runs only
     notes: list[str] = field(default_factory=list)
     runs: list[LayerRun] = field(default_factory=list, repr=False)  # per layer, what the rows compared
+    steps: list[StepCheck] = field(default_factory=list)  # per recurrent layer, every time step
 
     def replace_loss_rows(self, rows: list[Row]) -> None:
         """Let `rows` stand for the loss where the harness's own loss rows stand (after the
@@ -106,11 +109,12 @@ class CheckResult:
     def worst(self, kind: str) -> float:
         """Worst accumulated relative error (rows judged locally for routing excluded)."""
         vals = [r.acc.max_rel for r in self.rows if r.kind == kind and not r.routing]
-        return max(vals) if vals else 0.0
+        return max(vals + [s.worst(kind) for s in self.steps]) if vals or self.steps else 0.0
 
     @property
     def passed(self) -> bool:
-        return all(r.status == "ok" for r in self.rows) and (self.fd is None or self.fd.passed)
+        return (all(r.status == "ok" for r in self.rows) and all(s.passed for s in self.steps)
+                and (self.fd is None or self.fd.passed))
 
     def first_divergence(self) -> Row | None:
         """The first quantity, in execution order (forward, loss, backward), that fails."""
@@ -198,9 +202,14 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
         result.rows.extend(row(run, f"{key}.grad") for key in run.layer.params)
         result.rows.append(row(run, "grad_in"))
     _mark_routing_flips(result, np_model, x, np_trace, truth, dtype)
+    reference_model = truth_model if dtype == "float32" else torch_model
+    result.steps = [check_steps(run, reference_model[run.index], dtype) for run in result.runs
+                    if getattr(run.layer, "records", None) is not None]
     for r in result.rows:  # gradients; a norm or residual layer's outputs and running statistics too
         if not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
+        elif not r.local_ok and r.is_loss and loss == "temporal_ce":
+            r.slip = temporal_loss_slip(r.quantity, r.local.actual, ref.outputs[-1], target)
     return result
 
 

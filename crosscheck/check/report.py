@@ -35,6 +35,8 @@ def failure_lines(r: CheckResult) -> list[str]:
                      f"{row.local.describe()}{slip}")
     if first is not None and not culprits:
         lines.append("    every layer passes on torch's own input: the error is accumulated, not local")
+    for steps in r.steps:
+        lines.extend(steps.lines())
     if r.fd is not None:
         for t in r.fd.tensors:
             if t.problem:
@@ -57,6 +59,12 @@ def verbose_lines(r: CheckResult, param_lines: list[str] = ()) -> list[str]:
                      f"{idx:<12} {row.acc.actual:>14.7g} {row.acc.expected:>14.7g}  {row.status}"
                      + (f"  <- {row.slip}" if row.slip else "")
                      + (f"  (accumulated not judged: {row.routing})" if row.routing else ""))
+    for steps in r.steps:  # a recurrent layer's time steps: one line each, its failing steps in full
+        n_t = len({row.t for row in steps.rows})
+        lines.append(f"  {steps.name}: {len(steps.rows)} step quantities over {n_t} steps, worst "
+                     f"{_fmt(steps.worst('forward')).strip()} forward, {_fmt(steps.worst('gradient')).strip()} "
+                     f"gradient: {'ok' if steps.passed else 'see below'}")
+        lines += [f"    {row.label()}: {row.status}: {row.acc.describe()}" for row in steps.rows if row.status != "ok"]
     if r.fd is not None:
         for t in r.fd.tensors:
             lines.append(f"  {t.line()}")
@@ -73,6 +81,11 @@ def to_json(results: list[CheckResult]) -> dict:
                         "culprit": r.culprit().label() if r.culprit() else None,
                         "rows": [row.to_json() for row in r.rows],
                         "finite_differences": [t.to_json() for t in r.fd.tensors] if r.fd else None,
+                        "steps": [{"layer": s.layer, "name": s.name, "passed": s.passed, "slips": s.slips,
+                                   "first_divergence": s.first_divergence().label() if s.first_divergence() else None,
+                                   "culprit": s.culprit().label() if s.culprit() else None,
+                                   "failing_rows": [row.to_json() for row in s.rows if row.status != "ok"]}
+                                  for s in r.steps],
                         "notes": r.notes} for r in results]}
 
 

@@ -10,6 +10,7 @@ from reference.build import activation_module
 from .compare import relative_error
 from .layer_run import LayerRun
 from .norm_slips import is_norm, norm_slip
+from .recurrent_slips import embedding_slip
 from .verdict import SLIP_MATCH, agrees
 
 
@@ -67,6 +68,8 @@ def diagnose_layer(run: LayerRun, quantity: str) -> str:
     (norm_slips.py), its activation's derivative written wrongly, or a scale slip, or ''. Never raises: a
     candidate that cannot be formed is simply not tried."""
     actual, expected = run.local.get(quantity), run.local_ref.get(quantity)
+    if quantity == "weight.grad" and embedding_slip(run):
+        return embedding_slip(run)
     if is_norm(run.layer):
         try:
             found = norm_slip(run, quantity, actual, expected, _close)

@@ -49,7 +49,8 @@ def run_torch(model: nn.Sequential, x: np.ndarray, upstream: np.ndarray) -> Trac
             outs.append(h)
         h.backward(torch.as_tensor(upstream, dtype=dtype))
     grad_outs = [o.grad if o.grad is not None else torch.zeros_like(o) for o in outs]
-    grad_inputs = [inp.grad] + grad_outs[:-1]
+    # token indices (an embedding's input) have no gradient: zero, as the NumPy side says
+    grad_inputs = [inp.grad if inp.grad is not None else torch.zeros_like(inp)] + grad_outs[:-1]
     grads = {k: (_np(p.grad) if p.grad is not None else np.zeros(tuple(p.shape)))
              for k, p in model.named_parameters()}
     return Trace([_np(o) for o in outs], [_np(g) for g in grad_inputs], grads, reference.numpy_buffers(model),
@@ -88,7 +89,7 @@ def layer_vjp(module: nn.Module, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndar
     y = module(inp)
     y.backward(torch.as_tensor(dy, dtype=dtype))
     grads = {k: _np(p.grad) for k, p in module.named_parameters()}
-    return _np(y), _np(inp.grad), grads
+    return _np(y), _np(inp.grad if inp.grad is not None else torch.zeros_like(inp)), grads
 
 
 def torch_loss(loss: str, pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -183,6 +183,21 @@ def sum_scale_floor(term_sum: float, dtype: str) -> float:
     return _rounding_floor(SUM_ROUNDING_ULPS, term_sum, dtype)
 
 
+# A recurrent layer's quantity at one time step (crosscheck/check/recurrent_steps.py) is judged
+# relative to its own size at that step, so that an error at an early step, where gradients have
+# faded, is not hidden by the later steps' larger values. But a faded gradient is still made of
+# terms as large as the whole sequence's (each step's W_hh products), and carries a few ulps of
+# them: a step's scale is floored at SEQUENCE_ROUNDING_ULPS ulps of the quantity's largest value
+# over all steps (over the bar). Any real slip in a step moves it by far more than that.
+SEQUENCE_ROUNDING_ULPS = 16.0
+
+
+def sequence_scale_floor(sequence_size: float, dtype: str) -> float:
+    """The scale below which one time step's relative error measures only the rounding of the
+    sequence's terms (sequence_size: the quantity's largest |value| over every step)."""
+    return _rounding_floor(SEQUENCE_ROUNDING_ULPS, sequence_size, dtype)
+
+
 def fd_bar(scale: float, floor: float) -> float:
     """Absolute bar for a finite-difference tensor: TOL_FD of its largest gradient, or the
     noise floor where that is larger."""

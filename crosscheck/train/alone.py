@@ -30,8 +30,9 @@ def train_single(impl: str, spec: ModelSpec, cfg: TrainConfig, train_data, test_
                 break
             loss_sum += side.step(x[idx], y[idx]) * len(idx)
             out = side.model.outputs[-1] if impl == "numpy" else None
-            if out is not None:
-                correct += int((out.argmax(axis=1) == y[idx]).sum())
+            if out is not None and out.shape[:-1] == np.shape(y[idx]):  # class labels: (N,) or, per step, (N, T)
+                hit = out.argmax(axis=-1) == y[idx]
+                correct += float(hit.reshape(len(idx), -1).mean(axis=1).sum())
             seen += len(idx)
             step += 1
             if step % 10 == 0:

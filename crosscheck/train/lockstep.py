@@ -114,7 +114,7 @@ class TorchSide:
         self.grads: dict = {}
 
     def _t(self, a, target=False):
-        if target and self.spec.loss == "softmax_ce":
+        if target and self.spec.loss in NF.LABEL_LOSSES:
             return torch.as_tensor(a)
         return torch.as_tensor(a, dtype=self.dtype)
 
@@ -189,6 +189,9 @@ def evaluate(side, spec: ModelSpec, x, y) -> tuple[float, float | None]:
     value, _ = NF.LOSS_FUNCS[spec.loss](pred, y)
     if spec.loss == "softmax_ce":
         return value, float(np.mean(pred.argmax(axis=1) == y))
+    if spec.loss == "temporal_ce":  # over the unmasked steps
+        keep = y != NF.MASKED
+        return value, float(np.mean(pred.argmax(axis=-1)[keep] == y[keep]))
     if spec.loss == "bce":
         return value, float(np.mean((pred > 0.5) == (y > 0.5)))
     return value, None

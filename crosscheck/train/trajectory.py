@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nn_crosscheck_common import claim_run_dir
+from numpy_impl import functional as NF
 from numpy_impl.spec import ModelSpec
 
 from ..check.compare import Comparison, compare
@@ -164,7 +165,7 @@ def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int,
     if steps < 1:
         raise ValueError(f"steps: must be >= 1, got {steps}")
     x = np.asarray(x, dtype=spec.dtype)
-    y = y if spec.loss == "softmax_ce" else np.asarray(y, dtype=spec.dtype)
+    y = y if spec.loss in NF.LABEL_LOSSES else np.asarray(y, dtype=spec.dtype)
     logger = None
     if logdir:
         logger = SideBySideLogger(claim_run_dir(logdir, f"train-{spec.name}-{cfg.optim.kind}"), spec, x[:64])
