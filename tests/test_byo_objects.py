@@ -394,12 +394,12 @@ def test_a_lazy_layer_is_not_run_on_a_batch_that_is_not_finite():
 
 # --- a linear layer without a bias (torch's bias=False) ------------------------------------------
 class NoBias:
-    def __init__(self, n_in, n_out, rng, slip=False, adds=0.0):
-        self.W, self.slip, self.adds = rng.normal(size=(n_in, n_out)), slip, adds
+    def __init__(self, n_in, n_out, rng, slip=False, adds_one=False):
+        self.W, self.slip, self.adds_one = rng.normal(size=(n_in, n_out)), slip, adds_one
 
     def forward(self, x):
         self.x = x
-        return x @ self.W + self.adds
+        return x @ self.W + (1.0 if self.adds_one else 0.0)
 
     def backward(self, dy):
         self.dW = self.x.T @ dy / (len(dy) if self.slip else 1)
@@ -421,4 +421,47 @@ def test_a_linear_layer_without_a_bias_is_checked_as_torchs_bias_false(rng, slip
 def test_a_weight_alone_whose_forward_adds_something_asks_for_the_bias(rng):
     x, y = _data(rng, n=8, out=2)
     with pytest.raises(ValueError, match=r"^layer 0 \(NoBias\): keeps a weight W but no bias"):
-        byo.rowmajor([NoBias(4, 2, rng, adds=1.0)], x, y, loss="mse")
+        byo.rowmajor([NoBias(4, 2, rng, adds_one=True)], x, y, loss="mse")
+
+
+class ZeroBeta(NoBias):
+    """A bias kept under a name nobody looks for, still zero: its forward adds it."""
+    def __init__(self, n_in, n_out, rng):
+        super().__init__(n_in, n_out, rng)
+        self.beta = np.zeros(n_out)
+
+    def forward(self, x):
+        return super().forward(x) + self.beta
+
+
+def test_a_bias_named_otherwise_and_still_zero_is_asked_for_not_dropped(rng):
+    x, y = _data(rng, n=8, out=2)
+    with pytest.raises(ValueError, match=r"^layer 0 \(ZeroBeta\): keeps a weight W and its forward adds beta"):
+        byo.rowmajor([ZeroBeta(4, 2, rng)], x, y, loss="mse")
+
+
+class RunningMean:
+    """A batch norm without affine parameters keeping an unbiased running variance (NaN for a
+    batch of one), which a sizing forward must not move."""
+    def __init__(self, c):
+        self.running_mean, self.running_var, self.gamma, self.beta = np.full(c, .3), np.full(c, 2.), np.ones(c), np.zeros(c)
+
+    def forward(self, x):
+        self.x, self.mu, self.var = x, x.mean(0), x.var(0)
+        self.running_mean = .9 * self.running_mean + .1 * self.mu
+        self.running_var = .9 * self.running_var + .1 * x.var(0, ddof=1)
+        self.xhat = (x - self.mu) / np.sqrt(self.var + 1e-5)
+        return self.gamma * self.xhat + self.beta
+
+    def backward(self, dy):
+        self.dgamma, self.dbeta = (dy * self.xhat).sum(0), dy.sum(0)
+        d = dy * self.gamma
+        return (d - d.mean(0) - self.xhat * (d * self.xhat).mean(0)) / np.sqrt(self.var + 1e-5)
+
+
+def test_sizing_a_lazy_layer_leaves_every_other_layer_as_it_was():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+    norm = RunningMean(6)
+    byo.rowmajor([LazyDense(6, 1), norm, Tanh(), LazyDense(3, 2)], x, y, loss="softmax_ce")
+    assert np.array_equal(norm.running_mean, np.full(6, .3)) and np.array_equal(norm.running_var, np.full(6, 2.))

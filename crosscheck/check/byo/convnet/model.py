@@ -160,9 +160,10 @@ def _adapt_layer(obj, index: int, layout: str, x: np.ndarray, given=None, w_layo
     normalise = NORM.adapt_norm(obj, index, layout, norm)
     if normalise is not None:  # a batch, layer or group norm (byo/norm/)
         return normalise
-    access = D.find_access(obj, param_names)
+    where = f"layer {index} ({label_of(obj)})"
+    access = D.find_access(obj, param_names, where=where)
     if access is not None:
-        V.params(f"layer {index} ({label_of(obj)})", access.weight(obj), access.bias(obj))
+        V.params(where, access.weight(obj), access.bias(obj))
     kind = classify(obj, access, index)
     if given is not None and kind != "activation":
         raise ValueError(f"activations: layer {index} ({label_of(obj)}) is a {kind} layer; give None for it "

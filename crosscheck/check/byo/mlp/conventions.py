@@ -15,6 +15,7 @@ from ..shared import combined
 from ..shared import convention as C
 from ..shared import discover as D
 from ..shared import objects as O
+from ..shared.kept import objects_kept, own
 from ..shared.lazy import sized_on_first_forward
 from ..shared import validate as V
 from ..shared.adapters import Activation
@@ -142,12 +143,32 @@ def _rowmajor_layer(obj, i: int, h: np.ndarray, given, layout, param_names, note
         zero = np.zeros(y.shape[-1] if y.ndim > 1 else 0, dtype=w.dtype) if b is None else None
         transposed, act, alpha, note = D.layout_and_activation(obj, i, w, b if b is not None else zero, h, y,
                                                                given, layout)
-        if b is None and not D.match(y, h.reshape(len(h), -1) @ (w if transposed else w.T), act, alpha):
-            raise D.no_bias_found(obj, access.w_path, where)  # its forward adds something: a bias named otherwise?
+        if b is None:
+            _no_bias_of_its_own(obj, access, h, y, w if transposed else w.T, act, alpha, where)
+            notes.append(f"{where}: keeps no bias; checked as torch's Linear(bias=False)")
         notes += [note] if note else []
         layer = ParamLinear(obj, i, access, transposed, act, alpha, style)
     layer.probed = y
     return layer
+
+
+def _no_bias_of_its_own(obj, access, h: np.ndarray, y: np.ndarray, w_in_out: np.ndarray, act: str,
+                        alpha: float, where: str) -> None:
+    """A layer keeping a weight and no bias found under the usual names is a bias-less linear layer
+    only if its forward adds nothing to x @ W, and no other number it keeps (a bias named otherwise,
+    still zero) moves its output when raised by one; else the bias is asked for, by name."""
+    if not D.match(y, h.reshape(len(h), -1) @ w_in_out, act, alpha):
+        raise D.no_bias_found(obj, access.w_path, where)
+    user = own(obj)
+    for path in D.other_numbers(user, access.w_path, y.shape[-1]):
+        value = D._get(user, path)
+        with objects_kept([user]):
+            D.put(user, path, np.asarray(value, dtype=np.float64) + 1.0)
+            moved = call_user(f"{where}.forward", obj.forward, h.copy())
+        D.put(user, path, value)
+        if not np.array_equal(np.asarray(moved), y):
+            raise ValueError(f"{where}: keeps a weight {access.w_path} and its forward adds {path}: pass "
+                             f"param_names=({access.w_path!r}, {path!r}, dW, db) naming it and its gradient")
 
 
 def colmajor(params: list, activation, forward, backward, X, Y, *, output_activation="identity",

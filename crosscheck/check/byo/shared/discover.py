@@ -130,7 +130,8 @@ class DeclaredAccess(Access):
         return values
 
 
-def find_access(obj, names: tuple | None = None, bias_optional: bool = False) -> Access | None:
+def find_access(obj, names: tuple | None = None, bias_optional: bool = False,
+                where: str | None = None) -> Access | None:
     """Where the layer keeps W and b (PARAM_PATHS, or `names` = (W, b, dW, db) as declared),
     or None for a layer without parameters (an activation, a pooling, a flatten). The one
     discovery of W and b: byo.rowmajor and byo.cnn both ask it. bias_optional: a weight alone
@@ -144,14 +145,31 @@ def find_access(obj, names: tuple | None = None, bias_optional: bool = False) ->
     if lone is not None and bias_optional:
         return Access(lone, None)
     if lone is not None:  # a weight without a bias: not an activation, and not checkable as it is
-        raise no_bias_found(obj, lone)
+        raise no_bias_found(obj, lone, where)
     return None
 
 
 def no_bias_found(obj, lone: str, where: str | None = None) -> ValueError:
+    """The one-line refusal of a layer keeping a weight `lone` and no bias where it was looked for."""
     return ValueError(f"{where or label_of(obj)}: keeps a weight {lone} but no bias beside it (looked for "
                       f"{', '.join(sorted({b for w, b in PARAM_PATHS if w == lone}))}); keep one (zeros if "
                       f"your layer has none), or pass param_names=(W, b, dW, db) naming them")
+
+
+def other_numbers(obj, w_path: str, width: int) -> list[str]:
+    """Paths of the numbers a layer keeps besides its weight that could be a bias for an output of
+    `width`: attributes and entries of its params dicts that are a float or a float array of 1 or
+    `width` entries."""
+    def could_be_bias(value) -> bool:
+        arr = np.asarray(value) if isinstance(value, (float, np.ndarray, np.floating)) else None
+        return arr is not None and arr.dtype.kind == "f" and arr.size in (1, width)
+    found = [k for k, v in vars(obj).items() if k != w_path and not k.startswith("__") and could_be_bias(v)] \
+        if hasattr(obj, "__dict__") else []
+    for head in ("params", "parameters"):
+        holder = getattr(obj, head, None)
+        if isinstance(holder, dict):
+            found += [f"{head}.{k}" for k, v in holder.items() if f"{head}.{k}" != w_path and could_be_bias(v)]
+    return found
 
 
 def per_layer(option: str, value, n: int, *, once: bool = False) -> list:
