@@ -59,9 +59,9 @@ def run_torch(model: nn.Sequential, x: np.ndarray, upstream: np.ndarray) -> Trac
 
 @contextmanager
 def bias_upstreams(model: nn.Module) -> Iterator[dict[str, float]]:
-    """{'<module path>.bias': sum of |dL/d(output)|} of every module holding a parameter named
-    'bias', filled in by a backward run inside the with-block. A bias gradient is that upstream
-    summed over the batch (and the spatial axes), times an activation's derivative where the
+    """{'<module path>.bias': the largest sum of |dL/d(output)| one of its entries is formed from
+    (_largest_entry_sum)} of every module holding a parameter named 'bias', filled in by a backward
+    run inside the with-block. A bias gradient is that upstream summed over the batch (and the spatial axes), times an activation's derivative where the
     module applies one after its bias (a twin of a fused user layer; a derivative of order 1):
     what its rounding scales with, for an inner layer of a residual block as for a top-level one."""
     sums: dict[str, float] = {}
@@ -69,7 +69,11 @@ def bias_upstreams(model: nn.Module) -> Iterator[dict[str, float]]:
     def record(key: str):
         def on_output(module, args, out):
             if isinstance(out, torch.Tensor) and out.requires_grad:
-                out.register_hook(lambda g: sums.__setitem__(key, sums.get(key, 0.0) + float(g.abs().sum())))
+                size = module.bias.numel()
+
+                def add(g):
+                    sums[key] = sums.get(key, 0.0) + _largest_entry_sum(g, size, module)
+                out.register_hook(add)
         return on_output
 
     handles = [m.register_forward_hook(record(f"{name}.bias" if name else "bias"))
@@ -79,6 +83,22 @@ def bias_upstreams(model: nn.Module) -> Iterator[dict[str, float]]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+_CHANNEL_FIRST = (nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)
+
+
+def _largest_entry_sum(g: torch.Tensor, size: int, module: nn.Module) -> float:
+    """The largest sum of |upstream| that one bias entry's gradient is formed from, over every axis
+    but the bias's own: the features of a 2-D output or of a linear layer (last), the channels of
+    torch's convolutions and batch or group norms and of a twin whose `layout` is "nchw" (axis 1;
+    last for "nhwc"); where the axis cannot be told for certain, the whole sum, larger and so safe."""
+    a, layout = g.detach().abs(), getattr(module, "layout", None)  # a user-layout twin says its own
+    if (a.dim() == 2 or isinstance(module, nn.Linear) or layout == "nhwc") and a.shape[-1] == size:
+        return float(a.reshape(-1, size).sum(0).max())
+    if (isinstance(module, _CHANNEL_FIRST) or layout == "nchw") and a.dim() >= 2 and a.shape[1] == size:
+        return float(a.transpose(0, 1).reshape(size, -1).sum(1).max())
+    return float(a.sum())
 
 
 def layer_vjp(module: nn.Module, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
