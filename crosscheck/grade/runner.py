@@ -100,6 +100,7 @@ def _checker(assignment: Assignment, status_fd: int, out_fd: int, ctl: socket.so
     code = 0
     try:
         sandbox.die_with_parent()
+        sandbox.not_dumpable()
         for fd in theirs:
             os.close(fd)
         fd = os.open("/dev/null", os.O_RDONLY)
