@@ -128,6 +128,7 @@ def test_a_cheat_gets_what_its_real_code_deserves(graded, name):
     got = {p.part: p.points for p in result.parts}
     assert got == {p: 0 if p in loses else FULL[p] for p in PARTS}, \
         f"{name}: {[(p.part, p.status, p.feedback) for p in result.parts]}"
+    assert not [n for n in result.notes if "internal error" in n], result.notes
     for part in result.parts:
         if part.part in loses:
             status, words = loses[part.part]

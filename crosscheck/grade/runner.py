@@ -191,12 +191,18 @@ def _serve_runs(namespace: dict, stopped: str, ctl: socket.socket, status_fd: in
     closes the socket."""
     previous, status = 0, 0
     while True:
-        msg, fds, _, _ = socket.recv_fds(ctl, 16, 2)
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 2)
+        except OSError:   # the checker is done (it may close without reading our last reply)
+            msg, fds = b"", []
         if previous:
             _, status = os.waitpid(previous, 0)
         if not msg:
             return
-        ctl.sendall(f"status\t{status}\n".encode() if previous else b"none\n")
+        try:
+            ctl.sendall(f"status\t{status}\n".encode() if previous else b"none\n")
+        except OSError:
+            return
         previous = os.fork() if len(fds) == 2 else 0
         if previous == 0 and len(fds) == 2:
             try:
