@@ -77,7 +77,7 @@ def check_submission(assignment: Assignment, status_fd: int, ctl: socket.socket)
         hello = None
     if not (isinstance(hello, dict) and isinstance(hello.get("kinds"), dict)):
         return   # the import never finished: the watch says why
-    namespace = _namespace(hello["kinds"], channel)
+    namespace = _namespace({n: k for n, k in hello["kinds"].items() if n in names}, channel)
     stopped = hello.get("stopped") if isinstance(hello.get("stopped"), str) else ""
     for i, part in enumerate(assignment.parts):
         if channel.link is None:

@@ -35,7 +35,10 @@ def serve(namespace: dict, stopped: str, req_fd: int, resp_fd: int) -> None:
             data = wire.encode({"error": f"what your code returned could not be sent: {describe(err)}"})
         sys.stdout.flush()
         sys.stderr.flush()
-        wire.send(resp_fd, data)
+        try:
+            wire.send(resp_fd, data)
+        except OSError:   # the checker let this process go (it sent what could not be read)
+            os._exit(0)
 
 
 def _answer(request: dict, namespace: dict, stopped: str) -> dict:
