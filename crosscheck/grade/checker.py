@@ -85,9 +85,10 @@ def check_submission(assignment: Assignment, status_fd: int, ctl: socket.socket)
             if channel.link is None:
                 return
         send(status_fd, f"part\t{i}")
+        if not _begin(runs, channel, part):
+            return
         user_code.report_stages_to(status_fd)
         try:
-            channel.ask({"op": "part", "cpu_s": part.time_limit_s + 1})
             outcome = _grade_one_part(assignment, part, namespace, stopped[:TEXT_CAP])
         except StudentLost as lost:
             user_code.report_stages_to(None)
@@ -96,6 +97,23 @@ def check_submission(assignment: Assignment, status_fd: int, ctl: socket.socket)
         user_code.report_stages_to(None)
         send(status_fd, f"result\t{i}\t" + _json(outcome))
     send(status_fd, "done")
+
+
+def _begin(runs: Runs, channel: Channel, part: Part) -> bool:
+    """Tell the student process a part starts (its CPU seconds from now). One stopped while the
+    checker was still checking the previous part (its time limit) is replaced first; False
+    when no process can be had."""
+    for _ in range(2):
+        try:
+            channel.ask({"op": "part", "cpu_s": part.time_limit_s + 1})
+            return True
+        except StudentLost:
+            channel.link.close()
+            channel.link = runs.start()
+            runs.last_status()
+            if channel.link is None:
+                return False
+    return False
 
 
 def _namespace(kinds: dict, channel: Channel) -> dict:
