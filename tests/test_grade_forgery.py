@@ -10,8 +10,9 @@ import pytest
 
 from crosscheck.grade import pool
 from crosscheck.grade.assignment import load_assignment
+from crosscheck.grade.parts import grade_part
 from crosscheck.grade.submissions import discover
-from grading_class import FULL, PARTS, SOLUTION, fast_assignment, planted
+from grading_class import FULL, PARTS, ROOT, SOLUTION, fast_assignment, planted
 
 PASSED = {p: json.dumps({"part": p, "points": FULL[p], "max_points": FULL[p], "status": "passed",
                          "feedback": "matches the reference", "slip": ""}) for p in PARTS}
@@ -139,3 +140,35 @@ def test_an_object_returned_is_never_unpickled_by_the_grader(graded):
     assert not graded["marker"].exists()
     affine = next(p for p in graded["results"]["pickle_cache"].parts if p.part == "affine")
     assert affine.status == "passed"   # its cache went back to its backward as it was
+
+
+def _in_process(assignment, text: str) -> list[dict]:
+    ns = {}
+    exec(compile(text, "sub.py", "exec"), ns)
+    return [grade_part(assignment, part, ns).to_json() for part in assignment.parts]
+
+
+def test_through_the_proxies_every_outcome_is_what_the_checks_give_in_process(tmp_path):
+    """The same points, status, feedback and slip as the checks give on the functions themselves."""
+    cnn = ROOT / "examples" / "grading" / "small_cnn.toml"
+    cnn_solution = (ROOT / "examples" / "grading" / "solution_small_cnn.py").read_text()
+    classes = {
+        "two_layer": (fast_assignment(tmp_path), {
+            "good": SOLUTION, "adam_t": planted(('config["t"] += 1', 'config["t"] = 1')),
+            "bias_mean": planted(("db = dout.sum(axis=0)", "db = dout.mean(axis=0)")),
+            "raises": planted(("def relu_backward(dout, cache):\n", "def relu_backward(dout, cache):\n    1 / 0\n"))}),
+        "cnn": (cnn, {"good": cnn_solution, "flipped": cnn_solution.replace(
+            "np.tensordot(window, w,", "np.tensordot(window, w[:, :, ::-1, ::-1],")})}
+    for name, (path, texts) in classes.items():
+        assignment = load_assignment(str(path))
+        subs = tmp_path / name
+        subs.mkdir()
+        for student, text in texts.items():
+            (subs / f"{student}.py").write_text(text)
+        results = pool.grade_class(assignment, discover(str(subs), assignment.digest), str(tmp_path / f"out_{name}"),
+                                   jobs=2)
+        for result in results:
+            want = _in_process(assignment, texts[result.student])
+            got = [p.to_json() for p in result.parts]
+            assert got == [dict(w, feedback=w["feedback"].replace("sub.py", f"{result.student}.py")) for w in want], \
+                (name, result.student)
