@@ -28,6 +28,8 @@ from .parts import PartOutcome
 from .submissions import Source, Submission
 from .watch import Watch
 
+CHECKER_MEMORY_MIB = 4096   # the checker's address space beyond the worker's: the checks on small arrays need little
+
 
 @dataclass(frozen=True)
 class SubmissionResult:
@@ -101,6 +103,7 @@ def _checker(assignment: Assignment, status_fd: int, out_fd: int, ctl: socket.so
     try:
         sandbox.die_with_parent()
         sandbox.not_dumpable()
+        sandbox.limit_memory(CHECKER_MEMORY_MIB)
         for fd in theirs:
             os.close(fd)
         fd = os.open("/dev/null", os.O_RDONLY)

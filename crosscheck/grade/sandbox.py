@@ -76,6 +76,12 @@ def set_limits(memory_mib: int, cpu_soft_s: float, cpu_hard_s: float) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def limit_memory(memory_mib: int) -> None:
+    """Address space: what this process maps now plus `memory_mib` (the checker, which reads
+    at most wire.MAX_MESSAGE a message but builds from it what it is told to)."""
+    resource.setrlimit(resource.RLIMIT_AS, (address_space_now() + (memory_mib << 20),) * 2)
+
+
 def cpu_used() -> float:
     """CPU seconds this process has used (what RLIMIT_CPU counts)."""
     use = resource.getrusage(resource.RUSAGE_SELF)
