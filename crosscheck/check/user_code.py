@@ -15,6 +15,15 @@ class UserCodeError(Exception):
     """The user's own code raised (or exited); the message names where. Exit status 3."""
 
 
+class ForeignError(Exception):
+    """What the user's code raised in another process (the grader's sandbox), already described
+    there: its type's name and describe()'s text, which describe() then gives back unchanged."""
+
+    def __init__(self, type_name: str, described: str):
+        super().__init__(described)
+        self.type_name, self.described = type_name, described
+
+
 class WrongKind(TypeError):
     """Our validation was handed the wrong kind of object (a layer where a list was meant, a
     function where its result was): a TypeError naming it, bad input like a refused value."""
@@ -38,6 +47,8 @@ def _users_frame(tb) -> str:
 
 def describe(err: BaseException) -> str:
     """'ZeroDivisionError: division by zero (at net.py:12)'."""
+    if isinstance(err, ForeignError):
+        return err.described
     if isinstance(err, SystemExit):
         return f"called sys.exit({err.code!r}) (at {_users_frame(err.__traceback__)})"
     text = str(err).strip().splitlines()
@@ -85,6 +96,12 @@ def call_user(what: str, fn: Callable, *args, **kwargs) -> Any:
 
 
 _STAGE_FD: int | None = None  # where call_user reports entering and leaving user code (contain.py)
+_CURRENT = ""                 # the call into user code under way, as the last stage line said
+
+
+def current_stage() -> str:
+    """The call into user code under way ('' between calls), as the watching parent sees it."""
+    return _CURRENT
 
 
 def report_stages_to(fd: int | None) -> None:
@@ -96,6 +113,8 @@ def report_stages_to(fd: int | None) -> None:
 
 def stage(line: str) -> None:
     """Tell the watching parent, if any, where the check is (one line, written at once)."""
+    global _CURRENT
+    _CURRENT = line.partition("\t")[2] if line.startswith("enter\t") else ""
     if _STAGE_FD is not None:
         os.write(_STAGE_FD, (line.replace("\n", " ") + "\n").encode("utf-8", "replace"))
 

@@ -3,7 +3,8 @@ byo.functional (a two-layer net) or byo.cnn (a CNN), a whole program with byo.pr
 rule with the optimizer replay against torch.optim. The student's functions stand in for their
 part only; every other layer is the reference's (reference_fns), so a part is graded alone.
 
-This runs inside the sandboxed child (runner.py), next to the student's code."""
+This runs in the checker (checker.py), which never imports the student's code: `namespace`
+holds proxies that call the student's functions in their sandboxed process (proxy.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from numpy_impl.optim_spec import OptimSpec
 
 from ..check import byo
 from ..check import report
-from ..check.user_code import UserCodeError, call_user, refused_on_purpose
+from ..check.user_code import ForeignError, UserCodeError, call_user, refused_on_purpose
 from ..train.byo_optim import check_rule, optimizer_rule
 from . import reference_fns
 from .assignment import Assignment, Network, Part
@@ -71,8 +72,9 @@ def grade_part(assignment: Assignment, part: Part, namespace: dict) -> PartOutco
 
 
 def _caused_by(err: BaseException, kind: type) -> bool:
+    """Is `kind` among the causes of `err` (raised here, or in the student's process)?"""
     while err is not None:
-        if isinstance(err, kind):
+        if isinstance(err, kind) or (isinstance(err, ForeignError) and err.type_name == kind.__name__):
             return True
         err = err.__cause__ or err.__context__
     return False

@@ -1,29 +1,34 @@
 """Grade one submission in its own process tree, watched from outside.
 
-The worker (trusted, warm: numpy, torch and the checks imported) forks the submission's child,
-which confines itself (sandbox.py), runs the student's files into one namespace, then forks a
-grandchild that runs the parts' checks in order (parts.py) and reports each; where the worker
-stops it at a part's time limit, or the student's code kills it, a fresh grandchild goes on
-with the next part. The worker reads
-their reports on a pipe, keeps the first bytes of their stdout and stderr from another, and
-enforces what a process cannot be trusted to enforce on itself: the wall clock of the import and
-of each part, and the number of processes. When it stops anything, or when the child is done,
-it kills every process left under it (it is their subreaper)."""
+The worker (trusted, warm: numpy, torch and the checks imported) forks two processes. The
+checker (checker.py) runs the parts' checks in order and reports each result; it never runs
+the student's code. The submission's child confines itself (sandbox.py), runs the student's
+files into one namespace, then, on the checker's request, forks a grandchild that serves the
+checker's calls of the student's functions (student.py); where the worker stops it at a part's
+time limit, or the student's code kills it, a fresh grandchild goes on with the next part. The
+worker reads the checker's reports on one pipe (the only one whose results count), the child's
+on another, keeps the first bytes of their stdout and stderr from a third, and enforces what a
+process cannot be trusted to enforce on itself: the wall clock of the import and of each part,
+and the number of processes. When it stops anything, or when the child is done, it kills every
+process left under it (it is their subreaper)."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import traceback
 from dataclasses import dataclass
 
-from . import sandbox
+from . import checker, sandbox, student
 from .assignment import Assignment
-from .parts import PartOutcome, grade_part, zero
+from .parts import PartOutcome
 from .submissions import Source, Submission
 from .watch import Watch
+
+CHECKER_MEMORY_MIB = 4096   # the checker's address space beyond the worker's: the checks on small arrays need little
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class SubmissionResult:
 
 def grade_submission(assignment: Assignment, sub: Submission, sources: list[Source], notes: list[str],
                      work_root: str | None = None) -> SubmissionResult:
-    """Run `sources` (the submission's code, in order) in a fresh confined child and grade every part."""
+    """Run `sources` (the submission's code, in order) in a fresh confined child and grade every
+    part from a checker process beside it."""
     box = tempfile.mkdtemp(prefix="crosscheck-grade-", dir=work_root)
     try:
         for rel, path in sub.files:
@@ -63,18 +69,26 @@ def grade_submission(assignment: Assignment, sub: Submission, sources: list[Sour
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             shutil.copyfile(path, dest)
         watch = Watch(assignment)
-        status_r, status_w = os.pipe()
         out_r, out_w = os.pipe()
+        ctl_checker, ctl_child = socket.socketpair()
         sys.stdout.flush()
         sys.stderr.flush()
+        trusted_r, trusted_w = os.pipe()
+        checker_pid = os.fork()
+        if checker_pid == 0:
+            _checker(assignment, trusted_w, out_w, ctl_checker, (trusted_r, out_r, ctl_child.fileno()))
+        os.close(trusted_w)
+        ctl_checker.close()
+        status_r, status_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _child(assignment, box, sources, status_w, out_w)   # never returns
+            _child(assignment, box, sources, status_w, out_w, ctl_child.fileno())   # never returns
+        ctl_child.close()
         os.close(status_w)
         os.close(out_w)
-        watch.run(pid, status_r, out_r)
-        os.close(status_r)
-        os.close(out_r)
+        watch.run(pid, checker_pid, status_r, trusted_r, out_r)
+        for fd in (status_r, trusted_r, out_r):
+            os.close(fd)
         return SubmissionResult(sub.student, sub.key, assignment.digest, watch.outcomes_in_order(),
                                 tuple(notes + watch.notes), bytes(watch.output).decode("utf-8", "replace"),
                                 watch.output_bytes)
@@ -82,9 +96,34 @@ def grade_submission(assignment: Assignment, sub: Submission, sources: list[Sour
         shutil.rmtree(box, ignore_errors=True)
 
 
-# --- the child: confine, import, one grandchild per part -----------------------------------------
+# --- the checker: trusted, never runs the student's code ------------------------------------
 
-def _child(assignment: Assignment, box: str, sources: list[Source], status_fd: int, out_fd: int) -> None:
+def _checker(assignment: Assignment, status_fd: int, out_fd: int, ctl: socket.socket, theirs: tuple) -> None:
+    code = 0
+    try:
+        sandbox.die_with_parent()
+        sandbox.not_dumpable()
+        sandbox.limit_memory(CHECKER_MEMORY_MIB)
+        for fd in theirs:
+            os.close(fd)
+        fd = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.dup2(out_fd, 1)   # what the checks print (a warning) goes where it always went
+        os.dup2(out_fd, 2)
+        checker.check_submission(assignment, status_fd, ctl)
+    except BaseException:   # a bug of ours: said on the pipe, the worker shows it
+        checker.send(status_fd, "bug\t" + traceback.format_exc().replace("\n", "\\n"))
+        code = 4
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+# --- the child: confine, import, one grandchild per run of parts ----------------------------------
+
+def _child(assignment: Assignment, box: str, sources: list[Source], status_fd: int, out_fd: int,
+           ctl_fd: int) -> None:
     code = 0
     try:
         me = os.getpid()
@@ -94,8 +133,10 @@ def _child(assignment: Assignment, box: str, sources: list[Source], status_fd: i
         os.dup2(fd, 0)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
-        os.closerange(3, status_fd)
-        os.closerange(status_fd + 1, 1 << 16)
+        low, high = sorted((status_fd, ctl_fd))
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, 1 << 16)
         limits = assignment.limits
         total = limits.import_time_s + sum(p.time_limit_s for p in assignment.parts)
         sandbox.scrub_environment(box)
@@ -107,8 +148,7 @@ def _child(assignment: Assignment, box: str, sources: list[Source], status_fd: i
         if os.getpid() != me:   # a process the student's code forked: it reports nothing
             os._exit(0)
         _send(status_fd, "imported\t" + json.dumps({"notes": notes, "stopped": stopped}))
-        _run_parts(assignment, namespace, status_fd, stopped)
-        _send(status_fd, "done")
+        _serve_runs(namespace, stopped, socket.socket(fileno=ctl_fd), status_fd)
     except BaseException:   # a bug of ours: said on the pipe, the worker shows it
         _send(status_fd, "bug\t" + traceback.format_exc().replace("\n", "\\n"))
         code = 4
@@ -148,60 +188,33 @@ def _run_sources(sources: list[Source], box: str, memory_mib: int) -> tuple[dict
     return namespace, "; ".join(said)
 
 
-def _run_parts(assignment: Assignment, namespace: dict, status_fd: int, stopped: str) -> None:
-    """Grade the parts in order in a grandchild; when it dies (stopped by the worker at a time
-    limit, or by the student's code), a fresh grandchild from this child's state goes on with
-    the next part. The grandchild says on its own pipe which part it starts."""
-    n, start = len(assignment.parts), 0
-    while start < n:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            _grade_parts(assignment, namespace, status_fd, write_end, start, stopped)   # never returns
-        os.close(write_end)
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(read_end) as f:
-            said = f.read().split()
-        if said and said[-1] == "done":
+def _serve_runs(namespace: dict, stopped: str, ctl: socket.socket, status_fd: int) -> None:
+    """On each request of the checker (with the far ends of two pipes), say how the previous
+    grandchild ended and fork a fresh one that serves the checker's calls; until the checker
+    closes the socket."""
+    previous, status = 0, 0
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 2)
+        except OSError:   # the checker is done (it may close without reading our last reply)
+            msg, fds = b"", []
+        if previous:
+            _, status = os.waitpid(previous, 0)
+        if not msg:
             return
-        last = int(said[-1]) if said else start
-        _send(status_fd, f"ended\t{last}\t{status}")
-        start = last + 1
-
-
-def _grade_parts(assignment: Assignment, namespace: dict, status_fd: int, started_fd: int, start: int,
-                 stopped: str) -> None:
-    """The grandchild: parts start.. in order, each reported as it starts and when it is graded."""
-    from ..check import user_code
-    me = os.getpid()
-    try:
-        sandbox.die_with_parent()
-        os.setpgid(0, 0)
-        for i in range(start, len(assignment.parts)):
-            part = assignment.parts[i]
-            os.write(started_fd, f"{i}\n".encode())
-            sandbox.set_cpu_limit(sandbox.cpu_used() + part.time_limit_s + 1)
-            _send(status_fd, f"part\t{i}")
-            user_code.report_stages_to(status_fd)
-            line = json.dumps(_grade_one_part(assignment, part, namespace, stopped).to_json())
-            if os.getpid() != me:   # a process the student's code forked: it reports nothing
+        try:
+            ctl.sendall(f"status\t{status}\n".encode() if previous else b"none\n")
+        except OSError:
+            return
+        previous = os.fork() if len(fds) == 2 else 0
+        if previous == 0 and len(fds) == 2:
+            try:
+                sandbox.die_with_parent()
+                os.setpgid(0, 0)
+                ctl.close()
+                os.close(status_fd)
+                student.serve(namespace, stopped, fds[0], fds[1])
+            finally:
                 os._exit(0)
-            user_code.report_stages_to(None)
-            _send(status_fd, f"result\t{i}\t{line}")
-        os.write(started_fd, b"done\n")
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-
-def _grade_one_part(assignment: Assignment, part, namespace: dict, stopped: str) -> PartOutcome:
-    try:
-        outcome = grade_part(assignment, part, namespace)
-    except BaseException:   # a bug of ours, or the student's code escaping the check
-        return zero(part, "crashed", "the check itself failed: "
-                    + traceback.format_exc(limit=-3).strip().splitlines()[-1])
-    if stopped and outcome.status == "missing":
-        return zero(part, "missing", f"{outcome.feedback}: {stopped}")
-    return outcome
+        for fd in fds:
+            os.close(fd)

@@ -24,7 +24,7 @@ _FILE_ONLY = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)   # execute,
 _SYS_CREATE, _SYS_ADD_RULE, _SYS_RESTRICT = 444, 445, 446   # the same number on every architecture
 _NET_TCP = (1 << 0) | (1 << 1)                   # bind, connect (ABI 4)
 _SCOPE_ALL = (1 << 0) | (1 << 1)                 # abstract unix sockets, signals (ABI 6)
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 38, 24, 36
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 1, 38, 24, 36, 4
 _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/etc", "/sys/devices/system/cpu", "/dev/urandom", "/proc/cpuinfo",
                 "/proc/meminfo")
 _DEVICES_RW = ("/dev/null", "/dev/zero")
@@ -41,6 +41,12 @@ def become_subreaper() -> bool:
 def die_with_parent() -> None:
     """SIGKILL this process when its parent dies (a worker stopped by Ctrl-C takes its child along)."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def not_dumpable() -> None:
+    """No process of the same user without CAP_SYS_PTRACE may ptrace this one or read and
+    write its memory through /proc (the checker, beside a submission that has no capabilities)."""
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def scrub_environment(box: str) -> None:
@@ -68,6 +74,12 @@ def set_limits(memory_mib: int, cpu_soft_s: float, cpu_hard_s: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(cpu_soft_s), math.ceil(cpu_hard_s)))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def limit_memory(memory_mib: int) -> None:
+    """Address space: what this process maps now plus `memory_mib` (the checker, which reads
+    at most wire.MAX_MESSAGE a message but builds from it what it is told to)."""
+    resource.setrlimit(resource.RLIMIT_AS, (address_space_now() + (memory_mib << 20),) * 2)
 
 
 def cpu_used() -> float:

@@ -62,10 +62,10 @@ def descendants(root: int | None = None) -> list[int]:
     return found
 
 
-def kill_tree(spare: int = 0) -> None:
-    """SIGKILL every process under this one (but `spare`), until none is left, and reap them."""
+def kill_tree(spare: tuple[int, ...] = ()) -> None:
+    """SIGKILL every process under this one (but those in `spare`), until none is left, and reap them."""
     for _ in range(10000):
-        victims = [p for p in descendants() if p != spare and alive(p)]
+        victims = [p for p in descendants() if p not in spare and alive(p)]
         if not victims:
             break
         for p in victims:

@@ -1,6 +1,8 @@
-"""The worker's side of one submission: read the reports of its child and grandchildren, keep
+"""The worker's side of one submission: read the reports of its checker and of its child, keep
 the first bytes of what they print, and enforce what a process cannot be trusted to enforce on
-itself: the wall clock of the import and of each part, and the number of processes."""
+itself: the wall clock of the import and of each part, and the number of processes. Only the
+checker's pipe can start a part's clock or give a part its result; the child ran the student's
+code, so from its pipe only the end of the import and notes are read."""
 from __future__ import annotations
 
 import json
@@ -15,6 +17,7 @@ from .tree import descendants, exited, kill_tree
 
 TICK_S = 0.02        # how often the process count is looked at
 SLACK_S = 10.0       # the whole run may last the sum of its limits plus this
+UNTRUSTED_KINDS = ("imported", "bug")   # what the child's pipe may say
 
 
 class Watch:
@@ -29,30 +32,32 @@ class Watch:
         self.stopped: tuple[str, str] | None = None   # (status, why) when the whole tree was stopped
         self.import_done = False
         self.part, self.stage, self.since = -1, "", time.monotonic()
-        self.pending = b""
-        self.child = 0
+        self.pending: dict[int, bytes] = {}
+        self.child = self.checker = 0
 
-    def run(self, pid: int, status_fd: int, out_fd: int) -> None:
-        self.child = pid
+    def run(self, pid: int, checker: int, status_fd: int, trusted_fd: int, out_fd: int) -> None:
+        """Until every pipe is closed: `pid` the child (reports on status_fd), `checker` the
+        checker (reports on trusted_fd)."""
+        self.child, self.checker = pid, checker
         backstop = self.since + self.a.limits.import_time_s + sum(p.time_limit_s for p in self.a.parts) + SLACK_S
-        fds, child_done = [status_fd, out_fd], False
+        fds, child_done = [status_fd, trusted_fd, out_fd], False
         while fds:
             ready, _, _ = select.select(fds, [], [], TICK_S)
-            for fd in ready:
+            for fd in ready:   # in the order of fds: the child's "imported" before the checker's first part
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     fds.remove(fd)
                 elif fd == out_fd:
                     self._keep_output(chunk)
                 else:
-                    self._read_status(chunk)
+                    self._read_status(fd, chunk, trusted=fd == trusted_fd)
             if not child_done and exited(pid):
                 child_done = True
-                kill_tree()   # what it left running goes, so its pipes close
-            elif not child_done:
+                kill_tree(spare=(checker,))   # what it left running goes, so its pipes close
+            else:
                 self._police(backstop)
-        if not child_done:
-            exited(pid, block=True)
+        exited(pid, block=True)
+        exited(checker, block=True)
         kill_tree()
 
     def _keep_output(self, chunk: bytes) -> None:
@@ -61,10 +66,12 @@ class Watch:
         if room > 0:
             self.output += chunk[:room]
 
-    def _read_status(self, chunk: bytes) -> None:
-        *lines, self.pending = (self.pending + chunk).split(b"\n")
+    def _read_status(self, fd: int, chunk: bytes, trusted: bool) -> None:
+        *lines, self.pending[fd] = (self.pending.get(fd, b"") + chunk).split(b"\n")
         for raw in lines:
             kind, _, rest = raw.decode("utf-8", "replace").partition("\t")
+            if not trusted and kind not in UNTRUSTED_KINDS:
+                continue   # a result or a clock from the process that ran the student's code: ignored
             try:
                 self._on(kind, rest)
             except (ValueError, KeyError, IndexError, TypeError):
@@ -102,7 +109,7 @@ class Watch:
     def _police(self, backstop: float) -> None:
         now = time.monotonic()
         limits = self.a.limits
-        count = len(descendants())
+        count = len([p for p in descendants() if p != self.checker])
         if count > limits.processes:
             self._stop("processes", f"started more than {limits.processes} processes")
         elif not self.import_done and now - self.since > limits.import_time_s:
@@ -120,7 +127,7 @@ class Watch:
         if self.import_done and self.part >= 0:
             i = self.part
             self.outcomes.setdefault(i, zero(self.a.parts[i], status, why))
-            kill_tree(spare=self.child)
+            kill_tree(spare=(self.child, self.checker))
             self.part = -1
         else:
             self.stopped = self.stopped or (status, why)
