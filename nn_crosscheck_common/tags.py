@@ -1,8 +1,9 @@
 """TensorBoard tag names and unit-health metrics, shared by the MNIST trainer and the studies.
 
 Tags are `<group>/<name>`. TensorBoard's time-series page sorts groups by character code (digits
-and '/' first, then upper case, then lower case) and opens the first two, so the capitalised
-run-level groups (Divergence, Test, Train) come before the per-layer groups (conv1, fc1, logits).
+and '/' first, then upper case, then lower case; a group's name before a longer one it begins) and opens
+the first two, so the capitalised run-level groups (Test, Train, Train_divergence) come before the
+per-layer groups (conv1, fc1, logits).
 The metric functions accept NumPy arrays and torch tensors alike (only methods both have)."""
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ TRAIN_LOSS, TRAIN_ACCURACY, TRAIN_LR = "Train/loss", "Train/accuracy", "Train/lr
 TRAIN_IMAGES_PER_S, TRAIN_GRI = "Train/images_per_s", "Train/gri"
 TEST_LOSS, TEST_ACCURACY = "Test/loss", "Test/accuracy"  # trainer: a fixed test subset, often
 TEST_LOSS_FULL, TEST_ACCURACY_FULL = "Test/loss_full_set", "Test/accuracy_full_set"  # at epoch ends
-DIVERGENCE_LOSS = "Divergence/loss_rel_log10"     # log10 |numpy - torch| / |torch| of the loss
-DIVERGENCE_PARAMS = "Divergence/param_rel_log10"  # log10 of the worst parameter's max relative difference
+# Named Train_divergence so that the group sorts right after Train: a logdir holding trainer runs and
+# side-by-side runs opens Test and Train first, not the divergence (a group "Divergence" sorted first).
+DIVERGENCE_LOSS = "Train_divergence/loss_rel_log10"     # log10 |numpy - torch| / |torch| of the loss
+DIVERGENCE_PARAMS = "Train_divergence/param_rel_log10"  # log10 of the worst parameter's max relative difference
 DIVERGENCE_FLOOR = -20.0  # log10 written for an exact match (log10 0 is -inf, which plots as nothing)
 DIVERGENCE_CEIL = 10.0    # log10 written when either side is NaN or infinite
 # The loss divergence is logged as its running maximum over this many steps: an exact step (-20)

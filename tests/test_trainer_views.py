@@ -112,3 +112,9 @@ def test_images_per_s_counts_training_steps_only(tmp_path, monkeypatch):
                                summaries=True)) == 0
     rates = [e.value for e in _events(tmp_path / "runs" / "t").Scalars(T.TRAIN_IMAGES_PER_S)]
     assert len(rates) == 2 and min(rates) > 10, rates
+
+
+def test_a_logdir_shared_with_side_by_side_runs_still_opens_test_and_train(three_epochs):
+    from test_summaries import tb_group_order
+    tags = set(three_epochs.Tags()["scalars"]) | {T.DIVERGENCE_LOSS, T.DIVERGENCE_PARAMS, T.TRAIN_GRI}
+    assert tb_group_order(tags)[:2] == ["Test", "Train"]  # TensorBoard opens the first two groups
