@@ -155,7 +155,8 @@ def parser() -> argparse.ArgumentParser:
                    help="steps between evaluations on a fixed subset of the test set (0: about 40 per run); "
                         "the full test set is evaluated at every epoch end")
     p.add_argument("--eval-subset", type=positive_int, default=1000,
-                   help="test images in those evaluations (a fixed, seed-independent choice)")
+                   help="test images in those evaluations (a fixed, seed-independent choice); with the default "
+                        "--eval-every, a short run uses fewer (at least 100) so the evaluations stay cheap")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when available, else the CPU")
     p.add_argument("--checkpoint-dir", default="checkpoints",

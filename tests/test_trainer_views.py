@@ -118,3 +118,19 @@ def test_a_logdir_shared_with_side_by_side_runs_still_opens_test_and_train(three
     from test_summaries import tb_group_order
     tags = set(three_epochs.Tags()["scalars"]) | {T.DIVERGENCE_LOSS, T.DIVERGENCE_PARAMS, T.TRAIN_GRI}
     assert tb_group_order(tags)[:2] == ["Test", "Train"]  # TensorBoard opens the first two groups
+
+
+@pytest.mark.parametrize("steps,batch,flags,cadence", [
+    (3 * 1200, 50, [], (90, 1000)),                      # 3 MNIST epochs: 40 curve points of 1000 images
+    (200, 50, [], (5, 100)),                             # a short run: as many points, on fewer images
+    (3 * 1200, 50, ["--eval-every", "100"], (100, 1000)),  # asked for: as asked
+    (3 * 1200, 50, ["--eval-subset", "300"], (90, 300)),
+], ids=["3-epochs", "short-run", "asked", "smaller-subset"])
+def test_default_evaluation_cadence_draws_a_curve_cheaply(steps, batch, flags, cadence):
+    from mnist_cnn.config import parse_args
+    from mnist_cnn.run_state import EVAL_IMAGES_PER_TRAIN_IMAGE, eval_cadence
+    every, size = eval_cadence(parse_args(["--batch-size", str(batch), "--data-dir", "x", *flags]), steps)
+    assert (every, size) == cadence
+    assert steps // every >= 30
+    if not flags:  # default: test images per evaluation bounded by the training images between two
+        assert size <= max(100, EVAL_IMAGES_PER_TRAIN_IMAGE * batch * every)
