@@ -193,7 +193,7 @@ def evaluate(run: Run, subset: torch.Tensor | None = None, batch: int = 1000):
 def evaluate_and_log(run: Run, state: State, full: bool = True) -> tuple[float, float]:
     """Evaluate the full test set (with its images) or the fixed test subset (the test curve);
     a non-finite test loss stops the run before anything is saved."""
-    loss, acc, confusion, worst = evaluate(run, None if full else run.eval_subset)
+    loss, acc, confusion, worst = evaluate(run) if full else evaluate(run, run.eval_subset)
     step = state.progress.step
     if not math.isfinite(loss):
         raise Diverged(f"test loss is {loss} after step {step}: {KEPT}")
@@ -214,23 +214,25 @@ def train(run: Run, state: State) -> tuple[float, float]:
         write_logs(run, "graph", run.net, run.probe)
         write_logs(run, "snapshot", run.net, run.probe, run.data[3][:len(run.probe)].to(run.device))
     if cfg.summaries and p.step == 0:  # every process: evaluation all-reduces
-        evaluate_and_log(run, state)
+        # the untrained net on the test curve; not on the full-set tags, whose few points (epoch
+        # ends) TensorBoard's default smoothing would drag towards the untrained accuracy
         evaluate_and_log(run, state, full=False)
+        write_logs(run, "filters", 0, run.net)
     bar = tqdm(total=run.total_steps, initial=p.step, disable=run.rank != 0, unit="step",
                dynamic_ncols=True, mininterval=1.0)
+    final = None  # (step, (loss, accuracy)) of the last full-test-set evaluation
     try:
         while p.step < run.total_steps and not state.stop_agreed:
             train_one_epoch(run, state, bar)
             if p.step_in_epoch == run.steps_per_epoch:
                 p.epoch, p.step_in_epoch = p.epoch + 1, 0
-                evaluate_and_log(run, state)
+                final = (p.step, evaluate_and_log(run, state))
             save_checkpoint(run, state)  # after every epoch, and on a stop
     finally:
         bar.close()
-    loss, acc = evaluate(run)[:2]
-    if not math.isfinite(loss):
-        raise Diverged(f"test loss is {loss} after step {p.step}: stopping; the last good checkpoint is kept")
-    return loss, acc
+    if final is not None and final[0] == p.step:
+        return final[1]
+    return evaluate_and_log(run, state)  # a run that stopped mid-epoch: its images too
 
 
 @dataclass

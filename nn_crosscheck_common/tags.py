@@ -171,8 +171,8 @@ DESCRIPTIONS = {
                "(the full test set is Test/loss_full_set); studies: the test half, each epoch.",
     TEST_ACCURACY: "Test accuracy. Trainer: on a fixed subset of the test set, every --eval-every steps "
                    "(the full test set is Test/accuracy_full_set); studies: the test half, each epoch.",
-    TEST_LOSS_FULL: "Test cross-entropy on the whole test set: step 0, every epoch end and the run's last step.",
-    TEST_ACCURACY_FULL: "Test accuracy on the whole test set: step 0, every epoch end and the run's last step "
+    TEST_LOSS_FULL: "Test cross-entropy on the whole test set: every epoch end and the run's last step.",
+    TEST_ACCURACY_FULL: "Test accuracy on the whole test set: every epoch end and the run's last step "
                         "(the HParams metric).",
     DIVERGENCE_LOSS: f"log10 of |loss_numpy - loss_torch| / |loss_torch|, the maximum over the last "
                      f"{DIVERGENCE_WINDOW} steps. {DIVERGENCE_FLOOR:g}: equal; {DIVERGENCE_CEIL:g}: NaN or inf.",

@@ -10,6 +10,7 @@ import re
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+from tensorboard.compat.proto import types_pb2
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as layout_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
@@ -30,7 +31,12 @@ SIDE_BY_SIDE_LAYOUT = ("NumPy vs torch", (
 
 class DescribedScalars:
     """Scalar summaries for one writer; a tag's first point carries its description
-    (tags.description), which TensorBoard reads from a time series' first point."""
+    (tags.description), which TensorBoard reads from a time series' first point.
+
+    Points are simple values (what torch's add_scalar writes, and what EventAccumulator.Scalars
+    reads). TensorBoard's fast loader (its Rust data server, the default) ignores the metadata of
+    a simple value, so the first point of a tag is written twice in its event: first as a scalar
+    tensor carrying the description, then as the simple value, which replaces it at that step."""
 
     def __init__(self) -> None:
         self.described: set[str] = set()
@@ -38,11 +44,12 @@ class DescribedScalars:
     def summary(self, values: dict[str, float]) -> Summary:
         s = Summary()
         for tag, value in values.items():
-            v = s.value.add(tag=tag, simple_value=float(value))
             if tag not in self.described:
                 self.described.add(tag)
-                v.metadata.CopyFrom(scalar_metadata.create_summary_metadata(display_name=tag,
-                                                                            description=T.description(tag)))
+                md = scalar_metadata.create_summary_metadata(display_name=tag, description=T.description(tag))
+                s.value.add(tag=tag, metadata=md, tensor=TensorProto(
+                    dtype=types_pb2.DT_FLOAT, float_val=[float(value)], tensor_shape=TensorShapeProto()))
+            s.value.add(tag=tag, simple_value=float(value))
         return s
 
 

@@ -18,10 +18,12 @@ import tempfile
 import time
 import urllib.request
 
-# The default page (Time Series, drawn with software WebGL), the custom-scalars layout, HParams
-# and the images dashboard (its cards show the confusion matrices at full size).
-PAGES = {"tensorboard_timeseries.png": "#timeseries", "tensorboard_custom_scalars.png": "#custom_scalars",
-         "tensorboard_hparams.png": "#hparams", "tensorboard_images.png": "#images"}
+# The default page (Time Series: its cards, their order and values; its line charts draw with WebGL
+# in a worker and stay blank in headless Chromium, even with forceSVG), the Scalars dashboard (whose
+# lines do draw), the custom-scalars layout, HParams and the images dashboard (full-size figures).
+PAGES = {"tensorboard_timeseries.png": "#timeseries", "tensorboard_scalars.png": "#scalars",
+         "tensorboard_custom_scalars.png": "#custom_scalars", "tensorboard_hparams.png": "#hparams",
+         "tensorboard_images.png": "#images"}
 
 
 def train_runs(data_dir: str, logdir: str, steps: int) -> None:
@@ -89,7 +91,8 @@ def main() -> None:
         os.makedirs(args.out, exist_ok=True)
         for name, fragment in PAGES.items():
             path = os.path.abspath(os.path.join(args.out, name))
-            screenshot(f"http://127.0.0.1:{port}/?darkMode=false{fragment}", path)
+            # forceSvg: TensorBoard's SVG line charts (its WebGL ones stay blank in headless Chromium)
+            screenshot(f"http://127.0.0.1:{port}/?darkMode=false&forceSVG=true{fragment}", path)
             print(f"wrote {path}")
     finally:
         proc.terminate()
