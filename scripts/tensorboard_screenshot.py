@@ -18,9 +18,9 @@ import tempfile
 import time
 import urllib.request
 
-# The default page (Time Series: its cards, their order and values; its line charts draw with WebGL
-# in a worker and stay blank in headless Chromium, even with forceSVG), the Scalars dashboard (whose
-# lines do draw), the custom-scalars layout, HParams and the images dashboard (full-size figures).
+# The default page (Time Series; drawn with TensorBoard's forceSVG flag: its WebGL charts stay blank
+# in headless Chromium), the Scalars dashboard, the custom-scalars layout, HParams and the images
+# dashboard (full-size figures).
 PAGES = {"tensorboard_timeseries.png": "#timeseries", "tensorboard_scalars.png": "#scalars",
          "tensorboard_custom_scalars.png": "#custom_scalars", "tensorboard_hparams.png": "#hparams",
          "tensorboard_images.png": "#images"}
