@@ -127,9 +127,9 @@ def race(runners: dict, rounds: int, device: torch.device) -> dict[str, float]:
 
 
 def print_rates(med: dict[str, float], base: float, flops: float) -> None:
-    print(f"matmul (1024x1024 float32):       {flops / 1e9:8.1f} GFLOP/s")
+    print(f"{'matmul (1024x1024 float32):':<37} {flops / 1e9:8.1f} GFLOP/s")
     for name, rate in med.items():
-        print(f"{name:<33} {rate:8.0f} images/s  = {rate * FLOP_PER_IMAGE / 1e9:6.1f} GFLOP/s "
+        print(f"{name:<37} {rate:8.0f} images/s  = {rate * FLOP_PER_IMAGE / 1e9:6.1f} GFLOP/s "
               f"({rate * FLOP_PER_IMAGE / flops:.0%} of matmul)  ratio to baseline {rate / base:.2f}x")
 
 
