@@ -15,6 +15,7 @@ from .data import default_data_dir
 from .spec import ACTIVATIONS, INITS
 
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "constant")
 # Tuned per optimizer (see README): both anneal the lr to zero along a cosine over the run.
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
 DEFAULT_MOMENTUM = 0.9  # SGD only
@@ -56,7 +57,8 @@ class Config:
     run_name: str = ""
     summary_every: int = 100
     hist_every: int = 500
-    eval_every: int = 0             # steps; 0: at the end of every epoch
+    eval_every: int = 0             # steps between evaluations on the test subset; 0: EVAL_POINTS per run
+    eval_subset: int = 1000         # test images in those evaluations (the full set: at epoch ends)
     device: str = "auto"
     checkpoint_dir: str = "checkpoints"
     resume: str = ""
@@ -108,6 +110,7 @@ def validate(cfg: Config) -> None:
         ("dropout", 0 <= cfg.dropout < 1, "must lie in [0, 1)"),
         ("seed", isinstance(cfg.seed, int) and 0 <= cfg.seed <= MAX_SEED, f"must lie in [0, {MAX_SEED}]"),
         ("eval_every", cfg.eval_every >= 0, "must be >= 0"),
+        ("eval_subset", cfg.eval_subset >= 1, "must be >= 1"),
     ]
     checks += [(k, getattr(cfg, k) >= 1, "must be >= 1")
                for k in ("batch_size", "epochs", "summary_every", "hist_every")]
@@ -135,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
                    help="weight initialisation (tf: the TensorFlow tutorial's truncated normal)")
     p.add_argument("--lr", type=positive, help="default: 1e-3 for adam, 0.05 for sgd")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+    p.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                    help="learning rate over the run: cosine anneals it to zero, constant keeps it")
     p.add_argument("--dropout", type=float, default=0.5, help="drop probability in training")
     p.add_argument("--batch-size", type=positive_int, default=50,
@@ -148,7 +151,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", default="", help="default: <opt>-<act>-<init>-<timestamp>")
     p.add_argument("--summary-every", type=positive_int, default=100, help="steps between scalar summaries")
     p.add_argument("--hist-every", type=positive_int, default=500, help="steps between histograms")
-    p.add_argument("--eval-every", type=nonnegative_int, default=0, help="steps between evaluations (0: every epoch)")
+    p.add_argument("--eval-every", type=nonnegative_int, default=0,
+                   help="steps between evaluations on a fixed subset of the test set (0: about 40 per run); "
+                        "the full test set is evaluated at every epoch end")
+    p.add_argument("--eval-subset", type=positive_int, default=1000,
+                   help="test images in those evaluations (a fixed, seed-independent choice); with the default "
+                        "--eval-every, a short run uses fewer (at least 100) so the evaluations stay cheap")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when available, else the CPU")
     p.add_argument("--checkpoint-dir", default="checkpoints",
@@ -156,7 +164,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default="",
                    help="checkpoint file, or a run's checkpoint folder; the run's own settings are used")
     p.add_argument("--dry-run", action="store_true", help="a few steps on a few batches, to check the setup")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
+    p.add_argument("--amp", action="store_true",
+                   help="bf16 autocast for the forward pass, float32 weights and optimizer (CUDA, or a CPU "
+                        "with bf16 instructions: avx512_bf16 or AMX)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="keep images and weights in torch's default NCHW memory format")
     p.add_argument("--no-summaries", dest="summaries", action="store_false",

@@ -1,10 +1,12 @@
 """TensorBoard summaries for the MNIST trainer (one run folder per training run).
 
 Tag names come from nn_crosscheck_common.tags, shared with crosscheck's studies: Train/..., Test/... first,
-then one group per layer (conv1, conv2, fc1, logits)."""
+then one group per layer (conv1, conv2, fc1, logits), each with its Health charts first. Every chart
+carries a description (tags.DESCRIPTIONS); the custom-scalars layout puts train and test on one chart."""
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections import OrderedDict
 
@@ -16,14 +18,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
-from torch.utils.tensorboard.summary import hparams  # noqa: E402
 
 from nn_crosscheck_common import tags as T  # noqa: E402
+from nn_crosscheck_common.tb_views import TRAINER_LAYOUT, DescribedScalars, layout_summary  # noqa: E402
 from numpy_impl.spec import ModelSpec  # noqa: E402
 
-# The flags that define an experiment; paths, device, workers and logging cadence do not.
-HPARAMS = ("opt", "act", "init", "lr", "schedule", "momentum", "batch_size", "epochs", "steps",
-           "seed", "dropout", "amp")
+from . import hparams as hp  # noqa: E402
+
 FILTER_ZOOM = 8  # 5x5 conv1 filters drawn 40x40 px, legible at TensorBoard's card size
 
 
@@ -37,11 +38,15 @@ class Summaries:
         self.groups = T.layer_groups(self.kinds)    # (group, role) per layer
         self.params = T.param_groups(spec)          # '7.weight' -> ('fc1', 'weight')
         self.name = os.path.basename(os.path.normpath(run_dir))
-        self.test_logged_at: int | None = None
+        self.test_logged_at: int | None = None  # step of the last full-test-set evaluation
+        self.described = DescribedScalars()
+        self.started = time.time()
+        if purge_step is None:  # a new run (a resumed one has its layout already)
+            self.writer._get_file_writer().add_summary(layout_summary(TRAINER_LAYOUT), 0)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        for tag, value in values.items():
-            self.writer.add_scalar(tag, value, step)
+        """Scalars of one step; a tag's first point carries its description."""
+        self.writer._get_file_writer().add_summary(self.described.summary(values), step)
 
     def train_scalars(self, step: int, loss: float, accuracy: float, lr: float,
                       images_per_s: float | None = None) -> None:
@@ -137,10 +142,14 @@ class Summaries:
         w = F.interpolate(w, scale_factor=FILTER_ZOOM, mode="nearest")
         self.writer.add_image("conv1/filters", make_grid(w, nrow=8, padding=4, pad_value=1.0), step)
 
+    def subset_evaluation(self, step: int, loss: float, accuracy: float) -> None:
+        """Test/loss and Test/accuracy on the fixed test subset: the test curve."""
+        self.scalars(step, {T.TEST_LOSS: loss, T.TEST_ACCURACY: accuracy})
+
     def evaluation(self, step: int, loss: float, accuracy: float, confusion: torch.Tensor,
                    worst: list[tuple]) -> None:
-        """Test/loss, Test/accuracy, and as images the confusion matrix and the worst digits."""
-        self.scalars(step, {T.TEST_LOSS: loss, T.TEST_ACCURACY: accuracy})
+        """The full test set: its loss and accuracy, and as images the confusion matrix and the worst digits."""
+        self.scalars(step, {T.TEST_LOSS_FULL: loss, T.TEST_ACCURACY_FULL: accuracy})
         self.test_logged_at = step
         self.writer.add_figure("Test/confusion_matrix", self._confusion_figure(step, accuracy, confusion), step)
         self.writer.add_figure("Test/worst_digits", self._worst_figure(step, worst), step)
@@ -172,19 +181,13 @@ class Summaries:
         fig.tight_layout()
         return fig
 
-    def hparams(self, config: dict, loss: float, accuracy: float, step: int) -> None:
-        """The experiment-defining flags (booleans as 'true'/'false', an unset --steps as 'all'),
-        with Test/accuracy and Test/loss as the metrics, written into this run (not a sub-run)."""
-        hp = {}
-        for key in HPARAMS:
-            v = config[key]
-            hp[key] = str(v).lower() if isinstance(v, bool) else "all" if v is None else v
-        hp["steps"] = str(hp["steps"])  # one type in every run: a number or 'all'
-        if self.test_logged_at != step:  # the final evaluation is the metric: make it a Test/ point
-            self.scalars(step, {T.TEST_LOSS: loss, T.TEST_ACCURACY: accuracy})
-        exp, ssi, sei = hparams(hp, {T.TEST_ACCURACY: accuracy, T.TEST_LOSS: loss})
+    def hparams(self, values: dict, loss: float, accuracy: float, step: int) -> None:
+        """The declared experiment (mnist_cnn.hparams) and this run's values, with the final
+        full-test-set accuracy and loss as the metrics, written into this run (not a sub-run)."""
+        if self.test_logged_at != step:  # the final evaluation is the metric: make it a point of its tags
+            self.scalars(step, {T.TEST_LOSS_FULL: loss, T.TEST_ACCURACY_FULL: accuracy})
         fw = self.writer._get_file_writer()
-        for s in (exp, ssi, sei):
+        for s in (hp.experiment_summary(), *hp.session_summaries(self.name, values, self.started)):
             fw.add_summary(s)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from nn_crosscheck_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
-from . import distributed
+from . import distributed, hparams
 from .checkpoint import kept_or_none
 from .config import Config, parse_command_line, prog
 from .data import MEAN, STD, DataError
@@ -59,6 +59,7 @@ def train_one_epoch(run: Run, state: State, bar, until: int | None = None) -> No
     g = torch.Generator(device=x.device).manual_seed(cfg.seed * 1_000_003 + p.epoch)  # seeded, per epoch
     perm = torch.randperm(len(x), generator=g, device=x.device)
     meter, t0, step0 = Meter(run.device), time.perf_counter(), p.step
+    logging_s = 0.0  # spent on summaries and evaluations: not training, left out of images/s
     while p.step_in_epoch < run.steps_per_epoch and p.step < until and not state.stop_agreed:
         start = p.step_in_epoch * cfg.batch_size
         idx = perm[start:start + cfg.batch_size][run.rank::run.world]  # this process's share
@@ -78,21 +79,28 @@ def train_one_epoch(run: Run, state: State, bar, until: int | None = None) -> No
         p.step += 1
         p.step_in_epoch += 1
         if is_sync_point(run, state, until):
-            rate = (p.step - step0) * cfg.batch_size / (time.perf_counter() - t0)
+            rate = (p.step - step0) * cfg.batch_size / (time.perf_counter() - t0 - logging_s)
             sync(run, state, meter, bar, rate)
+            t_log = time.perf_counter()
             if summary_step:
                 write_train_summaries(run, state, before, rate)
-            if cfg.eval_every and p.step % cfg.eval_every == 0:
-                evaluate_and_log(run, state)
+            if is_eval_step(run, p.step):
+                evaluate_and_log(run, state, full=False)
                 run.model.train()
+            logging_s += time.perf_counter() - t_log
 
 
 def is_sync_point(run: Run, state: State, until: int) -> bool:
     """The same answer on every process (a signal to one process waits for the next point)."""
     p, cfg = state.progress, run.cfg
     return (p.step % SYNC_EVERY == 0 or p.step % cfg.summary_every == 0 or p.step >= until
-            or p.step_in_epoch == run.steps_per_epoch or bool(cfg.eval_every and p.step % cfg.eval_every == 0)
+            or p.step_in_epoch == run.steps_per_epoch or is_eval_step(run, p.step)
             or (run.world == 1 and state.stop_requested))
+
+
+def is_eval_step(run: Run, step: int) -> bool:
+    """Whether the test subset is evaluated after `step`: every run.eval_every steps, and the last."""
+    return run.cfg.summaries and (step % run.eval_every == 0 or step == run.total_steps)
 
 
 def sync(run: Run, state: State, meter: Meter, bar, rate: float) -> None:
@@ -150,12 +158,13 @@ def write_train_summaries(run: Run, state: State, before: dict | None, images_pe
 # --- evaluate ---------------------------------------------------------------------
 
 @torch.no_grad()
-def evaluate(run: Run, batch: int = 1000):
-    """Test loss, accuracy, confusion matrix and the worst-classified digits (this
-    process's share of the test set, all-reduced)."""
+def evaluate(run: Run, subset: torch.Tensor | None = None, batch: int = 1000):
+    """Test loss, accuracy, confusion matrix and the worst-classified digits of the test set or
+    of the test images `subset` (indices), each process evaluating its share, all-reduced."""
     run.model.eval()
     x, y = run.data[2], run.data[3]
-    share = torch.arange(run.rank, len(x), run.world, device=x.device)
+    chosen = torch.arange(len(x), device=x.device) if subset is None else subset
+    share = chosen[run.rank::run.world]
     totals = torch.zeros(2, dtype=torch.float64, device=run.device)  # loss sum, correct
     confusion = torch.zeros(100, dtype=torch.int64, device=run.device)
     worst_loss = torch.empty(0)
@@ -178,17 +187,21 @@ def evaluate(run: Run, batch: int = 1000):
     confusion = distributed.all_reduce_tensor(confusion).reshape(10, 10).cpu()
     worst = [(x[i].cpu() * STD + MEAN, int(y[i]), int(pr), float(lo))  # back to [0, 1] pixels
              for i, pr, lo in zip(worst_idx.tolist(), worst_pred.tolist(), worst_loss)]
-    return loss_sum / len(x), correct / len(x), confusion, worst
+    return loss_sum / len(chosen), correct / len(chosen), confusion, worst
 
 
-def evaluate_and_log(run: Run, state: State) -> tuple[float, float]:
-    """Evaluate; a non-finite test loss stops the run before anything is saved."""
-    loss, acc, confusion, worst = evaluate(run)
+def evaluate_and_log(run: Run, state: State, full: bool = True) -> tuple[float, float]:
+    """Evaluate the full test set (with its images) or the fixed test subset (the test curve);
+    a non-finite test loss stops the run before anything is saved."""
+    loss, acc, confusion, worst = evaluate(run) if full else evaluate(run, run.eval_subset)
     step = state.progress.step
     if not math.isfinite(loss):
         raise Diverged(f"test loss is {loss} after step {step}: {KEPT}")
-    write_logs(run, "evaluation", step, loss, acc, confusion, worst)
-    write_logs(run, "filters", step, run.net)
+    if full:
+        write_logs(run, "evaluation", step, loss, acc, confusion, worst)
+        write_logs(run, "filters", step, run.net)
+    else:
+        write_logs(run, "subset_evaluation", step, loss, acc)
     return loss, acc
 
 
@@ -201,23 +214,25 @@ def train(run: Run, state: State) -> tuple[float, float]:
         write_logs(run, "graph", run.net, run.probe)
         write_logs(run, "snapshot", run.net, run.probe, run.data[3][:len(run.probe)].to(run.device))
     if cfg.summaries and p.step == 0:  # every process: evaluation all-reduces
-        evaluate_and_log(run, state)
+        # the untrained net on the test curve; not on the full-set tags, whose few points (epoch
+        # ends) TensorBoard's default smoothing would drag towards the untrained accuracy
+        evaluate_and_log(run, state, full=False)
+        write_logs(run, "filters", 0, run.net)
     bar = tqdm(total=run.total_steps, initial=p.step, disable=run.rank != 0, unit="step",
                dynamic_ncols=True, mininterval=1.0)
+    final = None  # (step, (loss, accuracy)) of the last full-test-set evaluation
     try:
         while p.step < run.total_steps and not state.stop_agreed:
             train_one_epoch(run, state, bar)
             if p.step_in_epoch == run.steps_per_epoch:
                 p.epoch, p.step_in_epoch = p.epoch + 1, 0
-                if not cfg.eval_every:
-                    evaluate_and_log(run, state)
+                final = (p.step, evaluate_and_log(run, state))
             save_checkpoint(run, state)  # after every epoch, and on a stop
     finally:
         bar.close()
-    loss, acc = evaluate(run)[:2]
-    if not math.isfinite(loss):
-        raise Diverged(f"test loss is {loss} after step {p.step}: stopping; the last good checkpoint is kept")
-    return loss, acc
+    if final is not None and final[0] == p.step:
+        return final[1]
+    return evaluate_and_log(run, state)  # a run that stopped mid-epoch: its images too
 
 
 @dataclass
@@ -238,7 +253,8 @@ def fit(cfg: Config, given: frozenset[str] | None = None) -> Outcome:
     start = time.perf_counter()
     try:
         loss, acc = train(run, state)
-        write_logs(run, "hparams", run.cfg.to_dict(), loss, acc, state.progress.step)
+        write_logs(run, "hparams", hparams.values(run.cfg, state.progress.step, run.steps_per_epoch), loss, acc,
+                   state.progress.step)
         write_logs(run, "close")
     finally:
         for sig, old in previous.items():

@@ -1,6 +1,7 @@
-"""Screenshots of a real TensorBoard page for the README: two short MNIST runs (Adam/ReLU and
-SGD/tanh, 100 steps each), `tensorboard --logdir` on them, headless Chromium on the scalars and
-images dashboards.
+"""Screenshots of a real TensorBoard page for the docs: two MNIST trainer runs (Adam/ReLU and
+SGD/ReLU, 200 steps each at the default evaluation cadence), a `crosscheck study moons` and a
+`crosscheck train` run in one logdir, `tensorboard --logdir` on it, headless Chromium on the
+default Time Series page, the custom Scalars layout, HParams and images.
 
     python scripts/tensorboard_screenshot.py [--data-dir DIR] [--out docs] [--logdir runs]
 
@@ -17,21 +18,29 @@ import tempfile
 import time
 import urllib.request
 
-# The scalars and images dashboards. Not the time-series page: its line charts stay blank in
-# headless Chromium here (WebGL), and its image cards shrink a 520 px figure to ~150 px.
-PAGES = {"tensorboard_scalars.png": "#scalars", "tensorboard_images.png": "#images"}
+# The default page (Time Series; drawn with TensorBoard's forceSVG flag: its WebGL charts stay blank
+# in headless Chromium), the Scalars dashboard, the custom-scalars layout, HParams and the images
+# dashboard (full-size figures).
+PAGES = {"tensorboard_timeseries.png": "#timeseries", "tensorboard_scalars.png": "#scalars",
+         "tensorboard_custom_scalars.png": "#custom_scalars", "tensorboard_hparams.png": "#hparams",
+         "tensorboard_images.png": "#images"}
 
 
 def train_runs(data_dir: str, logdir: str, steps: int) -> None:
+    """The trainer twice, a study and a side-by-side run, in one logdir (as a user's runs/ is)."""
+    from crosscheck import cli
     from mnist_cnn import train
-    for flags in (["--opt", "adam", "--act", "relu"], ["--opt", "sgd", "--act", "tanh", "--init", "tf"]):
-        name = f"{flags[1]}-{flags[3]}"
+    for opt in ("adam", "sgd"):
+        name = f"{opt}-relu"
         code = train.main(["--data-dir", data_dir, "--logdir", logdir, "--checkpoint-dir",
                            os.path.join(logdir, "..", "ckpt"), "--run-name", name, "--steps", str(steps),
-                           "--summary-every", str(steps // 10), "--hist-every", str(steps // 2),
-                           "--eval-every", str(steps // 2), *flags])
+                           "--summary-every", str(steps // 10), "--hist-every", str(steps // 2), "--opt", opt])
         if code:
             sys.exit(f"tensorboard_screenshot: training {name} failed")
+    for argv in (["study", "moons", "--logdir", logdir, "--plots", os.path.join(logdir, "..", "plots")],
+                 ["train", "--model", "A", "--act", "tanh", "--logdir", logdir]):
+        if cli.main(argv):
+            sys.exit(f"tensorboard_screenshot: crosscheck {' '.join(argv)} failed")
 
 
 def free_port() -> int:
@@ -69,7 +78,7 @@ def main() -> None:
     p.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"),
                    help="folder with MNIST/raw (default: $MNIST_DATA_DIR or ./data)")
     p.add_argument("--out", default="docs", help="folder for the PNG files (default: docs)")
-    p.add_argument("--steps", type=int, default=100, help="steps of each training run (default: 100)")
+    p.add_argument("--steps", type=int, default=200, help="steps of each trainer run (default: 200)")
     p.add_argument("--logdir", help="screenshot these runs instead of training two")
     args = p.parse_args()
     logdir = args.logdir
@@ -82,7 +91,8 @@ def main() -> None:
         os.makedirs(args.out, exist_ok=True)
         for name, fragment in PAGES.items():
             path = os.path.abspath(os.path.join(args.out, name))
-            screenshot(f"http://127.0.0.1:{port}/?darkMode=false{fragment}", path)
+            # forceSvg: TensorBoard's SVG line charts (its WebGL ones stay blank in headless Chromium)
+            screenshot(f"http://127.0.0.1:{port}/?darkMode=false&forceSVG=true{fragment}", path)
             print(f"wrote {path}")
     finally:
         proc.terminate()

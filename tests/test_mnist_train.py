@@ -12,6 +12,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mnist_cnn import train
+from mnist_cnn.config import parse_args
 from mnist_helpers import run_args, write_tiny_mnist
 
 
@@ -48,7 +49,8 @@ def test_resume_matches_an_uninterrupted_run(tiny, tmp_path):
 
 
 def test_non_finite_loss_stops_without_checkpoint(tiny, tmp_path, capsys):
-    code = train.main(_args(tiny, tmp_path, "--steps", "15", "--opt", "sgd", "--lr", "1e12"))
+    # evaluations (sync points) only at the end: the loss check, not the weight bound, sees it first
+    code = train.main(_args(tiny, tmp_path, "--steps", "15", "--opt", "sgd", "--lr", "1e12", "--eval-every", "100"))
     assert code == 1
     err = capsys.readouterr().err
     assert "at step" in err and "stopping" in err
@@ -171,3 +173,39 @@ def test_num_workers_is_still_accepted_and_said_to_be_unused(capsys):
     cfg, given = parse_command_line(["--num-workers", "2", "--steps", "3"])
     assert given == {"steps"} and cfg.steps == 3
     assert "--num-workers is not used" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cpuinfo,ok", [
+    ("processor : 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n", True),
+    ("flags : fpu avx2 amx_tile amx_bf16\n", True),
+    ("Features\t: fp asimd bf16 i8mm\n", True),           # Arm
+    ("flags\t\t: fpu sse sse2 avx avx2 fma\n", False),     # AVX2 only: bf16 would be emulated
+    ("", False),                                           # unknown: refused, saying so
+], ids=["avx512-bf16", "amx", "arm-bf16", "avx2", "unknown"])
+def test_cpu_bf16_is_detected_from_the_cpu_flags(cpuinfo, ok):
+    from mnist_cnn.bf16 import cpu_bf16_problem
+    problem = cpu_bf16_problem(cpuinfo)
+    assert (problem is None) == ok
+    if not ok:
+        assert problem.startswith("argument --amp: ") and "\n" not in problem
+
+
+def test_amp_on_a_cpu_without_bf16_is_one_line(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("mnist_cnn.bf16.cpu_flags", lambda cpuinfo=None: {"avx2", "fma"})
+    assert train.main(_args(tiny, tmp_path, "--amp", "--device", "cpu", "--steps", "2")) == 2
+    err = capsys.readouterr().err
+    assert "no bf16 instructions" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_amp_on_a_bf16_cpu_keeps_float32_weights_and_runs_the_forward_in_bf16(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr("mnist_cnn.bf16.cpu_flags", lambda cpuinfo=None: {"avx512_bf16"})
+    cfg = parse_args(_args(tiny, tmp_path, "--amp", "--device", "cpu", "--steps", "2", "--no-summaries"))
+    run, state = train.setup(cfg)
+    seen = []
+    run.net[3].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))  # conv2
+    train.train_one_epoch(run, state, train.tqdm(disable=True))
+    assert state.progress.step == 2 and seen == [torch.bfloat16, torch.bfloat16]
+    assert all(p.dtype == torch.float32 for p in run.net.parameters())
+    moments = [v for s in run.opt.state.values() for v in s.values() if torch.is_tensor(v) and v.numel() > 1]
+    assert moments and all(v.dtype == torch.float32 for v in moments)  # Adam's moments stay float32
+    train.close_quietly(run)

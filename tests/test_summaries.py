@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 import reference
 from nn_crosscheck_common import tags as T
 from mnist_cnn import cnn_spec, train
-from mnist_cnn.summaries import HPARAMS, Summaries
-from mnist_helpers import write_tiny_mnist
+from mnist_cnn.hparams import HPARAMS, SHOWN
+from mnist_cnn.summaries import Summaries
+from mnist_helpers import STEPS_PER_EPOCH, write_tiny_mnist
 
 LAYERS = {"conv1": "relu", "conv2": "relu", "fc1": "relu", "logits": None}
 
@@ -24,7 +26,8 @@ def _events(path):
 
 def expected_scalars(layers: dict, trainer: bool = True) -> set[str]:
     """The whole scalar tag list of a trainer run: the README's table, as a set."""
-    tags = {T.TRAIN_LOSS, T.TRAIN_ACCURACY, T.TRAIN_LR, T.TRAIN_IMAGES_PER_S, T.TEST_LOSS, T.TEST_ACCURACY}
+    tags = {T.TRAIN_LOSS, T.TRAIN_ACCURACY, T.TRAIN_LR, T.TRAIN_IMAGES_PER_S, T.TEST_LOSS, T.TEST_ACCURACY,
+            T.TEST_LOSS_FULL, T.TEST_ACCURACY_FULL}
     for layer, act in layers.items():
         for kind in ("weight", "bias"):
             tags |= {f"{layer}/{kind}/{s}" for s in ("mean", "std", "min", "max")}
@@ -32,7 +35,7 @@ def expected_scalars(layers: dict, trainer: bool = True) -> set[str]:
         tags |= {f"{layer}/grad_norm"} | {f"{layer}/preact/{s}" for s in ("mean", "std", "min", "max")}
         if act:
             tags |= {f"{layer}/act/{s}" for s in ("mean", "std")}  # a ReLU's min is 0, its max the preact's
-            tags |= {f"{layer}/health/{m}" for m in T.HEALTH[act]}
+            tags |= {f"{layer}/Health/{m}" for m in T.health_names(act, conv=layer.startswith("conv"))}
     return tags
 
 
@@ -76,7 +79,8 @@ def test_no_duplicate_and_no_always_zero_scalars(run):
     series = {tag: tuple(e.value for e in run.Scalars(tag)) for tag in run.Tags()["scalars"]}
     always_zero = {tag for tag, values in series.items() if all(v == 0 for v in values)}
     # a healthy ReLU net has no dead unit yet; the test below shows the unit counts can be non-zero
-    assert always_zero <= {f"{layer}/health/dead_units" for layer in LAYERS}
+    assert always_zero <= {f"{layer}/Health/{m}" for layer in LAYERS
+                           for m in ("dead_units", "dead_channels", "mostly_zero_channels")}
     varying = {tag: values for tag, values in series.items() if tag not in always_zero}
     for (a, va), (b, vb) in itertools.combinations(varying.items(), 2):
         assert va != vb, f"{a} and {b} are the same series"
@@ -84,6 +88,7 @@ def test_no_duplicate_and_no_always_zero_scalars(run):
 
 def test_step_zero_snapshot_and_cadence(run):
     assert [e.step for e in run.Scalars(T.TEST_ACCURACY)] == [0, 4, 8]  # the untrained net evaluated
+    assert [e.step for e in run.Scalars(T.TEST_ACCURACY_FULL)] == [8]  # no epoch end in 8 steps: the last
     assert [e.step for e in run.Scalars(T.TRAIN_LOSS)] == [2, 4, 6, 8]
     assert [e.step for e in run.Scalars("fc1/grad_norm")] == [0, 2, 4, 6, 8]
     for tag in ("conv1/weight", "fc1/act", "logits/grad/weight"):
@@ -99,16 +104,36 @@ def test_images_are_large_enough_to_read(run):
         assert run.Images(tag)[-1].width >= 500, tag
 
 
-def test_hparams_are_the_experiment_flags_with_test_metrics(run):
-    content = run.PluginTagToContent("hparams")
-    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
-    hp = start.session_start_info.hparams
-    assert set(hp) == set(HPARAMS)
-    assert hp["amp"].string_value == "false" and hp["opt"].string_value == "adam"
-    assert hp["steps"].string_value == "8" and hp["lr"].number_value == pytest.approx(1e-3)
-    exp = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    assert {m.name.tag for m in exp.metric_infos} == {T.TEST_ACCURACY, T.TEST_LOSS}
+def _hparams(run, what: str):
+    data = plugin_data_pb2.HParamsPluginData.FromString(run.PluginTagToContent("hparams")[f"_hparams_/{what}"])
+    return getattr(data, what)
+
+
+def test_hparams_are_declared_with_domains_and_the_test_metrics(run):
+    exp = _hparams(run, "experiment")
+    infos = {i.name: i for i in exp.hparam_infos}
+    assert list(infos) == [h.name for h in HPARAMS]
+    assert {"opt", "lr", "init", "momentum", "schedule", "batch_size", "dropout", "seed", "steps", "amp",
+            "act", "epochs"} <= set(infos)
+    assert [v.string_value for v in infos["opt"].domain_discrete.values] == ["adam", "sgd"]
+    assert [v.bool_value for v in infos["amp"].domain_discrete.values] == [False, True]
+    assert infos["lr"].type == api_pb2.DATA_TYPE_FLOAT64 and infos["lr"].domain_interval.min_value == 0
+    assert infos["dropout"].domain_interval.max_value == 1
+    # TensorBoard's table ticks five hparams, `differs` ones first: opt and lr among them
+    assert {n for n, i in infos.items() if i.differs} == set(SHOWN) and {"opt", "lr"} <= set(SHOWN)
+    assert len(SHOWN) == 5
+    assert [m.name.tag for m in exp.metric_infos] == [T.TEST_ACCURACY_FULL, T.TEST_LOSS_FULL]
     assert not any(t.startswith("hparam") for t in run.Tags()["scalars"])
+
+
+def test_hparams_values_count_the_steps_and_epochs_as_run(run):
+    hp = _hparams(run, "session_start_info").hparams
+    assert set(hp) == {h.name for h in HPARAMS}
+    assert hp["opt"].string_value == "adam" and hp["amp"].bool_value is False
+    assert hp["lr"].number_value == pytest.approx(1e-3) and hp["seed"].number_value == 1
+    assert hp["steps"].number_value == 8  # --steps 8 of a planned 3 epochs
+    assert hp["epochs"].number_value == pytest.approx(8 / STEPS_PER_EPOCH)
+    assert _hparams(run, "session_end_info").status == api_pb2.STATUS_SUCCESS
 
 
 def test_hparams_go_into_the_run_itself_and_lr_anneals(run, run_path):
@@ -143,9 +168,9 @@ def test_saturated_tanh_layer_reports_its_saturation(tmp_path):
     for layer, out in outs.items():
         truth = float((out.abs() > 0.99).float().mean())
         assert truth >= 0.5
-        logged = acc.Scalars(f"{layer}/health/saturated")[0].value
+        logged = acc.Scalars(f"{layer}/Health/saturated")[0].value
         assert logged == pytest.approx(truth, abs=1e-6)
-        assert 0 <= acc.Scalars(f"{layer}/health/saturated_units")[0].value <= logged
+        assert 0 <= acc.Scalars(f"{layer}/Health/saturated_units")[0].value <= logged
     assert not any("sparsity" in t or "dead" in t for t in acc.Tags()["scalars"])  # tanh: cannot be non-zero
 
 

@@ -5,6 +5,8 @@ import itertools
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import metadata as layout_metadata
 
 from nn_crosscheck_common import tags as T
 from crosscheck.presets import PRESETS
@@ -17,7 +19,7 @@ STEPS = 100
 
 
 def _read(path):
-    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 0})
+    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 0, "tensors": 0})
     acc.Reload()
     return acc
 
@@ -30,6 +32,7 @@ def run_dir(request, tmp_path_factory):
     spec = preset.make_spec(request.param)
     check_trajectory(spec, x, y, TrainConfig(OptimSpec("sgd", 0.1)), STEPS, logdir=str(logdir))
     (run,) = list(logdir.iterdir())
+    assert run.name == f"train-{spec.name}-sgd-{request.param}-{spec.dtype}"  # activation and dtype in the name
     return run, spec
 
 
@@ -44,7 +47,7 @@ def expected_scalars(spec) -> set[str]:
             tags.add(f"{group}/grad_norm")
         elif role == "act":
             stats = ("mean", "std") if act == "relu" else ("mean", "std", "min", "max")
-            tags |= {f"{group}/act/{s}" for s in stats} | {f"{group}/health/{m}" for m in T.HEALTH.get(act, ())}
+            tags |= {f"{group}/act/{s}" for s in stats} | {f"{group}/Health/{m}" for m in T.HEALTH.get(act, ())}
     return tags
 
 
@@ -70,7 +73,7 @@ def test_no_duplicate_and_no_always_zero_scalars(run_dir):
     series = {tag: tuple(e.value for e in acc.Scalars(tag)) for tag in acc.Tags()["scalars"]}
     always_zero = {tag for tag, values in series.items() if all(v == 0 for v in values)}
     # a healthy net may have no dead or saturated unit yet (test_summaries shows they can be non-zero)
-    assert always_zero <= {t for t in series if "/health/" in t}
+    assert always_zero <= {t for t in series if "/Health/" in t}
     varying = {tag: values for tag, values in series.items() if tag not in always_zero}
     for (a, va), (b, vb) in itertools.combinations(varying.items(), 2):
         assert va != vb, f"{a} and {b} are the same series"
@@ -88,6 +91,27 @@ def test_sides_overlay_and_divergence_is_logged(run_dir):
     loss_div = [e.value for e in div.Scalars(T.DIVERGENCE_LOSS)]
     assert len(loss_div) == STEPS and max(loss_div) < -8  # float64 sides agree to ~1e-15
     assert all(-20 <= e.value < -8 for e in div.Scalars(T.DIVERGENCE_PARAMS))
+    assert div.SummaryMetadata(T.DIVERGENCE_LOSS).summary_description == T.description(T.DIVERGENCE_LOSS) != ""
+    layout = layout_pb2.Layout.FromString(div.Tensors(layout_metadata.CONFIG_SUMMARY_TAG)[0].tensor_proto.string_val[0])
+    charts = {c.title: list(c.multiline.tag) for cat in layout.category for c in cat.chart}
+    assert charts["loss (one line per side)"] == [f"^{T.TRAIN_LOSS}$"]  # numpy and torch runs: one line each
+
+
+def test_loss_divergence_is_a_running_max_over_its_window(tmp_path):
+    from crosscheck.train.tb_logger import SideBySideLogger
+    preset = PRESETS["moons"]
+    x, _ = preset.data()
+    logger = SideBySideLogger(tmp_path, preset.make_spec("relu"), x[:8])
+    flicker = [1.0, 1.0 + 1e-16, 1.0, 1.0 + 1e-15] * 10  # exact, rounding-level, exact, ... every step
+    for step, b in enumerate(flicker, 1):
+        logger.log_losses(step, {"numpy": 1.0, "torch": b})
+    logger.close()
+    logged = [e.value for e in _read(tmp_path / "divergence").Scalars(T.DIVERGENCE_LOSS)]
+    raw = [log10_rel(abs(1.0 - b) / b) for b in flicker]
+    w = T.DIVERGENCE_WINDOW
+    assert logged == pytest.approx([max(raw[max(0, i - w + 1):i + 1]) for i in range(len(raw))], abs=1e-6)
+    assert len(set(logged[4:])) == 1  # once the window holds the worst, it is a flat line, not a flicker
+    assert min(raw) == T.DIVERGENCE_FLOOR < min(logged[4:])
 
 
 def test_log10_rel_shows_every_divergence():

@@ -8,7 +8,7 @@ import numpy as np
 
 from nn_crosscheck_common import claim_run_dir
 from numpy_impl import functional as NF
-from numpy_impl.spec import ModelSpec
+from numpy_impl.spec import Activation, ModelSpec
 
 from ..check.compare import Comparison, compare
 from ..check.verdict import STEP_LOSS_TOL, STEP_TOL, TRAJ_TOL, agrees
@@ -158,6 +158,13 @@ class TrajectoryResult:
                 f"  {rate}; parameters at the end: worst {worst.describe()}"]
 
 
+def run_name(spec: ModelSpec, cfg: TrainConfig) -> str:
+    """train-<model>-<optimizer>-<activations>-<dtype>, e.g. train-D-adam-tanh-float64: what tells
+    two runs of one model apart in TensorBoard's run list."""
+    acts = sorted({layer.name for layer in spec.layers if isinstance(layer, Activation)}) or ["linear"]
+    return f"train-{spec.name}-{cfg.optim.kind}-{'+'.join(acts)}-{spec.dtype}"
+
+
 def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int,
                      logdir: str | None = None) -> TrajectoryResult:
     """Train both sides `steps` steps, teacher-forcing a NumPy probe at every step; with logdir,
@@ -168,7 +175,7 @@ def check_trajectory(spec: ModelSpec, x, y, cfg: TrainConfig, steps: int,
     y = y if spec.loss in NF.LABEL_LOSSES else np.asarray(y, dtype=spec.dtype)
     logger = None
     if logdir:
-        logger = SideBySideLogger(claim_run_dir(logdir, f"train-{spec.name}-{cfg.optim.kind}"), spec, x[:64])
+        logger = SideBySideLogger(claim_run_dir(logdir, run_name(spec, cfg)), spec, x[:64])
         print(f"TensorBoard: {logger.dir}/numpy and {logger.dir}/torch")
     from numpy_impl.init import init_state
     from .lockstep import make_sides
