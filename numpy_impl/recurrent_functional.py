@@ -14,6 +14,7 @@ from the stacked d xw and d hw."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -26,17 +27,16 @@ State = tuple
 
 # --- cells: forward(xw, hw, state) -> (state', cache); backward(dstate', cache) -> (dxw, dhw, direct) ---
 
-def _rnn_cell(act: str):
-    def forward(xw: Array, hw: Array, state: State):
-        a = xw + hw
-        h = np.tanh(a) if act == "tanh" else np.maximum(a, 0)
-        return (h,), (a, h)
+def _rnn_forward(xw: Array, hw: Array, state: State, act: str):
+    a = xw + hw
+    h = np.tanh(a) if act == "tanh" else np.maximum(a, 0)
+    return (h,), (a, h)
 
-    def backward(dstate: State, cache) -> tuple[Array, Array, State]:
-        a, h = cache
-        da = dstate[0] * (1.0 - h * h if act == "tanh" else (a > 0).astype(a.dtype))
-        return da, da, (None,)
-    return forward, backward
+
+def _rnn_backward(dstate: State, cache, act: str) -> tuple[Array, Array, State]:
+    a, h = cache
+    da = dstate[0] * (1.0 - h * h if act == "tanh" else (a > 0).astype(a.dtype))
+    return da, da, (None,)
 
 
 def _lstm_forward(xw: Array, hw: Array, state: State):
@@ -88,7 +88,8 @@ class Cell:
     backward: Callable
 
 
-CELLS = {"rnn_tanh": Cell(1, 1, *_rnn_cell("tanh")), "rnn_relu": Cell(1, 1, *_rnn_cell("relu")),
+CELLS = {"rnn_tanh": Cell(1, 1, partial(_rnn_forward, act="tanh"), partial(_rnn_backward, act="tanh")),
+         "rnn_relu": Cell(1, 1, partial(_rnn_forward, act="relu"), partial(_rnn_backward, act="relu")),
          "lstm": Cell(4, 2, _lstm_forward, _lstm_backward), "gru": Cell(3, 1, _gru_forward, _gru_backward)}
 
 
