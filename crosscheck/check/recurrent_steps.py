@@ -14,18 +14,23 @@ inputs. Rows, per stacked layer l and time step t, in execution order:
       dx, handed dh, handed dc, <param>.grad: step t's own results (what it hands to its input,
           to step t - 1, and its share of each parameter gradient); local: one NumPy step
           backward on torch's inputs and torch's total gradients.
-`accumulated` is the NumPy layer's own run. Statuses as the layer rows': ok, wrong (fails on
+`accumulated` is the NumPy layer's own run. The NumPy side is seen through a StepSide: numpy_impl's
+Recurrent (MirrorSide), or a user's functions (byo/recurrent/), whose local step is the user's own
+step function and whose sequence function keeps some quantities to itself (its per-step totals
+in its loop): a row of such a quantity compares the local run for both. Statuses as the layer rows': ok, wrong (fails on
 torch's own inputs: this step is the culprit), inherited. Each step's quantity is relative to
 its own largest element (verdict.step_scale_floor: not below a few ulps of the whole sequence's)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
 
 from numpy_impl import recurrent_functional as RF
+from numpy_impl.recurrent import Recurrent
 from reference.recurrent import cell_kind, torch_step
 
 from .compare import Comparison, compare, magnitude
@@ -78,6 +83,7 @@ class StepCheck:
     rows: list[StepRow] = field(default_factory=list)
     slips: list[str] = field(default_factory=list)
     torch: "TorchSteps | None" = field(default=None, repr=False)  # torch's unrolled run, what rows compared
+    side_runs: list = field(default_factory=list, repr=False)  # the NumPy side's SideRun per stacked layer
 
     @property
     def passed(self) -> bool:
@@ -195,68 +201,142 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
+@dataclass(frozen=True)
+class SideRun:
+    """What the NumPy side's own run of one stacked layer shows, time-major: states[j]
+    (T + 1, N, H) from the initial state on, dx (T, N, I); dstates[j] and handed[j] (T, N, H) the
+    total gradient of each step's state and what it handed back, step_grads(t) step t's shares
+    of the parameter gradients. None where the side's code keeps it to itself."""
+    states: list
+    dx: np.ndarray
+    dstates: list | None = None
+    handed: list | None = None
+    step_grads: Callable | None = None
+
+
+class StepSide(Protocol):
+    """A recurrent layer of the NumPy side, step by step. Parameter gradients are in torch's
+    layout and names (param_names, a prefix of PARAMS); `grads` the layer's, '<name>_l<k>'."""
+    kind: str
+    stacks: int
+    param_names: tuple[str, ...]
+    grads: dict
+
+    def initial_states(self, n: int, dtype) -> list[tuple]: ...
+
+    def run(self, x: np.ndarray, upstream: np.ndarray) -> list[SideRun]: ...
+
+    def step_forward(self, k: int, x: np.ndarray, prev: tuple) -> tuple: ...
+
+    def step_backward(self, k: int, x: np.ndarray, prev: tuple, dstate: tuple) -> tuple: ...
+
+    def carry_in(self, dout: np.ndarray, carried: tuple) -> tuple | None: ...
+
+
+class MirrorSide:
+    """numpy_impl's Recurrent seen step by step: its records, its step functions, its carry_in."""
+
+    def __init__(self, layer: Recurrent) -> None:
+        self.layer, self.kind, self.stacks = layer, layer.kind, layer.num_layers
+        self.param_names = PARAMS if layer.bias else PARAMS[:2]
+
+    @property
+    def grads(self) -> dict:
+        return self.layer.grads
+
+    def initial_states(self, n: int, dtype) -> list[tuple]:
+        return self.layer.initial_states(n, dtype)
+
+    def run(self, x: np.ndarray, upstream: np.ndarray) -> list[SideRun]:
+        self.layer.forward(x.copy())
+        self.layer.backward(upstream.copy())
+        return [SideRun(rec.states, rec.dxw @ self.layer.weights(k)[0], rec.dstates, rec.handed, rec.step_grads)
+                for k, rec in enumerate(self.layer.records)]
+
+    def step_forward(self, k: int, x: np.ndarray, prev: tuple) -> tuple:
+        return RF.step_forward(self.kind, x, prev, *self.layer.weights(k))[0]
+
+    def step_backward(self, k: int, x: np.ndarray, prev: tuple, dstate: tuple) -> tuple:
+        """(dx, handed state gradients, parameter gradients) of one step on these inputs."""
+        _, cache = RF.step_forward(self.kind, x, prev, *self.layer.weights(k))
+        return RF.step_backward(dstate, cache)
+
+    def carry_in(self, dout: np.ndarray, carried: tuple) -> tuple:
+        return RF.carry_in(dout, carried)
+
+
+def step_side(layer) -> StepSide | None:
+    """The step-by-step view of a recurrent layer (its own `step_side()`, or numpy_impl's
+    Recurrent's), None for any other layer."""
+    own = getattr(layer, "step_side", None)
+    if callable(own):
+        return own()
+    return MirrorSide(layer) if isinstance(layer, Recurrent) else None
+
+
 def check_steps(run: LayerRun, module, dtype: str) -> StepCheck:
     """Every step of the recurrent layer of `run` (its NumPy layer run again on torch's input and
     upstream gradient) against `module` (torch's layer, float64 parameters used) unrolled."""
-    layer = run.layer
+    side = step_side(run.layer)
     x = np.asarray(run.input)
-    state0 = layer.initial_states(len(x), np.float64)
+    state0 = side.initial_states(len(x), np.float64)
     with one_torch_thread():
         ref = unroll_torch(module, x, run.upstream, state0)
-    layer.forward(x.copy())
-    layer.backward(np.asarray(run.upstream).copy())
-    check = StepCheck(run.index, run.name, torch=ref)
+    runs = side.run(x.copy(), np.asarray(run.upstream).copy())
+    check = StepCheck(run.index, run.name, torch=ref, side_runs=runs)
     tol = TOLERANCES[dtype]
     cast = np.dtype(dtype)
-    for k, rec in enumerate(layer.records):
-        check.rows.extend(_forward_rows(k, rec, ref, layer, cast, tol))
-    for k in reversed(range(len(layer.records))):
-        check.rows.extend(_backward_rows(k, layer.records[k], ref, layer, cast, tol))
+    for k, mine in enumerate(runs):
+        check.rows.extend(_forward_rows(k, mine, ref, side, cast, tol))
+    for k in reversed(range(len(runs))):
+        check.rows.extend(_backward_rows(k, runs[k], ref, side, cast, tol))
     from .recurrent_slips import sequence_slips  # names what the rows show
-    check.slips = sequence_slips(check, layer, ref)
+    check.slips = sequence_slips(check, side, ref)
     return check
 
 
 def _row(k, t, qty, acc, local, expected_all, expected, tol, dtype) -> StepRow:
+    """One row; `acc` None (a quantity the side keeps to itself) compares the local run for both."""
     floor = sequence_scale_floor(magnitude(expected_all), str(dtype))
     loc = None if local is None else compare(qty, local, expected, str(dtype), scale_floor=floor)
-    return StepRow(k, t, qty, compare(qty, acc, expected, str(dtype), scale_floor=floor), loc, tol)
+    acc_cmp = loc if acc is None else compare(qty, acc, expected, str(dtype), scale_floor=floor)
+    return StepRow(k, t, qty, acc_cmp, loc, tol)
 
 
-def _forward_rows(k: int, rec: RF.SequenceRecord, ref: TorchSteps, layer, cast, tol) -> list[StepRow]:
-    rows, w = [], layer.weights(k)
-    for t in range(len(rec.caches)):
+def _forward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast, tol) -> list[StepRow]:
+    rows = []
+    for t in range(len(mine.dx)):
         prev = tuple(s[t].astype(cast) for s in ref.states[k])
-        mine, _ = RF.step_forward(rec.kind, ref.inputs[k][t].astype(cast), prev, *w)
-        for j, name in enumerate(STATE_NAMES[:len(rec.states)]):
-            rows.append(_row(k, t, name, rec.states[j][t + 1], mine[j], ref.states[k][j], ref.states[k][j][t + 1],
-                             tol, cast))
+        local = side.step_forward(k, ref.inputs[k][t].astype(cast), prev)
+        for j, name in enumerate(STATE_NAMES[:len(ref.states[k])]):
+            acc = None if mine.states[j] is None else mine.states[j][t + 1]
+            rows.append(_row(k, t, name, acc, local[j], ref.states[k][j], ref.states[k][j][t + 1], tol, cast))
     return rows
 
 
-def _backward_rows(k: int, rec: RF.SequenceRecord, ref: TorchSteps, layer, cast, tol) -> list[StepRow]:
-    rows, w = [], layer.weights(k)
-    n_states, T = len(rec.states), len(rec.caches)
-    names = PARAMS if layer.bias else PARAMS[:2]
+def _backward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast, tol) -> list[StepRow]:
+    rows = []
+    n_states, T = len(ref.states[k]), len(mine.dx)
+    names = side.param_names
     all_dx = np.stack([v[0] for v in ref.vjp[k]])
     all_handed = [np.stack([v[1][j] for v in ref.vjp[k]]) for j in range(n_states)]
     all_dw = [np.stack([v[2][p] for v in ref.vjp[k]]) for p in range(len(names))]
     for t in reversed(range(T)):
         handed_next = ref.vjp[k][t + 1][1] if t + 1 < T else tuple(np.zeros_like(d[t]) for d in ref.dstates[k])
-        carried = RF.carry_in(ref.douts[k][t].astype(cast), tuple(h.astype(cast) for h in handed_next))
-        for j in range(n_states):
-            rows.append(_row(k, t, f"d{STATE_NAMES[j]}", rec.dstates[j][t], carried[j], ref.dstates[k][j],
+        carried = side.carry_in(ref.douts[k][t].astype(cast), tuple(h.astype(cast) for h in handed_next))
+        for j in range(n_states if carried is not None else 0):
+            acc = None if mine.dstates is None else mine.dstates[j][t]
+            rows.append(_row(k, t, f"d{STATE_NAMES[j]}", acc, carried[j], ref.dstates[k][j],
                              ref.dstates[k][j][t], tol, cast))
         prev = tuple(s[t].astype(cast) for s in ref.states[k])
-        _, cache = RF.step_forward(rec.kind, ref.inputs[k][t].astype(cast), prev, *w)
-        dx, handed, dw = RF.step_backward(tuple(d[t].astype(cast) for d in ref.dstates[k]), cache)
+        dx, handed, dw = side.step_backward(k, ref.inputs[k][t].astype(cast), prev,
+                                            tuple(d[t].astype(cast) for d in ref.dstates[k]))
         ref_dx, ref_handed, ref_dw = ref.vjp[k][t]
-        rows.append(_row(k, t, "dx", rec.dxw[t] @ w[0], dx, all_dx, ref_dx, tol, cast))
+        rows.append(_row(k, t, "dx", mine.dx[t], dx, all_dx, ref_dx, tol, cast))
         for j in range(n_states):
-            rows.append(_row(k, t, f"handed d{STATE_NAMES[j]}", rec.handed[j][t], handed[j],
-                             all_handed[j], ref_handed[j], tol, cast))
-        mine_dw = rec.step_grads(t)
+            acc = None if mine.handed is None else mine.handed[j][t]
+            rows.append(_row(k, t, f"handed d{STATE_NAMES[j]}", acc, handed[j], all_handed[j], ref_handed[j], tol, cast))
+        mine_dw = mine.step_grads(t) if mine.step_grads is not None else [None] * len(names)
         for p, name in enumerate(names):
-            rows.append(_row(k, t, f"{name}_l{k}.grad", mine_dw[p], dw[p],
-                             all_dw[p], ref_dw[p], tol, cast))
+            rows.append(_row(k, t, f"{name}_l{k}.grad", mine_dw[p], dw[p], all_dw[p], ref_dw[p], tol, cast))
     return rows
