@@ -35,10 +35,10 @@ def rnn_forward(x, h0, Wx, Wh, b):
 
 def rnn_backward(dh, cache):
     N, T, H = dh.shape
-    D = cache[0][0].shape[1]
-    dx = np.zeros((N, T, D), dtype=dh.dtype)
-    dWx, dWh, db = np.zeros((D, H)), np.zeros((H, H)), np.zeros(H)
-    dprev_h = np.zeros((N, H))
+    x0, _, Wx, Wh, _ = cache[0]
+    dx = np.zeros((N, T, x0.shape[1]), dtype=dh.dtype)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(H, dtype=Wh.dtype)
+    dprev_h = np.zeros((N, H), dtype=dh.dtype)
     for t in reversed(range(T)):
         dx[:, t], dprev_h, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t] + dprev_h, cache[t])
         dWx += dWx_t
@@ -83,10 +83,10 @@ def lstm_forward(x, h0, Wx, Wh, b):
 
 def lstm_backward(dh, cache):
     N, T, H = dh.shape
-    D = cache[0][0].shape[1]
-    dx = np.zeros((N, T, D), dtype=dh.dtype)
-    dWx, dWh, db = np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros(4 * H)
-    dprev_h, dprev_c = np.zeros((N, H)), np.zeros((N, H))
+    x0, _, _, Wx, Wh = cache[0][:5]
+    dx = np.zeros((N, T, x0.shape[1]), dtype=dh.dtype)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(4 * H, dtype=Wh.dtype)
+    dprev_h, dprev_c = np.zeros((N, H), dtype=dh.dtype), np.zeros((N, H), dtype=dh.dtype)
     for t in reversed(range(T)):
         dx[:, t], dprev_h, dprev_c, dWx_t, dWh_t, db_t = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
         dWx += dWx_t
@@ -96,12 +96,12 @@ def lstm_backward(dh, cache):
 
 
 def word_embedding_forward(x, W):
-    return W[x], (x, W.shape)
+    return W[x], (x, W)
 
 
 def word_embedding_backward(dout, cache):
-    x, shape = cache
-    dW = np.zeros(shape)
+    x, W = cache
+    dW = np.zeros_like(W)
     np.add.at(dW, x, dout)  # a word used twice gets both gradients
     return dW
 

@@ -152,11 +152,13 @@ def _rebuilt_dx(ref, k: int, carry=(True, True), forward_time: bool = False, cli
 
 
 def _round_values(lo: float, hi: float) -> list[float]:
-    """Values of two significant digits in (lo, hi]: where a clipping threshold someone typed lies."""
+    """Values of two significant digits in (lo, hi] (lo at least hi / 1000): where a clipping
+    threshold someone typed lies."""
+    lo = max(lo, hi / 1000)
     out = []
-    for e in range(int(np.floor(np.log10(max(lo, 1e-12)))) - 1, int(np.ceil(np.log10(hi))) + 1):
+    for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1):
         out += [m * 10.0 ** e for m in range(10, 100) if lo < m * 10.0 ** e <= hi]
-    return sorted(set(out))[:60]
+    return sorted(set(out))
 
 
 def loop_slip(check, side, ref) -> str:
@@ -176,8 +178,9 @@ def loop_slip(check, side, ref) -> str:
         if _close(mine, _rebuilt_dx(ref, k, carry, forward_time)):
             return f"{what} (layer {k}: your loop over time, from step {first.t}; each step alone is right)"
     totals = np.abs(ref.dstates[k][0])
-    if first.quantity == "dx" and first.t + 1 < len(totals):
-        for clip in _round_values(float(totals[first.t + 1:].max()), float(totals[first.t].max())):
+    if first.quantity == "dx":
+        later = float(totals[first.t + 1:].max()) if first.t + 1 < len(totals) else 0.0
+        for clip in _round_values(later, float(totals[first.t].max())):
             if _close(mine, _rebuilt_dx(ref, k, clip=clip)):
                 return (f"gradient clipping inside the code checked: dh clipped to [-{clip:g}, {clip:g}] in the "
                         f"backward loop (layer {k}, from step {first.t}); clip after a check, never inside it")

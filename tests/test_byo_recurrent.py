@@ -1,0 +1,265 @@
+"""byo.recurrent, CS231n's recurrent functions: a correct RNN and LSTM written as students write
+them (examples/byo_rnn_cs231n.py) pass over 50 steps in float64 within 1e-10; each planted slip
+is detected, pinned to its layer and time step, and named; what the user's code raises is one
+line naming their file and line; the user's arrays are left as they were."""
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from crosscheck import byo
+from crosscheck.check.user_code import UserCodeError
+from crosscheck.check.verdict import TOL_FLOAT32, TOL_FLOAT64
+from examples_loader import EXAMPLES, load_example
+
+CS = load_example("byo_rnn_cs231n")
+T = 12
+
+
+def funcs(**changed):
+    """A fresh copy of the example's module with some functions replaced by a slip: its sequence
+    functions call the replaced step functions, as a student's module does."""
+    module = load_example("byo_rnn_cs231n")
+    for name, fn in changed.items():
+        setattr(module, name, fn)
+    return module
+
+
+def model(cell="rnn", steps=T, dtype=np.float64, **kw):
+    params, x, y, mask = CS.captioning_batch(cell, steps=steps)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    gate = {"gate_order": kw.pop("gate_order", "ifog")} if cell == "lstm" else {}
+    return byo.recurrent(funcs(**kw), params, x, y, mask, name=f"cs231n {cell}", **gate)
+
+
+def pin(result):
+    """(layer, step, quantity) where the steps first go wrong (the culprit step if any), the culprit
+    row's layer and slip."""
+    (steps,) = result.steps
+    row = steps.culprit() or steps.first_divergence()
+    culprit = result.culprit()
+    return (row.stack, row.t, row.quantity) if row else None, culprit.layer, culprit.slip
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_clean_cs231n_code_passes_over_50_steps(cell):
+    r = byo.check(model(cell, steps=50))
+    assert r.passed, str(r)
+    (steps,) = r.steps
+    assert {row.t for row in steps.rows} == set(range(50))
+    assert max(r.worst("forward"), r.worst("gradient")) <= TOL_FLOAT64
+    assert max(row.local.max_rel for row in steps.rows) <= TOL_FLOAT64
+    assert r.fd is not None and r.fd.passed
+
+
+def test_float32_arrays_pass_within_their_bar():
+    r = byo.check(model("lstm", dtype=np.float32))
+    assert r.passed and r.dtype == "float32"
+    assert max(row.acc.max_rel for row in r.steps[0].rows) <= TOL_FLOAT32
+
+
+def test_lstm_gate_order_is_told_by_probing_when_not_declared():
+    user = model("lstm", gate_order=None)
+    assert any("gate order 'ifog' told" in n for n in user.notes)
+    assert byo.check(user, fd=False).passed
+
+
+def test_rnn_without_step_functions_is_judged_step_by_step_through_rnn_forward():
+    params, x, y, mask = CS.captioning_batch("rnn")
+    given = {n: getattr(CS, n) for n in dir(CS) if n.endswith(("_forward", "_backward", "_loss"))}
+    given.update(rnn_step_forward=None, rnn_step_backward=None, rnn_forward=_rnn_forward_inline)
+    r = byo.check(byo.recurrent(given, params, x, y, mask), fd=False)
+    assert r.passed and len(r.steps[0].rows) > 5 * T
+
+
+def _rnn_forward_inline(x, h0, Wx, Wh, b):
+    """rnn_forward without rnn_step_forward (the cache is what CS.rnn_backward reads)."""
+    h, prev, cache = np.zeros((*x.shape[:2], h0.shape[1])), h0, []
+    for t in range(x.shape[1]):
+        nxt = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        cache.append((x[:, t], prev, Wx, Wh, nxt))
+        h[:, t], prev = nxt, nxt
+    return h, cache
+
+
+# --- planted slips ----------------------------------------------------------------------------
+
+def _rnn_backward(bug):
+    def rnn_backward(dh, cache):
+        n, steps, hidden = dh.shape
+        dx, dWx, dWh, db = np.zeros((n, steps, cache[0][0].shape[1])), 0, 0, 0
+        dprev = np.zeros((n, hidden))
+        for t in (range(steps) if bug == "forward_time" else reversed(range(steps))):
+            total = dh[:, t] if bug == "no_carry" else dh[:, t] + dprev
+            if bug == "clip_loop":
+                total = np.clip(total, -4.5, 4.5)
+            dx[:, t], dprev, dWx_t, dWh_t, db_t = CS.rnn_step_backward(total, cache[t])
+            if bug == "last_only" and t != steps - 1:
+                continue
+            dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+        if bug == "clip_params":
+            dWh = np.clip(dWh, -0.3, 0.3)
+        return dx, dprev, dWx, dWh, db
+    return rnn_backward
+
+
+def _lstm_backward(bug):
+    def lstm_backward(dh, cache):
+        n, steps, hidden = dh.shape
+        dx, dWx, dWh, db = np.zeros((n, steps, cache[0][0].shape[1])), 0, 0, 0
+        dprev_h = dprev_c = np.zeros((n, hidden))
+        for t in reversed(range(steps)):
+            carried_c = 0 * dprev_c if bug == "no_dc" else dprev_c
+            dx[:, t], dprev_h, dprev_c, *dw = CS.lstm_step_backward(dh[:, t] + dprev_h, carried_c, cache[t])
+            dWx, dWh, db = (a + b for a, b in zip((dWx, dWh, db), dw))
+        return dx, dprev_h, dWx, dWh, db
+    return lstm_backward
+
+
+def _tanh_at_output(dnext_h, cache):
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - np.tanh(next_h) ** 2)  # tanh' at tanh(a)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def _embedding_assigned(dout, cache):
+    x, W = cache
+    dW = np.zeros_like(W)
+    dW[x] = dout  # a repeated word keeps one gradient
+    return dW
+
+
+def _loss(bug):
+    def temporal_softmax_loss(x, y, mask):
+        n = len(x)
+        m = np.ones_like(mask) if bug == "mask_ignored" else mask
+        loss, dx = CS.temporal_softmax_loss(x, y, m)
+        scale = n / m.sum() if bug == "per_token" else 1.0
+        return loss * scale, dx * scale
+    return temporal_softmax_loss
+
+
+IFOG_OF_IFGO = [0, 1, 3, 2]  # CS231n's blocks (i, f, o, g) taken from torch-ordered ones (i, f, g, o)
+
+
+def _blocks(a, order):
+    return np.concatenate([np.split(a, 4, axis=-1)[k] for k in order], axis=-1)
+
+
+def _lstm_step_forward_ifgo(x, prev_h, prev_c, Wx, Wh, b):
+    """A right LSTM step with its gates in torch's order (i, f, g, o), declared CS231n's."""
+    return CS.lstm_step_forward(x, prev_h, prev_c, *(_blocks(a, IFOG_OF_IFGO) for a in (Wx, Wh, b)))
+
+
+def _lstm_step_backward_ifgo(dnext_h, dnext_c, cache):
+    dx, dh, dc, *dw = CS.lstm_step_backward(dnext_h, dnext_c, cache)
+    return (dx, dh, dc, *(_blocks(a, IFOG_OF_IFGO) for a in dw))  # the permutation is its own inverse
+
+
+SLIPS = {  # name: (cell, replaced functions, (layer, step, quantity) of the steps or None, culprit layer, slip)
+    "missing dh_next": ("rnn", {"rnn_backward": _rnn_backward("no_carry")}, (0, T - 2, "dx"), 1,
+                        "carried dh_next is missing"),
+    "backward loop forward in time": ("rnn", {"rnn_backward": _rnn_backward("forward_time")}, (0, T - 1, "dx"), 1,
+                                      "backward loop runs forward in time"),
+    "params from the last step only": ("rnn", {"rnn_backward": _rnn_backward("last_only")}, None, 1,
+                                       "last step's share only"),
+    "tanh' at the output": ("rnn", {"rnn_step_backward": _tanh_at_output}, (0, T - 1, "dx"), 1,
+                            "tanh' taken at the output"),
+    "parameters clipped": ("rnn", {"rnn_backward": _rnn_backward("clip_params")}, None, 1, "clipped to [-0.3, 0.3]"),
+    "embedding assigned": ("rnn", {"word_embedding_backward": _embedding_assigned}, None, 0,
+                           "embedding gradient assigned, not accumulated"),
+    "mask ignored": ("rnn", {"temporal_softmax_loss": _loss("mask_ignored")}, None, -1, "the mask is ignored"),
+    "loss per token": ("lstm", {"temporal_softmax_loss": _loss("per_token")}, None, -1,
+                       "divided by the 42 unmasked tokens where it is divided by the batch N = 4"),
+    "missing dc_next": ("lstm", {"lstm_backward": _lstm_backward("no_dc")}, (0, T - 2, "dx"), 1,
+                        "carried dc_next is missing"),
+    "gates in another order": ("lstm", {"lstm_step_forward": _lstm_step_forward_ifgo,
+                                        "lstm_step_backward": _lstm_step_backward_ifgo}, (0, 0, "h"), 1,
+                               "gates in the order"),
+}
+
+
+@pytest.mark.parametrize("name", list(SLIPS))
+def test_each_planted_slip_is_detected_pinned_and_named(name):
+    cell, changed, where, layer, slip = SLIPS[name]
+    r = byo.check(model(cell, **changed), fd=False)
+    assert not r.passed
+    steps_at, culprit_layer, culprit_slip = pin(r)
+    if where is not None:
+        assert steps_at == where
+    assert culprit_layer == layer
+    assert slip in culprit_slip, culprit_slip
+
+
+def test_clipping_inside_the_loop_is_pinned_where_it_first_bites_and_named():
+    r = byo.check(model(rnn_backward=_rnn_backward("clip_loop")), fd=False)
+    totals = np.abs(r.steps[0].torch.dstates[0][0]).max(axis=(1, 2))
+    first = max(t for t in range(T) if totals[t] > 4.5)
+    steps_at, layer, slip = pin(r)
+    assert 0 < first < T - 1 and steps_at == (0, first, "dx") and layer == 1
+    assert "dh clipped to [-4.5, 4.5] in the backward loop" in slip
+
+
+def test_the_report_says_where_the_steps_go_wrong():
+    text = str(byo.check(model(rnn_backward=_rnn_backward("no_carry")), fd=False))
+    assert f"first divergence at time step {T - 2} of layer 0: dx" in text
+    assert "carried dh_next is missing" in text
+
+
+# --- the user's code is foreign ---------------------------------------------------------------
+
+def _raises(dnext_h, cache):
+    raise ZeroDivisionError("my bad")
+
+
+def test_what_the_users_code_raises_names_their_line():
+    with pytest.raises(UserCodeError, match=r"rnn_backward raised ZeroDivisionError: my bad "
+                                            r"\(at .*test_byo_recurrent.py:\d+\)"):
+        byo.check(model(rnn_step_backward=_raises), fd=False)
+
+
+def test_the_users_arrays_are_left_as_they_were():
+    params, x, y, mask = CS.captioning_batch("lstm")
+    before = [{k: v.copy() for k, v in params.items()}, x.copy(), y.copy(), mask.copy()]
+    byo.check(byo.recurrent(funcs(), params, x, y, mask), fd=False)
+    assert all(np.array_equal(params[k], before[0][k]) for k in params)
+    assert np.array_equal(x, before[1]) and np.array_equal(y, before[2]) and np.array_equal(mask, before[3])
+
+
+def test_bad_input_is_one_line():
+    params, x, y, mask = CS.captioning_batch("rnn")
+    with pytest.raises(ValueError, match="do not fit"):
+        byo.recurrent(funcs(), {**params, "Wh": params["Wh"][:, :5]}, x, y, mask)
+    with pytest.raises(ValueError, match="lack rnn_backward|lacks rnn_backward"):
+        byo.recurrent(funcs(rnn_backward=None), params, x, y, mask)
+    with pytest.raises(ValueError, match="gate_order"):
+        byo.recurrent(funcs(), CS.captioning_batch("lstm")[0], x, y, mask, gate_order="ifgx")
+
+
+def _run_user(path, cwd=None):
+    return subprocess.run([sys.executable, "-m", "crosscheck", "--user", str(path)], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+def test_examples_pass_through_user_from_a_folder_with_its_own_common_and_utils(tmp_path):
+    for name in ("byo_rnn_cs231n", "byo_lstm_cs231n"):
+        shutil.copy(EXAMPLES / f"{name}.py", tmp_path)
+    for name in ("common", "utils"):
+        (tmp_path / f"{name}.py").write_text("raise SystemExit('the user\\'s own module, never ours')\n")
+    for name in ("byo_rnn_cs231n", "byo_lstm_cs231n"):
+        proc = _run_user(tmp_path / f"{name}.py", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
+
+
+def test_a_raising_function_exits_3_through_user_naming_the_line(tmp_path):
+    shutil.copy(EXAMPLES / "byo_rnn_cs231n.py", tmp_path)
+    (tmp_path / "mine.py").write_text(
+        "import byo_rnn_cs231n as cs\nfrom crosscheck import byo\n\n\n"
+        "def rnn_forward(x, h0, Wx, Wh, b):\n    return x[:, :, 99], None\n\n\n"
+        "def crosscheck_model():\n    p, x, y, m = cs.captioning_batch()\n"
+        "    return byo.recurrent({**vars(cs), 'rnn_forward': rnn_forward}, p, x, y, m)\n")
+    proc = _run_user(tmp_path / "mine.py", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stdout[-1500:] + proc.stderr[-1500:]
+    assert "rnn_forward raised IndexError" in proc.stderr and "mine.py:6" in proc.stderr
