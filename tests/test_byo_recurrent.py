@@ -50,6 +50,12 @@ def test_lstm_gate_order_is_told_by_probing_when_not_declared():
     assert byo.check(user, fd=False).passed
 
 
+def test_a_right_lstm_declared_in_another_gate_order_fails_naming_its_own():
+    r = byo.check(model("lstm", gate_order="ifgo"), fd=False)
+    assert not r.passed
+    assert "gates in the order 'ifog' where you declared 'ifgo': declare gate_order='ifog'" in r.culprit().slip
+
+
 def test_rnn_without_step_functions_is_judged_step_by_step_through_rnn_forward():
     params, x, y, mask = CS.captioning_batch("rnn")
     given = {n: getattr(CS, n) for n in dir(CS) if n.endswith(("_forward", "_backward", "_loss"))}

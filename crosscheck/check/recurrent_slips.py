@@ -52,8 +52,10 @@ def _gate_order(check, side, ref) -> str:
             continue
         w = [_blocks(a, order) for a in ref.weights[k]]
         if _close(mine, torch_step(ref.kind, x, prev, *w)[0].numpy()):
-            return (f"gates in the order ({', '.join(names[i] for i in order)}) where torch's are "
-                    f"({', '.join(names)}) (layer {k}, from step {t})")
+            own = getattr(side, "gate_phrase", None)  # a side with its own declared order says it its way
+            what = own(order) if own is not None else (f"gates in the order ({', '.join(names[i] for i in order)}) "
+                                                       f"where torch's are ({', '.join(names)})")
+            return f"{what} (layer {k}, from step {t})"
     return ""
 
 

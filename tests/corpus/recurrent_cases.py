@@ -176,7 +176,7 @@ SLIPS = {  # name: (cell, replaced functions, (layer, step, quantity) of the ste
     "temporal affine without its bias": ("lstm", {"temporal_affine_forward": _affine_forward_no_bias}, None, 2, None),
     "gates in another order": ("lstm", {"lstm_step_forward": _lstm_step_forward_ifgo,
                                         "lstm_step_backward": _lstm_step_backward_ifgo}, (0, 0, "h"), 1,
-                               "gates in the order"),
+                               "gates in the order 'ifgo' where you declared 'ifog': declare gate_order='ifgo'"),
 }
 
 

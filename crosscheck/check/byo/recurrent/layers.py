@@ -14,7 +14,7 @@ import reference.recurrent as RR
 
 from ...recurrent_steps import PARAMS, SideRun
 from ..shared.adapters import UserLayer
-from .functions import Functions, to_torch, to_user
+from .functions import TORCH_ORDER, Functions, to_torch, to_user
 
 
 def _returned(out, fn_name: str, names: str):
@@ -248,3 +248,15 @@ class UserSteps:
 
     def carry_in(self, dout, carried):
         return None  # the user's carry is inside their backward loop
+
+    def gate_phrase(self, order: tuple[int, ...]) -> str:
+        """What torch's cell with its gate blocks taken in `order` (recurrent_slips._gate_order)
+        says of the user's step: the gate order it computes, against the one declared."""
+        declared = self.layer.order
+        if not declared:
+            return ""
+        own = [""] * 4
+        for p, k in enumerate(order):  # the user's block of gate TORCH_ORDER[k] is read as TORCH_ORDER[p]
+            own[declared.index(TORCH_ORDER[k])] = TORCH_ORDER[p]
+        found = "".join(own)
+        return f"gates in the order {found!r} where you declared {declared!r}: declare gate_order={found!r}"
