@@ -56,6 +56,24 @@ def test_a_right_lstm_declared_in_another_gate_order_fails_naming_its_own():
     assert "gates in the order 'ifog' where you declared 'ifgo': declare gate_order='ifog'" in r.culprit().slip
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_a_given_h0_is_the_twins_and_dh0_is_judged(cell):
+    params, x, y, mask = CS.captioning_batch(cell)
+    h0 = np.random.default_rng(3).normal(size=(len(x), params["Wh"].shape[0]))
+    r = byo.check(byo.recurrent(funcs(), params, x, y, mask, h0=h0), fd=False)
+    assert r.passed
+    (steps,) = r.steps
+    first = [row for row in steps.rows if row.quantity == "handed dh" and row.t == 0]
+    assert first and first[0].acc is not first[0].local  # dh0 from rnn_backward, compared in its own right
+
+    def drops_dh0(dh, cache):
+        dx, dh0, *dw = getattr(CS, f"{cell}_backward")(dh, cache)
+        return (dx, 0 * dh0, *dw)
+    bad = byo.check(byo.recurrent(funcs(**{f"{cell}_backward": drops_dh0}), params, x, y, mask, h0=h0), fd=False)
+    assert not bad.passed
+    assert bad.steps[0].first_divergence().label() == "time step 0 of layer 0: handed dh"
+
+
 def test_rnn_without_step_functions_is_judged_step_by_step_through_rnn_forward():
     params, x, y, mask = CS.captioning_batch("rnn")
     given = {n: getattr(CS, n) for n in dir(CS) if n.endswith(("_forward", "_backward", "_loss"))}

@@ -108,9 +108,12 @@ class StepCheck:
         if culprit is not None:
             out.append(f"    {self.name}: wrong from {culprit.label()} (fails on torch's own inputs: "
                        f"{culprit.local.describe()})")
-        else:
+        elif any(r.quantity == "dh" for r in self.rows):
             out.append(f"    {self.name}: every step and every carry is right on torch's own inputs: what "
                        f"goes wrong is between them (time order, sums over steps)")
+        else:  # a side whose loop keeps its carries to itself (a user's rnn_backward)
+            out.append(f"    {self.name}: every step is right on torch's own inputs: what goes wrong is the "
+                       f"loop between them (the carry, time order, sums over steps)")
         return out + [f"    {self.name}: looks like: {s}" for s in self.slips]
 
 
@@ -206,12 +209,14 @@ class SideRun:
     """What the NumPy side's own run of one stacked layer shows, time-major: states[j]
     (T + 1, N, H) from the initial state on, dx (T, N, I); dstates[j] and handed[j] (T, N, H) the
     total gradient of each step's state and what it handed back, step_grads(t) step t's shares
-    of the parameter gradients. None where the side's code keeps it to itself."""
+    of the parameter gradients. None where the side's code keeps it to itself; then dstate0 may
+    still give what step 0 handed back, dL/d the initial state (a user's dh0), one array a state."""
     states: list
     dx: np.ndarray
     dstates: list | None = None
     handed: list | None = None
     step_grads: Callable | None = None
+    dstate0: tuple = ()
 
 
 class StepSide(Protocol):
@@ -334,7 +339,8 @@ def _backward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast,
         ref_dx, ref_handed, ref_dw = ref.vjp[k][t]
         rows.append(_row(k, t, "dx", mine.dx[t], dx, all_dx, ref_dx, tol, cast))
         for j in range(n_states):
-            acc = None if mine.handed is None else mine.handed[j][t]
+            acc = mine.handed[j][t] if mine.handed is not None else (
+                mine.dstate0[j] if t == 0 and j < len(mine.dstate0) else None)
             rows.append(_row(k, t, f"handed d{STATE_NAMES[j]}", acc, handed[j], all_handed[j], ref_handed[j], tol, cast))
         mine_dw = mine.step_grads(t) if mine.step_grads is not None else [None] * len(names)
         for p, name in enumerate(names):

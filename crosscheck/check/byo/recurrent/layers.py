@@ -138,6 +138,7 @@ class UserRecurrent(UserLayer):
                        "bias_hh_l0": np.zeros(np.shape(b), np.asarray(b).dtype)}
         self.h0 = None if h0 is None else np.array(h0, copy=True)
         self.hidden = np.shape(wh)[0]
+        self.dh0: np.ndarray | None = None  # dL/dh0 from the last backward
 
     def user_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(Wx, Wh, b) in the user's layout and gate order; b = torch's bias_ih + bias_hh."""
@@ -166,8 +167,9 @@ class UserRecurrent(UserLayer):
 
     def backward(self, dy):
         cache = self._take_cache()
-        dx, _, dwx, dwh, db = _returned(self.call(f"{self.cell}_backward", self._b, dy, extra=(cache,)),
-                                        f"{self.cell}_backward", "dx, dh0, dWx, dWh, db")
+        dx, dh0, dwx, dwh, db = _returned(self.call(f"{self.cell}_backward", self._b, dy, extra=(cache,)),
+                                          f"{self.cell}_backward", "dx, dh0, dWx, dWh, db")
+        self.dh0 = _shaped(dh0, (len(dy), self.hidden), f"{self.cell}_backward's dh0")
         self.set_grads(dict(zip((f"{n}_l0" for n in PARAMS), self.torch_grads(dwx, dwh, db))), len(dy))
         return self.checked_dx(np.asarray(dx))
 
@@ -238,7 +240,7 @@ class UserSteps:
         dx = self.layer.backward(upstream.astype(dtype))
         h0 = self.initial_states(len(x), dtype)[0][0]
         states = [np.concatenate([h0[None], np.swapaxes(h, 0, 1)])] + [None] * (self.layer.cell == "lstm")
-        return [SideRun(states, np.swapaxes(dx, 0, 1))]
+        return [SideRun(states, np.swapaxes(dx, 0, 1), dstate0=(self.layer.dh0,))]
 
     def step_forward(self, k: int, x, prev: tuple) -> tuple:
         return self.layer.step(x, prev)[0]
