@@ -231,9 +231,9 @@ class StepSide(Protocol):
 
     def run(self, x: np.ndarray, upstream: np.ndarray) -> list[SideRun]: ...
 
-    def step_forward(self, k: int, x: np.ndarray, prev: tuple) -> tuple: ...
+    def step_forward(self, k: int, x: np.ndarray, prev: tuple) -> tuple | None: ...  # None: no step alone
 
-    def step_backward(self, k: int, x: np.ndarray, prev: tuple, dstate: tuple) -> tuple: ...
+    def step_backward(self, k: int, x: np.ndarray, prev: tuple, dstate: tuple) -> tuple | None: ...
 
     def carry_in(self, dout: np.ndarray, carried: tuple) -> tuple | None: ...
 
@@ -300,8 +300,11 @@ def check_steps(run: LayerRun, module, dtype: str) -> StepCheck:
     return check
 
 
-def _row(k, t, qty, acc, local, expected_all, expected, tol, dtype) -> StepRow:
-    """One row; `acc` None (a quantity the side keeps to itself) compares the local run for both."""
+def _row(k, t, qty, acc, local, expected_all, expected, tol, dtype) -> StepRow | None:
+    """One row; `acc` None (a quantity the side keeps to itself) compares the local run for both;
+    None where the side shows neither (a layer object without a step of its own)."""
+    if acc is None and local is None:
+        return None
     floor = sequence_scale_floor(magnitude(expected_all), str(dtype))
     loc = None if local is None else compare(qty, local, expected, str(dtype), scale_floor=floor)
     acc_cmp = loc if acc is None else compare(qty, acc, expected, str(dtype), scale_floor=floor)
@@ -312,11 +315,11 @@ def _forward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast, 
     rows = []
     for t in range(len(mine.dx)):
         prev = tuple(s[t].astype(cast) for s in ref.states[k])
-        local = side.step_forward(k, ref.inputs[k][t].astype(cast), prev)
+        local = side.step_forward(k, ref.inputs[k][t].astype(cast), prev) or (None,) * len(prev)
         for j, name in enumerate(STATE_NAMES[:len(ref.states[k])]):
             acc = None if mine.states[j] is None else mine.states[j][t + 1]
             rows.append(_row(k, t, name, acc, local[j], ref.states[k][j], ref.states[k][j][t + 1], tol, cast))
-    return rows
+    return [r for r in rows if r is not None]
 
 
 def _backward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast, tol) -> list[StepRow]:
@@ -335,7 +338,8 @@ def _backward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast,
                              ref.dstates[k][j][t], tol, cast))
         prev = tuple(s[t].astype(cast) for s in ref.states[k])
         dx, handed, dw = side.step_backward(k, ref.inputs[k][t].astype(cast), prev,
-                                            tuple(d[t].astype(cast) for d in ref.dstates[k]))
+                                            tuple(d[t].astype(cast) for d in ref.dstates[k])) or \
+            (None, (None,) * n_states, (None,) * len(names))
         ref_dx, ref_handed, ref_dw = ref.vjp[k][t]
         rows.append(_row(k, t, "dx", mine.dx[t], dx, all_dx, ref_dx, tol, cast))
         for j in range(n_states):
@@ -345,4 +349,4 @@ def _backward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast,
         mine_dw = mine.step_grads(t) if mine.step_grads is not None else [None] * len(names)
         for p, name in enumerate(names):
             rows.append(_row(k, t, f"{name}_l{k}.grad", mine_dw[p], dw[p], all_dw[p], ref_dw[p], tol, cast))
-    return rows
+    return [r for r in rows if r is not None]

@@ -124,12 +124,14 @@ class UserRecurrent(UserLayer):
     LSTM gate order ('' for a vanilla RNN)."""
     kind = "rnn_tanh"
 
-    def __init__(self, index: int, fns: Functions, cell: str, order: str, wx, wh, b, h0=None) -> None:
+    def __init__(self, index: int, fns: Functions, cell: str, order: str, wx, wh, b, h0=None,
+                 one_step_sequences: bool = True) -> None:
         super().__init__(index, cell)
         self.cell, self.order, self.fns, self.kind = cell, order, fns, "lstm" if cell == "lstm" else "rnn_tanh"
         self._f, self._b = fns.need(f"{cell}_forward", f"{cell}_backward")
-        if cell == "lstm":
-            fns.need("lstm_step_forward", "lstm_step_backward")  # lstm_forward cannot start from a c0
+        # without a step pair, a step alone is the sequence function on one step from any h: an
+        # RNN's (an LSTM's cannot start from a c0), where it takes the h0 it is given
+        self.one_step_sequences = one_step_sequences and cell == "rnn"
         self.steps = (fns.rnn_step_forward, fns.rnn_step_backward) if cell == "rnn" else \
             (fns.lstm_step_forward, fns.lstm_step_backward)
         self.params = {"weight_ih_l0": np.ascontiguousarray(to_torch(np.asarray(wx), order, 1).T),
@@ -169,13 +171,20 @@ class UserRecurrent(UserLayer):
         cache = self._take_cache()
         dx, dh0, dwx, dwh, db = _returned(self.call(f"{self.cell}_backward", self._b, dy, extra=(cache,)),
                                           f"{self.cell}_backward", "dx, dh0, dWx, dWh, db")
-        self.dh0 = _shaped(dh0, (len(dy), self.hidden), f"{self.cell}_backward's dh0")
+        self.dh0 = None if dh0 is None else _shaped(dh0, (len(dy), self.hidden), f"{self.cell}_backward's dh0")
         self.set_grads(dict(zip((f"{n}_l0" for n in PARAMS), self.torch_grads(dwx, dwh, db))), len(dy))
         return self.checked_dx(np.asarray(dx))
 
+    @property
+    def stepwise(self) -> bool:
+        """Can a step be run alone, on torch's inputs?"""
+        return self.steps[0] is not None and self.steps[1] is not None or self.one_step_sequences
+
     def step(self, x, prev: tuple):
         """(state', cache) of one step on x (N, D) from `prev`: the user's step function, or their
-        sequence function on a one-step sequence where they give no step pair."""
+        sequence function on a one-step sequence where they give no step pair; None where neither."""
+        if not self.stepwise:
+            return None
         w = self.user_weights()
         if self.cell == "lstm":
             h, c, cache = _returned(self.call("lstm_step_forward", self.steps[0], x, *prev, *w),
@@ -189,7 +198,10 @@ class UserRecurrent(UserLayer):
         return (np.asarray(h)[:, 0],), cache
 
     def step_back(self, x, prev: tuple, dstate: tuple) -> tuple:
-        """(dx, handed state gradients, torch's parameter gradients) of one step given dL/d state'."""
+        """(dx, handed state gradients, torch's parameter gradients) of one step given dL/d state';
+        None where a step cannot be run alone."""
+        if not self.stepwise:
+            return None
         _, cache = self.step(x, prev)
         if self.cell == "lstm":
             dx, dh, dc, *dw = _returned(self.call("lstm_step_backward", self.steps[1], *dstate, extra=(cache,)),
@@ -240,10 +252,12 @@ class UserSteps:
         dx = self.layer.backward(upstream.astype(dtype))
         h0 = self.initial_states(len(x), dtype)[0][0]
         states = [np.concatenate([h0[None], np.swapaxes(h, 0, 1)])] + [None] * (self.layer.cell == "lstm")
-        return [SideRun(states, np.swapaxes(dx, 0, 1), dstate0=(self.layer.dh0,))]
+        dh0 = () if self.layer.dh0 is None else (self.layer.dh0,)
+        return [SideRun(states, np.swapaxes(dx, 0, 1), dstate0=dh0)]
 
-    def step_forward(self, k: int, x, prev: tuple) -> tuple:
-        return self.layer.step(x, prev)[0]
+    def step_forward(self, k: int, x, prev: tuple) -> tuple | None:
+        out = self.layer.step(x, prev)
+        return None if out is None else out[0]
 
     def step_backward(self, k: int, x, prev: tuple, dstate: tuple) -> tuple:
         return self.layer.step_back(x, prev, dstate)

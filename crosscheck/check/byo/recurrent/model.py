@@ -26,7 +26,7 @@ class RecurrentModel(UserModel):
 
 
 def recurrent(funcs, params: dict, x, y, mask=None, *, h0=None, cell: str | None = None,
-              gate_order: str | None = None, name: str = "recurrent") -> RecurrentModel:
+              gate_order: str | None = None, name: str = "recurrent", one_step: bool = True) -> RecurrentModel:
     """Your CS231n functions as one model for byo.check.
 
     Args:
@@ -39,7 +39,8 @@ def recurrent(funcs, params: dict, x, y, mask=None, *, h0=None, cell: str | None
             (their label is handed to your loss as 0, CS231n's <NULL>); None: every step counts.
         h0: (N, H) initial hidden state; None: zeros. cell: "rnn" or "lstm", else told by Wh.
         gate_order: your LSTM's gate blocks, e.g. "ifog" (CS231n's); else told by probing
-            lstm_step_forward against torch's cell for every order."""
+            lstm_step_forward against torch's cell for every order.
+        one_step: may rnn_forward run one step from any h0 (a step alone, without rnn_step_*)?"""
     fns, p = find_functions(funcs), _params(params)
     cell = _cell(p["Wh"], cell)
     dtype = dtype_of(*p.values())
@@ -52,7 +53,10 @@ def recurrent(funcs, params: dict, x, y, mask=None, *, h0=None, cell: str | None
         h0 = _shaped_input(h0, (n, hidden), "h0", dtype)
     target = _target(y, mask, (n, t), p["W_vocab"].shape[1])
     layers = [UserEmbedding(0, fns, p["W_embed"])] if "W_embed" in p else []
-    layers.append(UserRecurrent(len(layers), fns, cell, order, p["Wx"], p["Wh"], p["b"], h0))
+    layers.append(UserRecurrent(len(layers), fns, cell, order, p["Wx"], p["Wh"], p["b"], h0, one_step))
+    if not layers[-1].stepwise:
+        notes.append(f"no {cell}_step_forward/backward given: each time step is compared as your {cell}_forward/"
+                     f"backward leave it (where the steps first go wrong), none judged alone on torch's inputs")
     layers.append(UserTemporalAffine(len(layers), fns, p["W_vocab"], p["b_vocab"]))
     loss_fn = _user_loss(fns.temporal_softmax_loss) if fns.temporal_softmax_loss is not None else None
     if loss_fn is None:
@@ -97,7 +101,11 @@ def _cell(wh: np.ndarray, declared: str | None) -> str:
 def _gate_order(fns, p: dict, declared: str | None, notes: list[str]) -> str:
     if declared is not None:
         return check_order(declared)
-    fwd = fns.need("lstm_step_forward")[0]
+    fwd = fns.lstm_step_forward
+    if fwd is None:
+        notes.append(f"no lstm_step_forward to probe: gates taken in CS231n's order {CS231N_ORDER!r} (declare "
+                     f"gate_order=)")
+        return CS231N_ORDER
     hidden = p["Wh"].shape[0]
     found = probe_gate_order(fwd, p["Wx"].shape[0], hidden)
     if found is None:
