@@ -175,3 +175,53 @@ def test_a_raising_function_exits_3_through_user_naming_the_line(tmp_path):
     proc = _run_user(tmp_path / "mine.py", cwd=tmp_path)
     assert proc.returncode == 3, proc.stdout[-1500:] + proc.stderr[-1500:]
     assert "rnn_forward raised IndexError" in proc.stderr and "mine.py:6" in proc.stderr
+
+
+# --- layer objects ------------------------------------------------------------------------------
+
+OBJ = load_example("byo_rnn_objects")
+
+
+class NoCarryRNN(OBJ.RNN):
+    """backward without the carried dh_next."""
+
+    def backward(self, dh):
+        dx = np.zeros_like(self.x)
+        self.dWx, self.dWh, self.db = np.zeros_like(self.Wx), np.zeros_like(self.Wh), np.zeros_like(self.b)
+        for t in reversed(range(dh.shape[1])):
+            da = dh[:, t] * (1 - self.hs[t + 1] ** 2)
+            dx[:, t] = da @ self.Wx.T
+            self.dWx += self.x[:, t].T @ da
+            self.dWh += self.hs[t].T @ da
+            self.db += da.sum(axis=0)
+        return dx
+
+
+def test_layer_objects_pass_and_are_left_as_they_were():
+    user = OBJ.crosscheck_model()
+    rnn = user.model.layers[1].obj
+    before = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in vars(rnn).items()}
+    r = byo.check(user)
+    assert r.passed, str(r)
+    assert len(r.steps[0].rows) == 7 * T  # h, dx, handed dh and the 4 parameter shares: steps run alone
+    assert vars(rnn).keys() == before.keys()
+    assert all(np.array_equal(vars(rnn)[k], v) if isinstance(v, np.ndarray) else vars(rnn)[k] is v
+               for k, v in before.items())
+
+
+def test_a_layer_object_without_the_carry_is_pinned_and_named():
+    user = OBJ.crosscheck_model()
+    good = user.model.layers[1].obj
+    bad = NoCarryRNN(1, 1, np.random.default_rng(0))
+    bad.Wx, bad.Wh, bad.b = good.Wx, good.Wh, good.b
+    user = byo.recurrent_objects(bad, user.model.layers[2].obj, *_batch_of(user), embedding=user.model.layers[0].obj,
+                                 loss_fn=OBJ.temporal_softmax_loss)
+    r = byo.check(user, fd=False)
+    steps_at, layer, slip = pin(r)
+    assert steps_at == (0, T - 2, "dx") and layer == 1 and "carried dh_next is missing" in slip
+
+
+def _batch_of(user):
+    """(x, y, mask) of a RecurrentModel built with a mask."""
+    x = user.x.astype(int)
+    return x, np.where(user.target < 0, 0, user.target), user.target >= 0

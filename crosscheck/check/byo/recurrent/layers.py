@@ -46,12 +46,13 @@ class UserEmbedding(UserLayer):
     def forward(self, x):
         self._x = x
         idx = np.rint(x).astype(np.int64)
-        out, self._cache = _returned(self.call("word_embedding_forward", self._f, idx, self.params["weight"]),
-                                     "word_embedding_forward", "out, cache")
+        out, cache = _returned(self.call("word_embedding_forward", self._f, idx, self.params["weight"]),
+                               "word_embedding_forward", "out, cache")
+        self._cache = [cache]
         return _shaped(out, (*idx.shape, self.params["weight"].shape[1]), "word_embedding_forward's out")
 
     def backward(self, dy):
-        cache = self._take_cache()
+        (cache,) = self._take_cache()  # a user's cache may be None
         dw = self.call("word_embedding_backward", self._b, dy, extra=(cache,))
         self.set_grads({"weight": _shaped(dw, self.params["weight"].shape, "word_embedding_backward's dW")}, len(dy))
         return np.zeros(np.shape(self._x), dy.dtype)
@@ -76,12 +77,13 @@ class UserTemporalAffine(UserLayer):
     def forward(self, x):
         self._x = x
         w = self.params["weight"]
-        out, self._cache = _returned(self.call("temporal_affine_forward", self._f, x, w.T, self.params["bias"]),
-                                     "temporal_affine_forward", "out, cache")
+        out, cache = _returned(self.call("temporal_affine_forward", self._f, x, w.T, self.params["bias"]),
+                               "temporal_affine_forward", "out, cache")
+        self._cache = [cache]
         return _shaped(out, (*x.shape[:2], w.shape[0]), "temporal_affine_forward's out")
 
     def backward(self, dy):
-        cache = self._take_cache()
+        (cache,) = self._take_cache()  # a user's cache may be None
         dx, dw, db = _returned(self.call("temporal_affine_backward", self._b, dy, extra=(cache,)),
                                "temporal_affine_backward", "dx, dw, db")
         w = self.params["weight"]
@@ -163,12 +165,13 @@ class UserRecurrent(UserLayer):
     def forward(self, x):
         self._x = x
         h0 = self.initial_states(len(x), x.dtype)[0][0]
-        h, self._cache = _returned(self.call(f"{self.cell}_forward", self._f, x, h0, *self.user_weights()),
-                                   f"{self.cell}_forward", "h, cache")
+        h, cache = _returned(self.call(f"{self.cell}_forward", self._f, x, h0, *self.user_weights()),
+                             f"{self.cell}_forward", "h, cache")
+        self._cache = [cache]
         return _shaped(h, (*x.shape[:2], self.hidden), f"{self.cell}_forward's h")
 
     def backward(self, dy):
-        cache = self._take_cache()
+        (cache,) = self._take_cache()  # a user's cache may be None
         dx, dh0, dwx, dwh, db = _returned(self.call(f"{self.cell}_backward", self._b, dy, extra=(cache,)),
                                           f"{self.cell}_backward", "dx, dh0, dWx, dWh, db")
         self.dh0 = None if dh0 is None else _shaped(dh0, (len(dy), self.hidden), f"{self.cell}_backward's dh0")
@@ -213,7 +216,7 @@ class UserRecurrent(UserLayer):
             return np.asarray(dx), (np.asarray(dh),), self.torch_grads(*dw)
         dx, dh, *dw = _returned(self.call("rnn_backward", self._b, dstate[0][:, None], extra=(cache,)),
                                 "rnn_backward", "dx, dh0, dWx, dWh, db")
-        return np.asarray(dx)[:, 0], (np.asarray(dh),), self.torch_grads(*dw)
+        return np.asarray(dx)[:, 0], (None if dh is None else np.asarray(dh),), self.torch_grads(*dw)
 
     def step_side(self) -> "UserSteps":
         return UserSteps(self)
