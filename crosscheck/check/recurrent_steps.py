@@ -345,7 +345,8 @@ def _backward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast,
         for j in range(n_states):
             acc = mine.handed[j][t] if mine.handed is not None else (
                 mine.dstate0[j] if t == 0 and j < len(mine.dstate0) else None)
-            rows.append(_row(k, t, f"handed d{STATE_NAMES[j]}", acc, handed[j], all_handed[j], ref_handed[j], tol, cast))
+            rows.append(_row(k, t, f"handed d{STATE_NAMES[j]}", acc, handed[j], all_handed[j], ref_handed[j],
+                             tol, cast))
         mine_dw = mine.step_grads(t) if mine.step_grads is not None else [None] * len(names)
         for p, name in enumerate(names):
             rows.append(_row(k, t, f"{name}_l{k}.grad", mine_dw[p], dw[p], all_dw[p], ref_dw[p], tol, cast))

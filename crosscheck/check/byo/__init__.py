@@ -72,4 +72,5 @@ from .shared import UserModel, build_twin, call_model_factory, infer_activation
 
 __all__ = ["CNNModel", "ProgramModel", "TorchMismatch", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
            "call_model_factory", "check", "cnn", "colmajor", "conv_fn", "fn_layer", "functional", "infer_activation",
-           "netclass", "network", "norm_fn", "pool_fn", "program", "recurrent", "recurrent_objects", "RecurrentModel", "rowmajor"]
+           "netclass", "network", "norm_fn", "pool_fn", "program", "recurrent", "recurrent_objects", "RecurrentModel",
+           "rowmajor"]

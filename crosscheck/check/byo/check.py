@@ -255,7 +255,9 @@ def _twin_suspect(result, model) -> list[str]:
         return []
     layer = model[culprit.layer] if culprit.layer < len(model) and not isinstance(model[0], WholeNet) else None
     causes = []
-    if layer is not None:
+    if layer is not None and hasattr(layer, "twin_causes"):  # a layer that knows what its twin was built from
+        causes = layer.twin_causes()
+    elif layer is not None:
         if layer.activation == "leaky_relu":
             causes.append(f"its slope (taken as {layer.alpha:g}; declare ('leaky_relu', slope))")
         causes.append(f"its activation (taken as {layer.activation}; declare activations=[...])")

@@ -60,6 +60,9 @@ class UserEmbedding(UserLayer):
     def twin(self) -> nn.Module:
         return RR.Embedding(*self.params["weight"].shape)
 
+    def twin_causes(self) -> list[str]:
+        return ["its lookup (taken as W[x], W (vocabulary, D))"]
+
     def describe(self) -> str:
         return "word_embedding({}x{})".format(*self.params["weight"].shape)
 
@@ -94,6 +97,9 @@ class UserTemporalAffine(UserLayer):
     def twin(self) -> nn.Module:
         out, inp = self.params["weight"].shape
         return nn.Linear(inp, out)
+
+    def twin_causes(self) -> list[str]:
+        return ["its affine map (taken as x @ w + b at every step, w (H, V))"]
 
     def describe(self) -> str:
         out, inp = self.params["weight"].shape
@@ -226,6 +232,12 @@ class UserRecurrent(UserLayer):
         module = TwinLSTM(d, h, batch_first=True) if self.cell == "lstm" else TwinRNN(d, h, batch_first=True)
         module.h0 = self.h0
         return module
+
+    def twin_causes(self) -> list[str]:
+        """What the twin took of this layer that the user's forward may compute otherwise."""
+        if self.cell == "lstm":
+            return [f"its gate order (taken as {self.order!r}; declare gate_order=)"]
+        return ["its nonlinearity (taken as tanh, CS231n's)"]
 
     def describe(self) -> str:
         order = f", gates {self.order}" if self.order else ""

@@ -99,7 +99,7 @@ def recurrent_objects(rnn, affine, x, y, mask=None, *, embedding=None, loss_fn=N
         x, y, mask, h0, gate_order: as byo.recurrent's. embedding: an object holding W (V, D)
             where x holds tokens. loss_fn: temporal_softmax_loss(scores, y, mask) -> (loss, dscores)."""
     for obj, what in ((rnn, "rnn"), (affine, "affine"), (embedding, "embedding")):
-        if obj is not None and not (callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))):
+        if obj is not None and not all(callable(getattr(obj, m, None)) for m in ("forward", "backward")):
             raise WrongKind(f"byo.recurrent_objects: {what} must be a layer object with forward and backward, "
                             f"got {type(obj).__name__}")
     rnn_names, affine_names = _names(rnn, RECURRENT_NAMES, "rnn"), _names(affine, AFFINE_NAMES, "temporal affine")
