@@ -12,7 +12,7 @@ from torch import nn
 
 import reference.recurrent as RR
 
-from ...recurrent_steps import PARAMS, SideRun
+from ...recurrent_sides import PARAMS, SideRun
 from ..shared.adapters import UserLayer
 from .functions import TORCH_ORDER, Functions, to_torch, to_user
 
