@@ -180,9 +180,76 @@ SLIPS = {  # name: (cell, replaced functions, (layer, step, quantity) of the ste
 }
 
 
+# --- layer objects (examples/byo_rnn_objects.py) -----------------------------------------------
+
+def _objects_example():
+    spec = importlib.util.spec_from_file_location("corpus_byo_rnn_objects", EXAMPLES / "byo_rnn_objects.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+OBJ = _objects_example()
+
+
+class _NoCarryRNN(OBJ.RNN):
+    def backward(self, dh):
+        dx = np.zeros_like(self.x)
+        self.dWx, self.dWh, self.db = np.zeros_like(self.Wx), np.zeros_like(self.Wh), np.zeros_like(self.b)
+        for t in reversed(range(dh.shape[1])):
+            da = dh[:, t] * (1 - self.hs[t + 1] ** 2)  # the carried dh_next left out
+            dx[:, t] = da @ self.Wx.T
+            self.dWx += self.x[:, t].T @ da
+            self.dWh += self.hs[t].T @ da
+            self.db += da.sum(axis=0)
+        return dx
+
+
+class _AssigningRNN(OBJ.RNN):
+    def backward(self, dh):
+        dx = np.zeros_like(self.x)
+        dnext = np.zeros_like(self.hs[0])
+        for t in reversed(range(dh.shape[1])):
+            da = (dh[:, t] + dnext) * (1 - self.hs[t + 1] ** 2)
+            dx[:, t] = da @ self.Wx.T
+            self.dWx, self.dWh, self.db = self.x[:, t].T @ da, self.hs[t].T @ da, da.sum(axis=0)  # = not +=
+            dnext = da @ self.Wh.T
+        return dx, dnext
+
+
+class _AssigningEmbedding(OBJ.Embedding):
+    def backward(self, dout):
+        self.dW = np.zeros_like(self.W)
+        self.dW[self.x] = dout
+
+
+def objects_model(rnn_cls=OBJ.RNN, embedding_cls=OBJ.Embedding):
+    """byo.recurrent_objects of the example's objects, some replaced by a class with a slip."""
+    from crosscheck import byo
+    rng = np.random.default_rng(0)
+    vocab, steps = 9, T
+    captions = rng.integers(0, vocab, (4, steps + 1))
+    mask = np.ones((4, steps), bool)
+    mask[0, steps // 2:] = False
+    return byo.recurrent_objects(rnn_cls(5, 6, rng), OBJ.TemporalAffine(6, vocab, rng), captions[:, :-1],
+                                 captions[:, 1:], mask, embedding=embedding_cls(vocab, 5, rng),
+                                 loss_fn=OBJ.temporal_softmax_loss, name="rnn objects")
+
+
+OBJECT_SLIPS = {  # name: (replaced classes, steps' (layer, step, quantity) or None, culprit layer, slip)
+    "objects: missing dh_next": ({"rnn_cls": _NoCarryRNN}, (0, T - 2, "dx"), 1, "carried dh_next is missing"),
+    "objects: gradients assigned, not summed": ({"rnn_cls": _AssigningRNN}, None, 1, "the first step's share only"),
+    "objects: embedding assigned": ({"embedding_cls": _AssigningEmbedding}, None, 0,
+                                    "embedding gradient assigned, not accumulated"),
+}
+
+
 def cases() -> list[Case]:
     out = []
     for name, (cell, changed, step, layer, slip) in SLIPS.items():
         out.append(Case(f"recurrent-cs231n-{cell}", name, lambda cell=cell: model(cell),
                         lambda cell=cell, changed=changed: model(cell, **changed), layer, slip, step))
+    for name, (changed, step, layer, slip) in OBJECT_SLIPS.items():
+        out.append(Case("recurrent-objects", name, objects_model, lambda changed=changed: objects_model(**changed),
+                        layer, slip, step))
     return out
