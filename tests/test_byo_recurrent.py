@@ -5,6 +5,7 @@ line naming their file and line; the user's arrays are left as they were."""
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -72,6 +73,18 @@ def test_a_given_h0_is_the_twins_and_dh0_is_judged(cell):
     bad = byo.check(byo.recurrent(funcs(**{f"{cell}_backward": drops_dh0}), params, x, y, mask, h0=h0), fd=False)
     assert not bad.passed
     assert bad.steps[0].first_divergence().label() == "time step 0 of layer 0: handed dh"
+
+
+@pytest.mark.parametrize("holder", ["dict", "namespace", "object"])
+def test_the_functions_may_come_on_anything_exposing_their_names(holder):
+    """A wrapper for another convention (deeplearning.ai's cells) hands its own functions over so."""
+    given = {n: getattr(CS, n) for n in dir(CS) if n.endswith(("_forward", "_backward", "_loss"))}
+    if holder == "namespace":
+        given = types.SimpleNamespace(**given)
+    elif holder == "object":
+        given = type("Layers", (), {n: staticmethod(f) for n, f in given.items()})()
+    params, x, y, mask = CS.captioning_batch("lstm")
+    assert byo.check(byo.recurrent(given, params, x, y, mask, gate_order="ifog"), fd=False).passed
 
 
 def test_rnn_without_step_functions_is_judged_step_by_step_through_rnn_forward():
