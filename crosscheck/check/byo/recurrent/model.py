@@ -58,6 +58,9 @@ def recurrent(funcs, params: dict, x, y, mask=None, *, h0=None, cell: str | None
         notes.append(f"no {cell}_step_forward/backward given: each time step is compared as your {cell}_forward/"
                      f"backward leave it (where the steps first go wrong), none judged alone on torch's inputs")
     layers.append(UserTemporalAffine(len(layers), fns, p["W_vocab"], p["b_vocab"]))
+    gates = " (gate blocks in torch's order i, f, g, o)" if cell == "lstm" else ""
+    notes.append(f"rows name torch's parameters: weight_ih_l0 is your Wx.T, weight_hh_l0 your Wh.T{gates}; "
+                 f"bias_ih_l0 and bias_hh_l0 both take your db")
     loss_fn = _user_loss(fns.temporal_softmax_loss) if fns.temporal_softmax_loss is not None else None
     if loss_fn is None:
         notes.append("no temporal_softmax_loss given: torch's masked temporal cross-entropy is used")
