@@ -153,6 +153,16 @@ def test_the_users_arrays_are_left_as_they_were():
     assert np.array_equal(x, before[1]) and np.array_equal(y, before[2]) and np.array_equal(mask, before[3])
 
 
+def test_a_function_writing_into_its_argument_gets_a_copy_and_a_warning():
+    def rnn_backward(dh, cache):
+        out = CS.rnn_backward(dh, cache)
+        dh[:] = 0  # consumed: the check's upstream gradient is not
+        return out
+    r = byo.check(model(rnn_backward=rnn_backward), fd=False)
+    assert r.passed
+    assert any("rnn_backward modifies its argument 1 in place" in n for n in r.notes)
+
+
 def test_bad_input_is_one_line():
     params, x, y, mask = CS.captioning_batch("rnn")
     with pytest.raises(ValueError, match="do not fit"):
