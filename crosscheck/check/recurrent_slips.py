@@ -27,7 +27,7 @@ def sequence_slips(check, side, ref) -> list[str]:
     """Phrases for the slips `check` (a StepCheck) shows on `side` (recurrent_steps.StepSide)
     against torch's unrolled run `ref`."""
     found = []
-    for finder in (_gate_order, _missing_carry, _reversed_time, _tanh_derivative, loop_slip):
+    for finder in (_gate_order, _missing_carry, _reversed_time, _tanh_derivative, _lstm_tanh_derivative, loop_slip):
         try:
             phrase = finder(check, side, ref)
         except (ValueError, TypeError, IndexError, RuntimeError):  # a candidate that does not fit
@@ -110,6 +110,32 @@ def _tanh_derivative(check, side, ref) -> str:
                         (1 - a * a, "from the output's form fed the pre-activation (1 - a^2)")):
         if _close(mine, (dh * deriv) @ w_ih):
             return f"tanh' taken {what} instead of 1 - tanh(a)^2 (layer {k}, from step {t})"
+    return ""
+
+
+def _lstm_tanh_derivative(check, side, ref) -> str:
+    """An LSTM's first wrong step backward matches one with a tanh' written wrongly: tanh'(c)
+    left out of dh's way into dc, taken at the output (1 - tanh(tanh(c))^2), or g's taken at
+    its output (1 - tanh(g)^2)."""
+    row = check.culprit()
+    if row is None or ref.kind != "lstm" or row.kind != "gradient":
+        return ""
+    k, t = row.stack, row.t
+    w_ih, w_hh, b_ih, b_hh = (w.numpy() for w in ref.weights[k])
+    prev = tuple(s[t] for s in ref.states[k])
+    x, (dh, dc) = ref.inputs[k][t], tuple(d[t] for d in ref.dstates[k])
+    i, f, g, o, tc, c_prev = RF.cell_of("lstm").forward(x @ w_ih.T + b_ih, prev[0] @ w_hh.T + b_hh, prev)[1]
+    mine = side.step_backward(k, x, prev, (dh, dc))[0]
+    for tc_deriv, g_deriv, what in ((1.0, 1 - g * g, "tanh'(c) left out: dc gets dh * o"),
+                                    (1 - np.tanh(tc) ** 2, 1 - g * g, "tanh'(c) taken at the output, "
+                                                                      "1 - tanh(tanh(c))^2"),
+                                    (1 - tc * tc, 1 - np.tanh(g) ** 2, "g's tanh' taken at the output, "
+                                                                       "1 - tanh(g)^2")):
+        total = dc + dh * o * tc_deriv
+        da = np.concatenate([total * g * i * (1 - i), total * c_prev * f * (1 - f), total * i * g_deriv,
+                             dh * tc * o * (1 - o)], axis=1)
+        if _close(mine, da @ w_ih):
+            return f"{what} (layer {k}, from step {t})"
     return ""
 
 

@@ -170,7 +170,7 @@ SLIPS = {  # name: (cell, replaced functions, (layer, step, quantity) of the ste
                                 "dh clipped to [-4.5, 4.5] in the backward loop"),
     "rnn step without its bias": ("rnn", {"rnn_step_forward": _rnn_step_forward_no_bias}, (0, 0, "h"), 1, None),
     "lstm dc without tanh'": ("lstm", {"lstm_step_backward": _lstm_step_backward_no_tanh_prime}, (0, T - 1, "dx"),
-                              1, None),
+                              1, "tanh'(c) left out: dc gets dh * o"),
     "temporal affine dw from the last step": ("rnn", {"temporal_affine_backward": _affine_backward_last_step},
                                               None, 2, None),
     "temporal affine without its bias": ("lstm", {"temporal_affine_forward": _affine_forward_no_bias}, None, 2, None),
