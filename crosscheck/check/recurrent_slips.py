@@ -1,7 +1,10 @@
 """Name the usual slips of a hand-written recurrent layer from what its step rows show: the
 carried dh_next / dc_next left out, a parameter gradient taken from one step instead of summed
-over all, gates in another order than torch's, time reversed in the backward loop; and an
-embedding's gradient assigned where repeated indices must add up. Every candidate is built from
+over all, gates in another order than torch's (or than declared), time reversed in the backward
+loop, tanh' at the wrong value, gradient clipping inside the code checked; where the side keeps
+its loop's totals to itself (a user's rnn_backward), the loop rebuilt from torch's values with
+each of these changed; an embedding's gradient assigned where repeated indices must add up; a
+temporal loss divided by the tokens or with its mask ignored. Every candidate is built from
 torch's values (never from the NumPy side's own, which may be the bug)."""
 from __future__ import annotations
 
