@@ -1,8 +1,8 @@
 """Detection rate on the planted-bug corpus: `python benchmarks/corpus.py`.
 
 Cases come from tests/corpus/mlp_cases.py and, when they exist, tests/corpus/cnn_cases.py,
-tests/corpus/norm_cases.py and tests/corpus/public_cases.py (each defines cases() ->
-list[tests.corpus.case.Case]). The public corpus (networks published on PyPI, conventions
+tests/corpus/norm_cases.py, tests/corpus/recurrent_cases.py and tests/corpus/public_cases.py (each
+defines cases() -> list[tests.corpus.case.Case]). The public corpus (networks published on PyPI, conventions
 "public/<source>") is reported in its own table with each source's glue lines, and kept out of
 "all": "public" totals the rows the current API checks, "public, needs API" the rows marked
 `needs` (reported, not asserted)."""
@@ -18,7 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("tests.corpus.mlp_cases", "tests.corpus.cnn_cases", "tests.corpus.norm_cases", "tests.corpus.public_cases")
+MODULES = ("tests.corpus.mlp_cases", "tests.corpus.cnn_cases", "tests.corpus.norm_cases",
+           "tests.corpus.recurrent_cases", "tests.corpus.public_cases")
 COLUMNS = ("clean pass", "detected", "pinned", "slip right", "crashes")
 
 

@@ -26,3 +26,7 @@ def test_corpus_targets():
     assert sum(n["detected"] for n in norm) == bugs and sum(n["clean_ok"] for n in norm) == sum(n["clean"] for n in norm)
     assert sum(n["pinned"] for n in norm) >= 0.95 * bugs
     assert sum(n["named_right"] for n in norm) >= 0.90 * bugs  # named, and named right, not merely not misnamed
+    recurrent = [totals[c] for c in totals if c.startswith("recurrent-")]  # tests/corpus/recurrent_cases.py
+    bugs = sum(n["bugs"] for n in recurrent)  # issue 21; the time-step pins: tests/test_corpus_recurrent.py
+    assert bugs >= 14 and sum(n["detected"] for n in recurrent) == bugs
+    assert sum(n["pinned"] for n in recurrent) >= 0.95 * bugs

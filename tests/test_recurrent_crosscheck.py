@@ -95,6 +95,21 @@ def test_a_wrong_step_backward_is_wrong_at_the_last_step_of_the_top_layer(monkey
     assert all(row.status == "ok" for row in r.rows if row.layer == 0 and row.kind == "forward")
 
 
+def test_an_lstm_dc_without_tanh_prime_is_named(monkeypatch):
+    good = RF.CELLS["lstm"]
+
+    def backward(dstate, cache):
+        i, f, g, o, tc, c_prev = cache
+        dh, dc = dstate
+        dc = dc + dh * o  # tanh'(c) left out
+        da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g),
+                             dh * tc * o * (1 - o)], axis=1)
+        return da, da, (None, dc * f)
+    monkeypatch.setitem(RF.CELLS, "lstm", RF.Cell(4, 2, good.forward, backward))
+    pin, text = _pin(check("lstm"))
+    assert pin == (1, 11, "dx") and "tanh'(c) left out: dc gets dh * o" in text
+
+
 def test_clipping_inside_the_backward_is_pinned_to_the_step_where_it_first_bites(monkeypatch):
     clip = 1.8  # gradient clipping at 1.8: the totals reach it only some way back in time
     monkeypatch.setattr(RF, "carry_in", lambda dout, carried: (np.clip(dout + carried[0], -clip, clip),

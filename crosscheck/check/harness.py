@@ -24,7 +24,7 @@ from numpy_impl.losses import check_target
 from .compare import Comparison, compare
 from .layer_run import LayerPass, LayerRun
 from .recurrent_slips import temporal_loss_slip
-from .recurrent_steps import StepCheck, check_steps
+from .recurrent_steps import StepCheck, check_steps, step_side
 from .norm_slips import is_norm
 from .slips import diagnose_layer
 from .torch_side import Trace, layer_vjp, run_torch, torch_loss
@@ -204,9 +204,12 @@ def check_pair(np_model: Sequential, torch_model: torch.nn.Sequential, x: np.nda
     _mark_routing_flips(result, np_model, x, np_trace, truth, dtype)
     reference_model = truth_model if dtype == "float32" else torch_model
     result.steps = [check_steps(run, reference_model[run.index], dtype) for run in result.runs
-                    if getattr(run.layer, "records", None) is not None]
+                    if step_side(run.layer) is not None]
+    step_slips = {s.layer: "; ".join(s.slips) for s in result.steps}
     for r in result.rows:  # gradients; a norm or residual layer's outputs and running statistics too
-        if not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
+        if not r.local_ok and not r.is_loss and step_slips.get(r.layer):
+            r.slip = step_slips[r.layer]  # what the layer's time steps show names it
+        elif not r.local_ok and not r.is_loss and (r.kind == "gradient" or is_norm(result.runs[r.layer].layer)):
             r.slip = diagnose_layer(result.runs[r.layer], r.quantity)
         elif not r.local_ok and r.is_loss and loss == "temporal_ce":
             r.slip = temporal_loss_slip(r.quantity, r.local.actual, ref.outputs[-1], target)

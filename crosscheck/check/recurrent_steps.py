@@ -14,7 +14,10 @@ inputs. Rows, per stacked layer l and time step t, in execution order:
       dx, handed dh, handed dc, <param>.grad: step t's own results (what it hands to its input,
           to step t - 1, and its share of each parameter gradient); local: one NumPy step
           backward on torch's inputs and torch's total gradients.
-`accumulated` is the NumPy layer's own run. Statuses as the layer rows': ok, wrong (fails on
+`accumulated` is the NumPy layer's own run. The NumPy side is seen through a StepSide
+(recurrent_sides.py): numpy_impl's Recurrent, or a user's functions (byo/recurrent/), whose local
+step is the user's own step function and whose sequence function keeps some quantities to itself
+(its per-step totals in its loop): a row of such a quantity compares the local run for both. Statuses as the layer rows': ok, wrong (fails on
 torch's own inputs: this step is the culprit), inherited. Each step's quantity is relative to
 its own largest element (verdict.step_scale_floor: not below a few ulps of the whole sequence's)."""
 from __future__ import annotations
@@ -25,14 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from numpy_impl import recurrent_functional as RF
 from reference.recurrent import cell_kind, torch_step
 
 from .compare import Comparison, compare, magnitude
 from .layer_run import LayerRun
+from .recurrent_sides import PARAMS, SideRun, StepSide, step_side
 from .verdict import TOLERANCES, agrees, row_status, sequence_scale_floor
 
-PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 STATE_NAMES = ("h", "c")
 
 
@@ -78,6 +80,7 @@ class StepCheck:
     rows: list[StepRow] = field(default_factory=list)
     slips: list[str] = field(default_factory=list)
     torch: "TorchSteps | None" = field(default=None, repr=False)  # torch's unrolled run, what rows compared
+    side_runs: list = field(default_factory=list, repr=False)  # the NumPy side's SideRun per stacked layer
 
     @property
     def passed(self) -> bool:
@@ -102,9 +105,12 @@ class StepCheck:
         if culprit is not None:
             out.append(f"    {self.name}: wrong from {culprit.label()} (fails on torch's own inputs: "
                        f"{culprit.local.describe()})")
-        else:
+        elif any(r.quantity == "dh" for r in self.rows):
             out.append(f"    {self.name}: every step and every carry is right on torch's own inputs: what "
                        f"goes wrong is between them (time order, sums over steps)")
+        else:  # a side whose loop keeps its carries to itself (a user's rnn_backward)
+            out.append(f"    {self.name}: every step is right on torch's own inputs: what goes wrong is the "
+                       f"loop between them (the carry, time order, sums over steps)")
         return out + [f"    {self.name}: looks like: {s}" for s in self.slips]
 
 
@@ -198,65 +204,72 @@ def one_torch_thread():
 def check_steps(run: LayerRun, module, dtype: str) -> StepCheck:
     """Every step of the recurrent layer of `run` (its NumPy layer run again on torch's input and
     upstream gradient) against `module` (torch's layer, float64 parameters used) unrolled."""
-    layer = run.layer
+    side = step_side(run.layer)
     x = np.asarray(run.input)
-    state0 = layer.initial_states(len(x), np.float64)
+    state0 = side.initial_states(len(x), np.float64)
     with one_torch_thread():
         ref = unroll_torch(module, x, run.upstream, state0)
-    layer.forward(x.copy())
-    layer.backward(np.asarray(run.upstream).copy())
-    check = StepCheck(run.index, run.name, torch=ref)
+    runs = side.run(x.copy(), np.asarray(run.upstream).copy())
+    check = StepCheck(run.index, run.name, torch=ref, side_runs=runs)
     tol = TOLERANCES[dtype]
     cast = np.dtype(dtype)
-    for k, rec in enumerate(layer.records):
-        check.rows.extend(_forward_rows(k, rec, ref, layer, cast, tol))
-    for k in reversed(range(len(layer.records))):
-        check.rows.extend(_backward_rows(k, layer.records[k], ref, layer, cast, tol))
+    for k, mine in enumerate(runs):
+        check.rows.extend(_forward_rows(k, mine, ref, side, cast, tol))
+    for k in reversed(range(len(runs))):
+        check.rows.extend(_backward_rows(k, runs[k], ref, side, cast, tol))
     from .recurrent_slips import sequence_slips  # names what the rows show
-    check.slips = sequence_slips(check, layer, ref)
+    check.slips = sequence_slips(check, side, ref)
     return check
 
 
-def _row(k, t, qty, acc, local, expected_all, expected, tol, dtype) -> StepRow:
+def _row(k, t, qty, acc, local, expected_all, expected, tol, dtype) -> StepRow | None:
+    """One row; `acc` None (a quantity the side keeps to itself) compares the local run for both;
+    None where the side shows neither (a layer object without a step of its own)."""
+    if acc is None and local is None:
+        return None
     floor = sequence_scale_floor(magnitude(expected_all), str(dtype))
     loc = None if local is None else compare(qty, local, expected, str(dtype), scale_floor=floor)
-    return StepRow(k, t, qty, compare(qty, acc, expected, str(dtype), scale_floor=floor), loc, tol)
+    acc_cmp = loc if acc is None else compare(qty, acc, expected, str(dtype), scale_floor=floor)
+    return StepRow(k, t, qty, acc_cmp, loc, tol)
 
 
-def _forward_rows(k: int, rec: RF.SequenceRecord, ref: TorchSteps, layer, cast, tol) -> list[StepRow]:
-    rows, w = [], layer.weights(k)
-    for t in range(len(rec.caches)):
+def _forward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast, tol) -> list[StepRow]:
+    rows = []
+    for t in range(len(mine.dx)):
         prev = tuple(s[t].astype(cast) for s in ref.states[k])
-        mine, _ = RF.step_forward(rec.kind, ref.inputs[k][t].astype(cast), prev, *w)
-        for j, name in enumerate(STATE_NAMES[:len(rec.states)]):
-            rows.append(_row(k, t, name, rec.states[j][t + 1], mine[j], ref.states[k][j], ref.states[k][j][t + 1],
-                             tol, cast))
-    return rows
+        local = side.step_forward(k, ref.inputs[k][t].astype(cast), prev) or (None,) * len(prev)
+        for j, name in enumerate(STATE_NAMES[:len(ref.states[k])]):
+            acc = None if mine.states[j] is None else mine.states[j][t + 1]
+            rows.append(_row(k, t, name, acc, local[j], ref.states[k][j], ref.states[k][j][t + 1], tol, cast))
+    return [r for r in rows if r is not None]
 
 
-def _backward_rows(k: int, rec: RF.SequenceRecord, ref: TorchSteps, layer, cast, tol) -> list[StepRow]:
-    rows, w = [], layer.weights(k)
-    n_states, T = len(rec.states), len(rec.caches)
-    names = PARAMS if layer.bias else PARAMS[:2]
+def _backward_rows(k: int, mine: SideRun, ref: TorchSteps, side: StepSide, cast, tol) -> list[StepRow]:
+    rows = []
+    n_states, T = len(ref.states[k]), len(mine.dx)
+    names = side.param_names
     all_dx = np.stack([v[0] for v in ref.vjp[k]])
     all_handed = [np.stack([v[1][j] for v in ref.vjp[k]]) for j in range(n_states)]
     all_dw = [np.stack([v[2][p] for v in ref.vjp[k]]) for p in range(len(names))]
     for t in reversed(range(T)):
         handed_next = ref.vjp[k][t + 1][1] if t + 1 < T else tuple(np.zeros_like(d[t]) for d in ref.dstates[k])
-        carried = RF.carry_in(ref.douts[k][t].astype(cast), tuple(h.astype(cast) for h in handed_next))
-        for j in range(n_states):
-            rows.append(_row(k, t, f"d{STATE_NAMES[j]}", rec.dstates[j][t], carried[j], ref.dstates[k][j],
+        carried = side.carry_in(ref.douts[k][t].astype(cast), tuple(h.astype(cast) for h in handed_next))
+        for j in range(n_states if carried is not None else 0):
+            acc = None if mine.dstates is None else mine.dstates[j][t]
+            rows.append(_row(k, t, f"d{STATE_NAMES[j]}", acc, carried[j], ref.dstates[k][j],
                              ref.dstates[k][j][t], tol, cast))
         prev = tuple(s[t].astype(cast) for s in ref.states[k])
-        _, cache = RF.step_forward(rec.kind, ref.inputs[k][t].astype(cast), prev, *w)
-        dx, handed, dw = RF.step_backward(tuple(d[t].astype(cast) for d in ref.dstates[k]), cache)
+        dx, handed, dw = side.step_backward(k, ref.inputs[k][t].astype(cast), prev,
+                                            tuple(d[t].astype(cast) for d in ref.dstates[k])) or \
+            (None, (None,) * n_states, (None,) * len(names))
         ref_dx, ref_handed, ref_dw = ref.vjp[k][t]
-        rows.append(_row(k, t, "dx", rec.dxw[t] @ w[0], dx, all_dx, ref_dx, tol, cast))
+        rows.append(_row(k, t, "dx", mine.dx[t], dx, all_dx, ref_dx, tol, cast))
         for j in range(n_states):
-            rows.append(_row(k, t, f"handed d{STATE_NAMES[j]}", rec.handed[j][t], handed[j],
-                             all_handed[j], ref_handed[j], tol, cast))
-        mine_dw = rec.step_grads(t)
+            acc = mine.handed[j][t] if mine.handed is not None else (
+                mine.dstate0[j] if t == 0 and j < len(mine.dstate0) else None)
+            rows.append(_row(k, t, f"handed d{STATE_NAMES[j]}", acc, handed[j], all_handed[j], ref_handed[j],
+                             tol, cast))
+        mine_dw = mine.step_grads(t) if mine.step_grads is not None else [None] * len(names)
         for p, name in enumerate(names):
-            rows.append(_row(k, t, f"{name}_l{k}.grad", mine_dw[p], dw[p],
-                             all_dw[p], ref_dw[p], tol, cast))
-    return rows
+            rows.append(_row(k, t, f"{name}_l{k}.grad", mine_dw[p], dw[p], all_dw[p], ref_dw[p], tol, cast))
+    return [r for r in rows if r is not None]

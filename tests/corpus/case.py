@@ -15,3 +15,4 @@ class Case:
     make_buggy: Callable[[], object] | None = None  # -> byo.UserModel with the planted bug, must FAIL
     layer: int | None = None             # expected culprit layer index (-1: the loss)
     slip: str | None = None              # substring of the expected slip name, None: any or none
+    step: tuple | None = None            # a recurrent culprit's (stacked layer, time step, quantity)

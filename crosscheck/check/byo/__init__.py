@@ -26,6 +26,9 @@ Conventions (each has an example in examples/):
 (7) program(net, X, Y, activations=[...]): a whole program computing its own loss and gradients:
     CS231n loss(X, y) -> (loss, grads) objects, network.py's per-sample backprop(x, y), or the
     pair (L_model_forward, L_model_backward) with params= (program/styles.py).
+(8) recurrent(funcs, params, x, y, mask): CS231n's rnn_*/lstm_* (and step) functions, word
+    embedding, temporal affine and softmax loss as a captioning RNN, per time step (recurrent/);
+    recurrent_objects(rnn, affine, x, y, mask): RNN/LSTM layer objects keeping Wx, Wh, b, dWx, ...
 
 Normalisation layers (byo/norm/) in (1), (3) and (6): BatchNorm/LayerNorm/GroupNorm objects with
 gamma/beta (weight/bias, scale/shift), running_mean/running_var (moving_mean/moving_var), eps,
@@ -63,9 +66,11 @@ from .convnet import CNNModel, affine_fn, cnn, conv_fn, fn_layer, pool_fn
 from .mlp import colmajor, functional, netclass, network, rowmajor
 from .norm import norm_fn
 from .program import ProgramModel, program
+from .recurrent import RecurrentModel, recurrent, recurrent_objects
 from .result import UserCheckResult
 from .shared import UserModel, build_twin, call_model_factory, infer_activation
 
 __all__ = ["CNNModel", "ProgramModel", "TorchMismatch", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
            "call_model_factory", "check", "cnn", "colmajor", "conv_fn", "fn_layer", "functional", "infer_activation",
-           "netclass", "network", "norm_fn", "pool_fn", "program", "rowmajor"]
+           "netclass", "network", "norm_fn", "pool_fn", "program", "recurrent", "recurrent_objects", "RecurrentModel",
+           "rowmajor"]

@@ -15,6 +15,7 @@ from numpy_impl import functional as NF
 from ..compare import compare
 from ..fd import fd_check
 from ..harness import LOSS_LAYER, Row, bias_floor, check_pair, layer_names, loss_term_sizes
+from ..recurrent_slips import temporal_loss_slip
 from ..slips import diagnose, diagnose_loss
 from ..torch_side import bias_upstreams, torch_loss
 from ..verdict import TOLERANCES, loss_scale_floor, undeclared_convention_passes
@@ -23,6 +24,7 @@ from .convnet.slips import name_cnn_slips, tied_maxima_rows
 from .mlp.whole import WholeNet
 from .program.check import check_program
 from .program.model import ProgramModel
+from .recurrent.model import RecurrentModel
 from .recognise import adopted, recognise as find_convention
 from .result import UserCheckResult
 from .shared.adapters import build_twin
@@ -48,7 +50,7 @@ def check(user: UserModel, seed: int = 0, fd: bool = True, recognise: bool = Tru
 
 def _check_and_recognise(user: UserModel, seed: int, fd: bool, recognise: bool) -> UserCheckResult:
     result = _check(user, seed, fd)
-    if not recognise or result.passed:
+    if not recognise or result.passed or isinstance(user, RecurrentModel):  # no convention to recognise there
         return result
     found = find_convention(user, result, lambda: _check(user, seed, False))
     if found is None:
@@ -182,7 +184,8 @@ def _user_loss_rows(user: UserModel, truth) -> list[Row]:
         loc = compare(qty, loc_pair[0], loc_pair[1], dtype, scale_floor=floor)
         row = Row(LOSS_LAYER, f"loss:yours({user.loss})", qty, acc, loc, tol, dtype)
         if not row.local_ok:
-            row.slip = diagnose_loss(user.loss, qty, loc_pair[0], loc_pair[1], out_t, user.target)
+            row.slip = (temporal_loss_slip(qty, loc_pair[0], out_t, user.target) if user.loss == "temporal_ce"
+                        else "") or diagnose_loss(user.loss, qty, loc_pair[0], loc_pair[1], out_t, user.target)
         rows.append(row)
     return rows
 
@@ -252,7 +255,9 @@ def _twin_suspect(result, model) -> list[str]:
         return []
     layer = model[culprit.layer] if culprit.layer < len(model) and not isinstance(model[0], WholeNet) else None
     causes = []
-    if layer is not None:
+    if layer is not None and hasattr(layer, "twin_causes"):  # a layer that knows what its twin was built from
+        causes = layer.twin_causes()
+    elif layer is not None:
         if layer.activation == "leaky_relu":
             causes.append(f"its slope (taken as {layer.alpha:g}; declare ('leaky_relu', slope))")
         causes.append(f"its activation (taken as {layer.activation}; declare activations=[...])")

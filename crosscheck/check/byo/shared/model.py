@@ -107,5 +107,5 @@ def call_model_factory(make_model, path: str = "") -> UserModel:
     if not isinstance(model, UserModel):
         raise ValueError(f"--user: crosscheck_model() returned {type(model).__name__}; return "
                          f"byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
-                         f"byo.netclass(...), byo.cnn(...) or byo.program(...) (see examples/)")
+                         f"byo.netclass(...), byo.cnn(...), byo.program(...) or byo.recurrent(...) (see examples/)")
     return model

@@ -15,7 +15,7 @@ from numpy_impl.losses import check_loss_name, check_target
 from ...user_code import WrongKind
 
 MODEL_MAKERS = ("byo.rowmajor(...), byo.colmajor(...), byo.functional(...), byo.network(...), "
-                "byo.netclass(...), byo.cnn(...) or byo.program(...)")
+                "byo.netclass(...), byo.cnn(...), byo.program(...) or byo.recurrent(...)")
 
 
 @contextmanager
