@@ -17,7 +17,7 @@ from crosscheck.check.user_code import describe
 from numpy_impl import recurrent_functional as RF
 
 # float64, 50 steps of the same maths in another order (matmuls of other shapes, per-step sums):
-# rounding differences grow to ~1e-14 relative; 1e-12 leaves room and still catches any slip.
+# rounding differences stay near 1e-15 relative; 1e-12 leaves room and still catches any slip.
 REL = 1e-12
 N, D, H, T = 4, 3, 5, 50      # all different, so a transposed array cannot pass for another
 LSTM_TO_TORCH = [0, 1, 3, 2]  # CS231n's gate blocks i, f, o, g -> torch's i, f, g, o (its own inverse)
@@ -114,3 +114,102 @@ def test_rnn_step_matches_the_mirror():
     for name, mine, want in zip(("h", "dx", "dprev_h", "dWx", "dWh", "db"), (h1, *got),
                                 (rh, dx, dh, *from_torch("rnn", dw_ih, dw_hh, db_ih))):
         assert rel(mine, want) <= REL, name
+
+
+# --- each planted slip reaches the wrapped outputs unchanged, from the step listed ------------
+
+def first_failing_step(clean, buggy):
+    """Where the buggy run first parts from the clean one, in execution order: ("h", t) forward
+    (t = 0..T-1), ("dx", t) backward (t = T-1..0), ("params", None) when only a summed parameter
+    gradient differs. Runs on the same inputs, so equal means bitwise equal."""
+    (h0, g0), (h1, g1) = clean, buggy
+    fwd = [t for t in range(T) if not np.array_equal(h0[:, t], h1[:, t])]
+    if fwd:
+        return "h", fwd[0]
+    bwd = [t for t in reversed(range(T)) if not np.array_equal(g0[0][:, t], g1[0][:, t])]
+    if bwd:
+        return "dx", bwd[0]
+    assert np.array_equal(g0[1], g1[1]), "dh0 differs while every dx agrees"
+    return "params", None
+
+
+CS231N_OUTPUTS = {"step_forward": ("h", "c"), "step_backward": ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"),
+                  "backward": ("dx", "dh0", "dWx", "dWh", "db")}
+
+
+def run_function(fns, function, kind, p):
+    """{output name: value} of the wrapped CS231n `function` on problem p (its step at t = 0)."""
+    if function.endswith("_step_forward") or function.endswith("_step_backward"):
+        args = (p.x[:, 0], p.h0, *((np.full((N, H), 0.3),) if kind == "lstm" else ()), p.Wx, p.Wh, p.b)
+        *states, cache = getattr(fns, f"{kind}_step_forward")(*args)
+        if function.endswith("forward"):
+            return dict(zip(CS231N_OUTPUTS["step_forward"], states))
+        ups = (p.dh[:, 0], np.full((N, H), 0.2))[:len(states)]
+        names = [n for n in CS231N_OUTPUTS["step_backward"] if kind == "lstm" or n != "dprev_c"]
+        return dict(zip(names, getattr(fns, function)(*ups, cache)))
+    h, grads = run_sequence(fns, kind, p)
+    return {"h": h, **dict(zip(CS231N_OUTPUTS["backward"], grads))}
+
+
+@pytest.mark.parametrize("case", BUGGY, ids=lambda c: c.name)
+def test_a_planted_slip_shows_from_its_step(case):
+    p = problem(case.kind)
+    clean = run_sequence(dlai_functions(student()), case.kind, p)
+    buggy = run_sequence(dlai_functions(case.make_module()), case.kind, p)
+    quantity, t = first_failing_step(clean, buggy)
+    assert t == (None if case.t is None else case.t % T), (quantity, t)
+    if case.t is None:  # only a parameter gradient: the one named differs, the others are bitwise equal
+        assert not np.array_equal(clean[1][2:][("dWx", "dWh", "db").index(case.quantity)],
+                                  buggy[1][2:][("dWx", "dWh", "db").index(case.quantity)])
+    mine = run_function(dlai_functions(case.make_module()), case.function, case.kind, p)
+    ref = run_function(dlai_functions(student()), case.function, case.kind, p)
+    assert not np.array_equal(mine[case.quantity], ref[case.quantity]), f"{case.function}: {case.quantity}"
+
+
+@pytest.mark.parametrize("case", [c for c in cases() if c.clean], ids=lambda c: c.name)
+def test_a_clean_row_is_clean(case):
+    p = problem(case.kind)
+    h, grads = run_sequence(dlai_functions(case.make_module()), case.kind, p)
+    ref = mirror(case.kind, p)
+    assert max(rel(a, b) for a, b in ((h, ref.h), (grads[0], ref.dx), *zip(grads[2:], ref.grads))) <= REL
+
+
+def _case(name):
+    return next(c for c in cases() if c.name == name)
+
+
+@pytest.mark.parametrize("name", ["rnn-dWax-last-step", "lstm-dWf-last-step"])
+def test_a_parameter_gradient_from_one_step_is_that_steps_share(name):
+    """The backward loop runs from T-1 down, so the value kept is step 0's share, exactly."""
+    case = _case(name)
+    p = problem(case.kind)
+    _, (_, _, dWx, dWh, db) = run_sequence(dlai_functions(case.make_module()), case.kind, p)
+    share = from_torch(case.kind, *mirror(case.kind, p).rec.step_grads(0)[:3])
+    if case.kind == "rnn":
+        assert rel(dWx, share[0]) <= REL
+        return
+    f = slice(H, 2 * H)  # CS231n's f block; the other gates are summed as they should be
+    assert rel(dWx[:, f], share[0][:, f]) <= REL and rel(dWh[:, f], share[1][:, f]) <= REL
+    assert rel(dWx[:, :H], mirror(case.kind, p).grads[0][:, :H]) <= REL
+
+
+@pytest.mark.parametrize("name", ["rnn-missing-da-prev", "lstm-missing-da-prev"])
+def test_a_missing_carry_gives_each_steps_own_gradient_alone(name):
+    """At T-2 dx is what the output's gradient alone gives (at T-1 nothing was carried anyway);
+    the LSTM's dc is still carried, and step T-1, right itself, handed back the mirror's."""
+    case, t = _case(name), T - 2
+    p = problem(case.kind)
+    _, (dx, *_) = run_sequence(dlai_functions(case.make_module()), case.kind, p)
+    rec = mirror(case.kind, p).rec
+    w = to_torch(case.kind, p.Wx, p.Wh, p.b)
+    state = tuple(s[t] for s in rec.states)
+    _, cache = RF.step_forward(rec.kind, p.x[:, t], state, *w)
+    alone = RF.step_backward((p.dh[:, t], *(s[t + 1] for s in rec.handed[1:])), cache)[0]
+    assert rel(dx[:, t], alone) <= REL
+
+
+def test_tanh_at_a_prev_reaches_dx_as_written():
+    fns, p = dlai_functions(_case("rnn-tanh-at-a-prev").make_module()), problem("rnn")
+    _, cache = fns.rnn_step_forward(p.x[:, 0], p.h0, p.Wx, p.Wh, p.b)
+    dx = fns.rnn_step_backward(p.dh[:, 0], cache)[0]
+    assert rel(dx, ((1 - p.h0 ** 2) * p.dh[:, 0]) @ p.Wx.T) <= REL
