@@ -213,3 +213,138 @@ def test_tanh_at_a_prev_reaches_dx_as_written():
     _, cache = fns.rnn_step_forward(p.x[:, 0], p.h0, p.Wx, p.Wh, p.b)
     dx = fns.rnn_step_backward(p.dh[:, 0], cache)[0]
     assert rel(dx, ((1 - p.h0 ** 2) * p.dh[:, 0]) @ p.Wx.T) <= REL
+
+
+# --- user code is foreign: its errors pass through, it gets copies, bad results are refused --
+
+RAISED = []
+
+
+def _raising_cell_forward(xt, a_prev, parameters):
+    err = ZeroDivisionError("the user's own division")
+    RAISED.append(err)
+    raise err  # the line the traceback must end on
+
+
+def test_a_user_exception_passes_through_unchanged():
+    fns, p = dlai_functions({"rnn_cell_forward": _raising_cell_forward}), problem("rnn")
+    with pytest.raises(ZeroDivisionError) as info:
+        fns.rnn_step_forward(p.x[:, 0], p.h0, p.Wx, p.Wh, p.b)
+    assert info.value is RAISED[-1]
+    last = traceback.extract_tb(info.value.__traceback__)[-1]
+    assert (last.filename, last.line) == (__file__, "raise err  # the line the traceback must end on")
+    assert describe(info.value).endswith(f"(at {__file__}:{last.lineno})")  # our frames are skipped
+
+
+def test_a_users_numpy_error_names_the_users_line():
+    """dba left unsummed: the cell is refused (below); the user's own rnn_backward already fails
+    adding it up, and that error is theirs, unchanged."""
+    fns, p = dlai_functions(_case("rnn-dba-not-summed").make_module()), problem("rnn")
+    h, cache = fns.rnn_forward(p.x, p.h0, p.Wx, p.Wh, p.b)
+    with pytest.raises(ValueError) as info:
+        fns.rnn_backward(p.dh, cache)
+    last = traceback.extract_tb(info.value.__traceback__)[-1]
+    assert last.filename.endswith("recurrent_dlai_student.py") and last.line == "dba += dbat"
+
+
+def _vandal(module):
+    """The student's RNN functions, each writing zeros over every array it was handed once it is
+    done: the inputs, the parameters, and (backward) its cache."""
+    def spoil(value):
+        if isinstance(value, np.ndarray):
+            value[...] = 0
+        elif isinstance(value, dict):
+            for v in value.values():
+                spoil(v)
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                spoil(v)
+
+    def wrap(fn):
+        def vandal(*args):
+            out = fn(*args)
+            spoil(args)
+            return out
+        return vandal
+    return {name: wrap(getattr(module, name)) for name in
+            ("rnn_cell_forward", "rnn_cell_backward", "rnn_forward", "rnn_backward")}
+
+
+def _spoils_its_cache(module):
+    """The student's RNN functions, the backward ones spoiling what they are handed (_vandal)."""
+    spoiling = _vandal(module)
+    return {name: spoiling[name] if "backward" in name else getattr(module, name) for name in spoiling}
+
+
+@pytest.mark.parametrize("steps", ["sequence", "step"])
+def test_user_code_gets_copies(steps):
+    """The caller's arrays survive, and a backward may be run twice on one cache (as a local
+    check does) even when the user's backward spoils the cache it was handed."""
+    p = problem("rnn")
+    kept = {k: v.copy() for k, v in vars(p).items()}
+    fns, vandal = dlai_functions(student()), dlai_functions(_vandal(student()))
+    if steps == "sequence":
+        forward, backward, args, dh = "rnn_forward", "rnn_backward", (p.x, p.h0), p.dh
+    else:
+        forward, backward, args, dh = "rnn_step_forward", "rnn_step_backward", (p.x[:, 0], p.h0), p.dh[:, 0]
+    h, cache = getattr(fns, forward)(*args, p.Wx, p.Wh, p.b)
+    want = getattr(fns, backward)(dh, cache)
+    h2, cache2 = getattr(vandal, forward)(*args, p.Wx, p.Wh, p.b)
+    getattr(vandal, backward)(dh, cache2)
+    assert all(np.array_equal(v, kept[k]) for k, v in vars(p).items())
+    assert np.array_equal(h, h2)
+    spoiling = dlai_functions(_spoils_its_cache(student()))
+    cache3 = getattr(spoiling, forward)(*args, p.Wx, p.Wh, p.b)[1]
+    twice = [getattr(spoiling, backward)(dh, cache3) for _ in range(2)]
+    assert all(np.array_equal(a, b) for got in twice for a, b in zip(got, want))
+
+
+def _edited(kind, fn_name, edit):
+    """The student's functions with `fn_name`'s result passed through edit(result)."""
+    module = vars(student()).copy()
+    fn = module[fn_name]
+    module[fn_name] = lambda *args: edit(fn(*args))
+    return module
+
+
+def _drop(key):
+    return lambda g: {k: v for k, v in g.items() if k != key}
+
+
+def _set(key, value):
+    return lambda g: {**g, key: value(g[key])}
+
+
+REFUSED = [
+    ("lstm_cell_backward", _drop("dWf"), "lstm_step_backward", "lstm_cell_backward: its gradients dict has no 'dWf'"),
+    ("lstm_backward", _drop("da0"), "lstm_backward", "lstm_backward: its gradients dict has no 'da0'"),
+    ("rnn_cell_backward", _set("dWax", lambda a: a.T), "rnn_step_backward",
+     "rnn_cell_backward: gradients['dWax'] has shape (3, 5), expected (5, 3)"),
+    ("rnn_cell_backward", _set("dba", lambda a: a.sum(axis=0, keepdims=True)), "rnn_step_backward",
+     "rnn_cell_backward: gradients['dba'] has shape (1, 1), expected (5, 1)"),
+    ("rnn_cell_backward", lambda g: list(g.values()), "rnn_step_backward",
+     "rnn_cell_backward: returned a list, expected its gradients dict"),
+    ("rnn_cell_forward", lambda out: (out[0].T, *out[1:]), "rnn_step_forward",
+     "rnn_cell_forward: a_next has shape (4, 5), expected (5, 4)"),
+    ("lstm_cell_forward", lambda out: out[0], "lstm_step_forward",
+     "lstm_cell_forward: returned ndarray, expected (a_next, c_next, yt_pred, cache)"),
+    ("lstm_forward", lambda out: (None, *out[1:]), "lstm_forward",
+     "lstm_forward: a is a NoneType, expected an array of shape (5, 4, 50)"),
+    ("rnn_backward", _set("dx", lambda a: a[:, :, :-1]), "rnn_backward",
+     "rnn_backward: gradients['dx'] has shape (3, 4, 49), expected (3, 4, 50)"),
+]
+
+
+@pytest.mark.parametrize("fn_name, edit, function, message", REFUSED, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_wrong_result_is_refused_in_one_line(fn_name, edit, function, message):
+    kind = fn_name.split("_")[0]
+    fns, p = dlai_functions(_edited(kind, fn_name, edit)), problem(kind)
+    with pytest.raises(ValueError) as info:
+        run_function(fns, function, kind, p)
+    assert str(info.value) == message
+
+
+def test_dba_unsummed_is_refused_naming_it():
+    case = _case("rnn-dba-not-summed")
+    with pytest.raises(ValueError, match=r"^" + case.refused.replace("[", r"\[")):
+        run_function(dlai_functions(case.make_module()), case.function, "rnn", problem("rnn"))
