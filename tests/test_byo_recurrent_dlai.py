@@ -75,11 +75,8 @@ def run_sequence(fns, kind, p):
 
 # --- a correct implementation, wrapped, is the mirror ---------------------------------------
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm"])
-@pytest.mark.parametrize("source", ["student", "example"])
+@pytest.mark.parametrize("kind, source", [("rnn", "student"), ("lstm", "student"), ("lstm", "example")])
 def test_sequence_matches_the_mirror_over_50_steps(kind, source):
-    if source == "example" and kind == "rnn":
-        pytest.skip("examples/byo_rnn_dlai.py is an LSTM")
     module = student() if source == "student" else load_example("byo_rnn_dlai")
     p = problem(kind)
     h, (dx, dh0, dWx, dWh, db) = run_sequence(dlai_functions(module), kind, p)
@@ -348,3 +345,85 @@ def test_dba_unsummed_is_refused_naming_it():
     case = _case("rnn-dba-not-summed")
     with pytest.raises(ValueError, match=r"^" + case.refused.replace("[", r"\[")):
         run_function(dlai_functions(case.make_module()), case.function, "rnn", problem("rnn"))
+
+
+# --- the common variants ---------------------------------------------------------------------
+
+def _unpacking_rnn():
+    """RNN functions that unpack parameters.values() in the course's order, return no yt_pred,
+    and keep dba as (n_a,)."""
+    module = vars(student()).copy()
+
+    def rnn_cell_forward(xt, a_prev, parameters):
+        Wax, Waa, Wya, ba, by = parameters.values()
+        a_next = np.tanh(Wax @ xt + Waa @ a_prev + ba)
+        return a_next, (a_next, a_prev, xt, parameters)
+
+    cell_backward = module["rnn_cell_backward"]
+
+    def rnn_cell_backward(da_next, cache):
+        g = cell_backward(da_next, cache)
+        return {**g, "dba": g["dba"].ravel()}
+    module.update(rnn_cell_forward=rnn_cell_forward, rnn_cell_backward=rnn_cell_backward)
+    return module
+
+
+def _renamed_lstm():
+    """LSTM functions that call the update gate u (Wu, bu; dWu, dbu) and unpack parameters.values()."""
+    module = vars(student()).copy()
+    cell_forward, cell_backward = module["lstm_cell_forward"], module["lstm_cell_backward"]
+
+    def lstm_cell_forward(xt, a_prev, c_prev, parameters):
+        Wf, bf, Wu, bu, Wc, bc, Wo, bo, Wy, by = parameters.values()
+        p = {"Wf": Wf, "bf": bf, "Wi": Wu, "bi": bu, "Wc": Wc, "bc": bc, "Wo": Wo, "bo": bo, "Wy": Wy, "by": by}
+        return cell_forward(xt, a_prev, c_prev, p)
+
+    def lstm_cell_backward(da_next, dc_next, cache):
+        g = cell_backward(da_next, dc_next, cache)
+        return {("dWu" if k == "dWi" else "dbu" if k == "dbi" else k): v for k, v in g.items()}
+    module.update(lstm_cell_forward=lstm_cell_forward, lstm_cell_backward=lstm_cell_backward)
+    del module["lstm_forward"], module["lstm_backward"]
+    return module
+
+
+def test_the_common_variants_are_read():
+    rnn, p = dlai_functions(_unpacking_rnn()), problem("rnn")
+    got = run_function(rnn, "rnn_step_backward", "rnn", p)
+    want = run_function(dlai_functions(student()), "rnn_step_backward", "rnn", p)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    lstm, p = dlai_functions(_renamed_lstm(), names={"Wi": "Wu", "bi": "bu"}), problem("lstm")
+    got = run_function(lstm, "lstm_step_backward", "lstm", p)
+    want = run_function(dlai_functions(student()), "lstm_step_backward", "lstm", p)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert not hasattr(lstm, "lstm_forward")  # only what the user defines is wrapped
+
+
+def test_the_example_is_an_lstm_only():
+    fns = dlai_functions(load_example("byo_rnn_dlai"))
+    assert fns.user_functions == ("lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward")
+    assert [n for n in vars(fns) if n.startswith(("rnn", "lstm"))] == [
+        "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
+
+
+@pytest.mark.parametrize("module, kwargs, message", [
+    ({}, {}, "dlai_functions: found none of rnn_cell_forward"),
+    ({"rnn_cell_backward": print}, {}, "dlai_functions: rnn_cell_backward is defined but rnn_cell_forward is not"),
+    ({"lstm_forward": 3}, {}, "dlai_functions: lstm_forward is a int, not a function"),
+    (student(), {"names": {"Wu": "Wi"}}, "dlai_functions: names= renames unknown parameters ['Wu']"),
+], ids=["nothing", "backward-alone", "not-callable", "unknown-name"])
+def test_what_dlai_functions_refuses(module, kwargs, message):
+    with pytest.raises(ValueError) as info:
+        dlai_functions(module, **kwargs)
+    assert str(info.value).startswith(message)
+
+
+def _byo_recurrent_merged() -> bool:
+    return importlib.util.find_spec("crosscheck.check.byo.recurrent") is not None
+
+
+@pytest.mark.skipif(not _byo_recurrent_merged(), reason="byo.recurrent not merged yet")
+def test_the_example_passes_through_byo_recurrent():
+    from crosscheck import byo
+    result = byo.check(load_example("byo_rnn_dlai").crosscheck_model())
+    assert result.passed
+    assert byo.check(recurrent_dlai(load_example("byo_rnn_dlai"))).passed  # a module, as well as globals()
