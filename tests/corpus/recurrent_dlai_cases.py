@@ -28,7 +28,8 @@ class RecurrentDlaiCase:
     name: str
     kind: str                                   # "rnn" or "lstm"
     make_module: Callable[[], SimpleNamespace]  # -> the user's deeplearning.ai functions
-    function: str | None = None                 # a wrapped CS231n function whose outputs show it (a cell's slip: the sequence ones too)
+    # a wrapped CS231n function whose outputs show it (a cell's slip shows in the sequence ones too)
+    function: str | None = None
     quantity: str | None = None                 # which of its outputs: h, dx, dWx, ...
     layer: int | None = None                    # None for a clean row
     t: int | None = None
