@@ -1,0 +1,271 @@
+"""deeplearning.ai's recurrent convention (Sequence Models, week 1), seen as CS231n's functions.
+
+Theirs is column-major: xt (n_x, m), a_prev (n_a, m), sequences x (n_x, m, T_x), parameters in a
+dict; an RNN cell computes a_next = tanh(Wax xt + Waa a_prev + ba), an LSTM cell acts on
+concat = [a_prev; xt] (a_prev first) with Wf, Wi, Wc, Wo (n_a, n_a + n_x) and bf, bi, bc, bo
+(n_a, 1). Its backward functions return gradients dicts ({dxt, da_prev, dWax, ...}).
+
+dlai_functions(module) gives CS231n's signatures (x (N, D), h (N, H), sequences (N, T, D),
+Wx (D, G*H), Wh (H, G*H), b (G*H,), the LSTM's gate blocks in the order i, f, o, g) by
+transposing, splitting the weights into the user's parameters and stacking their gradients back.
+Nothing is checked or corrected on the way: a user's slip reaches the CS231n outputs unchanged,
+and what a user function raises passes through unchanged (its file and line with it). Only a
+result of the wrong kind, keys or shape is refused, as a ValueError naming the function.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+Array = np.ndarray
+
+RNN_NAMES = ("rnn_cell_forward", "rnn_cell_backward", "rnn_forward", "rnn_backward")
+LSTM_NAMES = ("lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward")
+# CS231n's gate blocks along 4H, in order, and the letter deeplearning.ai names each gate by
+GATES = (("i", "i"), ("f", "f"), ("o", "o"), ("g", "c"))
+N_Y = 2  # rows of the output weights Wya / Wy handed in (zeros): yt_pred is computed, then ignored
+
+
+@dataclass(frozen=True)
+class DlaiCache:
+    """What a wrapped forward hands its backward: the user's own cache (handed back to the user's
+    backward as a fresh deep copy each time) and the sizes its gradients must have."""
+    user_cache: Any
+    n_x: int
+    n_a: int
+    m: int
+    T: int | None = None  # None: one cell
+
+
+# --- layouts -------------------------------------------------------------------------------
+
+def _col(a: Array) -> Array:
+    """(N, D) -> (D, N), or (N, T, D) -> (D, N, T): a fresh array of its own."""
+    a = np.asarray(a)
+    return np.array(a.T if a.ndim == 2 else a.transpose(2, 0, 1), copy=True)
+
+
+def _row(a: Array) -> Array:
+    """(D, N) -> (N, D), or (D, N, T) -> (N, T, D): a fresh array of its own."""
+    return np.array(a.T if a.ndim == 2 else a.transpose(1, 2, 0), copy=True)
+
+
+def _rnn_params(Wx: Array, Wh: Array, b: Array, names: Mapping[str, str]) -> dict:
+    """CS231n's Wx (D, H), Wh (H, H), b (H,) -> {Wax, Waa, Wya, ba, by} (column-major)."""
+    H = np.shape(Wh)[0]
+    own = {"Wax": np.array(np.asarray(Wx).T), "Waa": np.array(np.asarray(Wh).T),
+           "Wya": np.zeros((N_Y, H), np.asarray(Wx).dtype), "ba": np.array(np.reshape(b, (H, 1))),
+           "by": np.zeros((N_Y, 1), np.asarray(Wx).dtype)}
+    return {names.get(k, k): v for k, v in own.items()}
+
+
+def _lstm_params(Wx: Array, Wh: Array, b: Array, names: Mapping[str, str]) -> dict:
+    """CS231n's Wx (D, 4H), Wh (H, 4H), b (4H,) in blocks i, f, o, g -> {Wf, bf, Wi, bi, Wc, bc,
+    Wo, bo, Wy, by}, each W (H, H + D) acting on [a_prev; xt]."""
+    Wx, Wh, b = np.asarray(Wx), np.asarray(Wh), np.asarray(b)
+    H = Wh.shape[0]
+    blocks = {}
+    for k, (_, letter) in enumerate(GATES):
+        cols = slice(k * H, (k + 1) * H)
+        blocks[letter] = (np.concatenate([Wh[:, cols].T, Wx[:, cols].T], axis=1), np.array(b[cols].reshape(H, 1)))
+    own = {}
+    for letter in "fico":  # the course's order, for code that unpacks parameters.values()
+        own[f"W{letter}"], own[f"b{letter}"] = blocks[letter]
+    own["Wy"], own["by"] = np.zeros((N_Y, H), Wx.dtype), np.zeros((N_Y, 1), Wx.dtype)
+    return {names.get(k, k): v for k, v in own.items()}
+
+
+# --- what the user's functions return --------------------------------------------------------
+
+def _parts(fn_name: str, out: Any, sizes: tuple[int, ...], what: str) -> tuple:
+    """The user's returned tuple, of one of `sizes` lengths."""
+    if not isinstance(out, (tuple, list)) or len(out) not in sizes:
+        got = f"{len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__
+        raise ValueError(f"{fn_name}: returned {got}, expected ({what})")
+    return tuple(out)
+
+
+def _array(fn_name: str, label: str, value: Any, shape: tuple[int, ...], alt: tuple[int, ...] | None = None) -> Array:
+    """`value` as an array of `shape` (or `alt`, e.g. a bias gradient (n_a,) for (n_a, 1))."""
+    a = np.asarray(value) if isinstance(value, (np.ndarray, np.generic, float, int, list)) else None
+    if a is None:
+        raise ValueError(f"{fn_name}: {label} is a {type(value).__name__}, expected an array of shape {shape}")
+    if a.shape != shape and a.shape != alt:
+        raise ValueError(f"{fn_name}: {label} has shape {a.shape}, expected {shape}")
+    return a.reshape(shape)
+
+
+def _grads(fn_name: str, out: Any, wanted: dict[str, tuple], names: Mapping[str, str]) -> dict[str, Array]:
+    """The user's gradients dict, each wanted key checked for its shape: {key: (shape, alt)}."""
+    if not isinstance(out, Mapping):
+        raise ValueError(f"{fn_name}: returned a {type(out).__name__}, expected its gradients dict")
+    got = {}
+    for key, (shape, alt) in wanted.items():
+        theirs = "d" + names[key[1:]] if key[1:] in names else key
+        if theirs not in out:
+            raise ValueError(f"{fn_name}: its gradients dict has no {theirs!r}")
+        got[key] = _array(fn_name, f"gradients[{theirs!r}]", out[theirs], shape, alt)
+    return got
+
+
+def _fresh(cache: Any, fn_name: str) -> Any:
+    if not isinstance(cache, DlaiCache):
+        raise ValueError(f"{fn_name}: cache is not what the wrapped forward returned")
+    return copy.deepcopy(cache.user_cache)  # a backward that edits its cache cannot change the next call
+
+
+def _rnn_param_grads(g: dict, n_a: int) -> tuple[Array, Array, Array]:
+    """dWax (n_a, n_x), dWaa, dba -> dWx (D, H), dWh (H, H), db (H,)."""
+    return np.array(g["dWax"].T), np.array(g["dWaa"].T), np.array(g["dba"].reshape(n_a))
+
+
+def _lstm_param_grads(g: dict, n_x: int, n_a: int) -> tuple[Array, Array, Array]:
+    """dW* (n_a, n_a + n_x), db* -> dWx (D, 4H), dWh (H, 4H), db (4H,) in blocks i, f, o, g."""
+    dWx = np.concatenate([g[f"dW{c}"][:, n_a:].T for _, c in GATES], axis=1)
+    dWh = np.concatenate([g[f"dW{c}"][:, :n_a].T for _, c in GATES], axis=1)
+    db = np.concatenate([g[f"db{c}"].reshape(n_a) for _, c in GATES])
+    return dWx, dWh, db
+
+
+def _rnn_wanted(n_x: int, n_a: int, dx: str, dx_shape: tuple, dh: str) -> dict[str, tuple]:
+    """{key: (shape, alternative shape)} of an RNN gradients dict; dx_shape[1] is m."""
+    return {dx: (dx_shape, None), dh: ((n_a, dx_shape[1]), None),
+            "dWax": ((n_a, n_x), None), "dWaa": ((n_a, n_a), None), "dba": ((n_a, 1), (n_a,))}
+
+
+def _lstm_wanted(n_x: int, n_a: int) -> dict[str, tuple]:
+    out = {}
+    for _, c in GATES:
+        out[f"dW{c}"] = ((n_a, n_a + n_x), None)
+        out[f"db{c}"] = ((n_a, 1), (n_a,))
+    return out
+
+
+# --- the wrapped functions -------------------------------------------------------------------
+
+def _rnn_functions(fns: dict[str, Callable], names: Mapping[str, str]) -> dict[str, Callable]:
+    """The CS231n RNN functions over the user's rnn_cell_* and rnn_forward/backward."""
+
+    def rnn_step_forward(x, prev_h, Wx, Wh, b):
+        """x (N, D), prev_h (N, H) -> (next_h (N, H), cache), through rnn_cell_forward."""
+        (N, D), H = np.shape(x), np.shape(Wh)[0]
+        res = fns["rnn_cell_forward"](_col(x), _col(prev_h), _rnn_params(Wx, Wh, b, names))
+        a_next, *_, cache = _parts("rnn_cell_forward", res, (2, 3), "a_next, yt_pred, cache")
+        a_next = _array("rnn_cell_forward", "a_next", a_next, (H, N))
+        return _row(a_next), DlaiCache(cache, D, H, N)
+
+    def rnn_step_backward(dnext_h, cache):
+        """-> (dx, dprev_h, dWx, dWh, db), through rnn_cell_backward."""
+        name = "rnn_cell_backward"
+        res = fns[name](_col(dnext_h), _fresh(cache, "rnn_step_backward"))
+        g = _grads(name, res, _rnn_wanted(cache.n_x, cache.n_a, "dxt", (cache.n_x, cache.m), "da_prev"), names)
+        return (_row(g["dxt"]), _row(g["da_prev"]), *_rnn_param_grads(g, cache.n_a))
+
+    def rnn_forward(x, h0, Wx, Wh, b):
+        """x (N, T, D), h0 (N, H) -> (h (N, T, H), cache), through the user's rnn_forward."""
+        (N, T, D), H = np.shape(x), np.shape(Wh)[0]
+        res = fns["rnn_forward"](_col(x), _col(h0), _rnn_params(Wx, Wh, b, names))
+        a, *_, caches = _parts("rnn_forward", res, (2, 3), "a, y_pred, caches")
+        a = _array("rnn_forward", "a", a, (H, N, T))
+        return _row(a), DlaiCache(caches, D, H, N, T)
+
+    def rnn_backward(dh, cache):
+        """dh (N, T, H) -> (dx (N, T, D), dh0, dWx, dWh, db), through the user's rnn_backward."""
+        name = "rnn_backward"
+        res = fns[name](_col(dh), _fresh(cache, name))
+        g = _grads(name, res, _rnn_wanted(cache.n_x, cache.n_a, "dx", (cache.n_x, cache.m, cache.T), "da0"), names)
+        return (_row(g["dx"]), _row(g["da0"]), *_rnn_param_grads(g, cache.n_a))
+
+    return {**_pair((rnn_step_forward, rnn_step_backward), RNN_NAMES[:2], fns),
+            **_pair((rnn_forward, rnn_backward), RNN_NAMES[2:], fns)}
+
+
+def _lstm_functions(fns: dict[str, Callable], names: Mapping[str, str]) -> dict[str, Callable]:
+    """The CS231n LSTM functions over the user's lstm_cell_* and lstm_forward/backward."""
+
+    def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+        """x (N, D), prev_h, prev_c (N, H) -> (next_h, next_c, cache), through lstm_cell_forward."""
+        name, (N, D), H = "lstm_cell_forward", np.shape(x), np.shape(Wh)[0]
+        res = fns[name](_col(x), _col(prev_h), _col(prev_c), _lstm_params(Wx, Wh, b, names))
+        a_next, c_next, *_, cache = _parts(name, res, (3, 4), "a_next, c_next, yt_pred, cache")
+        a_next, c_next = _array(name, "a_next", a_next, (H, N)), _array(name, "c_next", c_next, (H, N))
+        return _row(a_next), _row(c_next), DlaiCache(cache, D, H, N)
+
+    def lstm_step_backward(dnext_h, dnext_c, cache):
+        """-> (dx, dprev_h, dprev_c, dWx, dWh, db), through lstm_cell_backward."""
+        name, n_x, n_a, m = "lstm_cell_backward", cache.n_x, cache.n_a, cache.m
+        res = fns[name](_col(dnext_h), _col(dnext_c), _fresh(cache, "lstm_step_backward"))
+        wanted = {"dxt": ((n_x, m), None), "da_prev": ((n_a, m), None), "dc_prev": ((n_a, m), None),
+                  **_lstm_wanted(n_x, n_a)}
+        g = _grads(name, res, wanted, names)
+        return (_row(g["dxt"]), _row(g["da_prev"]), _row(g["dc_prev"]), *_lstm_param_grads(g, n_x, n_a))
+
+    def lstm_forward(x, h0, Wx, Wh, b):
+        """x (N, T, D), h0 (N, H) -> (h (N, T, H), cache), through the user's lstm_forward (c0 = 0)."""
+        (N, T, D), H = np.shape(x), np.shape(Wh)[0]
+        res = fns["lstm_forward"](_col(x), _col(h0), _lstm_params(Wx, Wh, b, names))
+        a, *_, caches = _parts("lstm_forward", res, (2, 3, 4), "a, y, c, caches")
+        a = _array("lstm_forward", "a", a, (H, N, T))
+        return _row(a), DlaiCache(caches, D, H, N, T)
+
+    def lstm_backward(dh, cache):
+        """dh (N, T, H) -> (dx (N, T, D), dh0, dWx, dWh, db), through the user's lstm_backward."""
+        name, n_x, n_a, m = "lstm_backward", cache.n_x, cache.n_a, cache.m
+        res = fns[name](_col(dh), _fresh(cache, name))
+        wanted = {"dx": ((n_x, m, cache.T), None), "da0": ((n_a, m), None), **_lstm_wanted(n_x, n_a)}
+        g = _grads(name, res, wanted, names)
+        return (_row(g["dx"]), _row(g["da0"]), *_lstm_param_grads(g, n_x, n_a))
+
+    return {**_pair((lstm_step_forward, lstm_step_backward), LSTM_NAMES[:2], fns),
+            **_pair((lstm_forward, lstm_backward), LSTM_NAMES[2:], fns)}
+
+
+def _pair(ours: tuple[Callable, Callable], theirs: tuple[str, str], fns: dict[str, Callable]) -> dict[str, Callable]:
+    """{name: wrapped} of the forward (and backward) where the user defines the forward (and backward)."""
+    fwd, bwd = theirs
+    if bwd in fns and fwd not in fns:
+        raise ValueError(f"dlai_functions: {bwd} is defined but {fwd} is not; a backward needs its forward's cache")
+    return {f.__name__: f for f, theirs_name in zip(ours, theirs) if theirs_name in fns}
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+def _lookup(module: Any) -> dict[str, Callable]:
+    """The deeplearning.ai functions a module, namespace or dict defines."""
+    get = module.get if isinstance(module, Mapping) else (lambda n: getattr(module, n, None))
+    fns = {}
+    for name in RNN_NAMES + LSTM_NAMES:
+        fn = get(name)
+        if fn is None:
+            continue
+        if not callable(fn):
+            raise ValueError(f"dlai_functions: {name} is a {type(fn).__name__}, not a function")
+        fns[name] = fn
+    return fns
+
+
+def dlai_functions(module: Any, *, names: Mapping[str, str] | None = None) -> SimpleNamespace:
+    """CS231n-style rnn_step_forward/backward, rnn_forward/backward, lstm_step_forward/backward,
+    lstm_forward/backward over the deeplearning.ai-style functions `module` (a module, namespace or
+    dict) defines. `names` renames parameters where yours differ, e.g. {"Wi": "Wu", "bi": "bu"}
+    (the gradients then read dWu, dbu)."""
+    names = dict(names or {})
+    known = {"Wax", "Waa", "Wya", "ba", "by", "Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo", "Wy"}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(f"dlai_functions: names= renames unknown parameters {unknown}; known: {sorted(known)}")
+    fns = _lookup(module)
+    if not fns:
+        raise ValueError(f"dlai_functions: found none of {', '.join(RNN_NAMES + LSTM_NAMES)}")
+    wrapped = {**_rnn_functions(fns, names), **_lstm_functions(fns, names)}
+    return SimpleNamespace(**wrapped, convention="deeplearning.ai", user_functions=tuple(fns))
+
+
+def recurrent_dlai(module: Any, *args, names: Mapping[str, str] | None = None, **kwargs):
+    """byo.recurrent over your deeplearning.ai-style functions: byo.recurrent(dlai_functions(module), ...)."""
+    from .recurrent import recurrent  # the CS231n-style check; imported here, where it is needed
+    return recurrent(dlai_functions(module, names=names), *args, **kwargs)
