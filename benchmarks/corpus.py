@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("tests.corpus.mlp_cases", "tests.corpus.cnn_cases", "tests.corpus.norm_cases",
-           "tests.corpus.recurrent_cases", "tests.corpus.public_cases")
+           "tests.corpus.recurrent_cases", "tests.corpus.recurrent_dlai_cases", "tests.corpus.public_cases")
 COLUMNS = ("clean pass", "detected", "pinned", "slip right", "crashes")
 
 

@@ -2,13 +2,12 @@
 a correct RNN and LSTM wrapped agree with the NumPy mirror over 50 steps; each planted slip of
 tests/corpus/recurrent_dlai_cases.py reaches the wrapped outputs unchanged, from the step listed;
 what user code raises passes through; a result of the wrong shape is refused in one line."""
-import importlib.util
 import traceback
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from corpus.recurrent_dlai_cases import cases
+from corpus.recurrent_dlai_cases import rows as cases
 from corpus.recurrent_dlai_student import student
 from examples_loader import load_example
 
@@ -418,13 +417,10 @@ def test_what_dlai_functions_refuses(module, kwargs, message):
     assert str(info.value).startswith(message)
 
 
-def _byo_recurrent_merged() -> bool:
-    return importlib.util.find_spec("crosscheck.check.byo.recurrent") is not None
-
-
-@pytest.mark.skipif(not _byo_recurrent_merged(), reason="byo.recurrent not merged yet")
-def test_the_example_passes_through_byo_recurrent():
+def test_the_example_passes_through_byo_recurrent_dlai():
     from crosscheck import byo
-    result = byo.check(load_example("byo_rnn_dlai").crosscheck_model())
-    assert result.passed
-    assert byo.check(recurrent_dlai(load_example("byo_rnn_dlai"))).passed  # a module, as well as globals()
+    example = load_example("byo_rnn_dlai")
+    assert byo.check(example.crosscheck_model()).passed
+    x, labels = np.random.default_rng(0).normal(size=(3, 6, 10)), np.zeros((6, 10), int)
+    model = recurrent_dlai(example, example.initialize_parameters(3, 5, 4), x, labels)  # a module, as well as globals()
+    assert byo.check(model).passed

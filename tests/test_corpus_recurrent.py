@@ -1,4 +1,5 @@
-"""The recurrent corpus rows (tests/corpus/recurrent_cases.py, CS231n convention) on their own:
+"""The recurrent corpus rows (tests/corpus/recurrent_cases.py, CS231n's functions and layer objects;
+tests/corpus/recurrent_dlai_cases.py, deeplearning.ai's column-major functions) on their own:
 every clean net passes, every planted bug is detected, pinned to its layer and to the time step
 where the steps first go wrong, named where a name is expected, and nothing crashes."""
 import pathlib
@@ -7,7 +8,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import run_case  # noqa: E402
-from tests.corpus.recurrent_cases import cases  # noqa: E402
+from tests.corpus import recurrent_cases, recurrent_dlai_cases  # noqa: E402
 
 from crosscheck import byo  # noqa: E402
 
@@ -23,15 +24,17 @@ def _step_pinned(case) -> bool:
 
 
 def test_recurrent_corpus_rows():
-    rows = cases()
+    rows = recurrent_cases.cases() + recurrent_dlai_cases.cases()
     bugs = [c for c in rows if c.make_buggy]
     assert len([c for c in bugs if c.convention.startswith("recurrent-cs231n")]) >= 14
-    assert {c.convention for c in rows} == {"recurrent-cs231n-rnn", "recurrent-cs231n-lstm", "recurrent-objects"}
+    assert len([c for c in bugs if c.convention.startswith("recurrent-dlai")]) >= 12
+    assert {c.convention for c in rows} == {"recurrent-cs231n-rnn", "recurrent-cs231n-lstm", "recurrent-objects",
+                                            "recurrent-dlai-rnn", "recurrent-dlai-lstm"}
     totals = [run_case(c) for c in rows]
     failures = [f for t in totals for f in t["failures"]]
     assert sum(t["crashes"] for t in totals) == 0, failures
     assert sum(t["clean_ok"] for t in totals) == len(rows), failures
     assert sum(t["detected"] for t in totals) == len(bugs), failures
     assert sum(t["pinned"] for t in totals) == len(bugs), failures
-    assert sum(t["named_right"] for t in totals) == sum(t["named"] for t in totals) >= 10, failures
+    assert sum(t["named_right"] for t in totals) == sum(t["named"] for t in totals) >= 28, failures
     assert all(_step_pinned(c) for c in bugs), [c.name for c in bugs if not _step_pinned(c)]

@@ -100,7 +100,8 @@ def _reversed_time(check, side, ref) -> str:
 
 def _tanh_derivative(check, side, ref) -> str:
     """A vanilla tanh RNN's first wrong step backward matches tanh' taken at the wrong value:
-    1 - tanh(h)^2 (at the output h = tanh(a)) or 1 - a^2 (the output's form fed the input a)."""
+    1 - tanh(h)^2 (at the output h = tanh(a)), 1 - a^2 (the output's form fed the input a) or
+    1 - h_prev^2 (at the state the step started from)."""
     row = check.culprit()
     if row is None or ref.kind != "rnn_tanh" or row.quantity != "dx":
         return ""
@@ -109,8 +110,10 @@ def _tanh_derivative(check, side, ref) -> str:
     a = ref.inputs[k][t] @ w_ih.T + b_ih + ref.states[k][0][t] @ w_hh.T + b_hh
     h, dh = np.tanh(a), ref.dstates[k][0][t]
     mine = side.step_backward(k, ref.inputs[k][t], (ref.states[k][0][t],), (dh,))[0]
+    h_prev = ref.states[k][0][t]
     for deriv, what in ((1 - np.tanh(h) ** 2, "at the output (1 - tanh(h)^2 with h = tanh(a))"),
-                        (1 - a * a, "from the output's form fed the pre-activation (1 - a^2)")):
+                        (1 - a * a, "from the output's form fed the pre-activation (1 - a^2)"),
+                        (1 - h_prev * h_prev, "at the previous hidden state (1 - h_prev^2)")):
         if _close(mine, (dh * deriv) @ w_ih):
             return f"tanh' taken {what} instead of 1 - tanh(a)^2 (layer {k}, from step {t})"
     return ""
@@ -118,8 +121,8 @@ def _tanh_derivative(check, side, ref) -> str:
 
 def _lstm_tanh_derivative(check, side, ref) -> str:
     """An LSTM's first wrong step backward matches one with a tanh' written wrongly: tanh'(c)
-    left out of dh's way into dc, taken at the output (1 - tanh(tanh(c))^2), or g's taken at
-    its output (1 - tanh(g)^2)."""
+    left out of dh's way into dc, taken at the output (1 - tanh(tanh(c))^2) or as 1 - c^2, or g's
+    taken at its output (1 - tanh(g)^2)."""
     row = check.culprit()
     if row is None or ref.kind != "lstm" or row.kind != "gradient":
         return ""
@@ -133,7 +136,9 @@ def _lstm_tanh_derivative(check, side, ref) -> str:
                                     (1 - np.tanh(tc) ** 2, 1 - g * g, "tanh'(c) taken at the output, "
                                                                       "1 - tanh(tanh(c))^2"),
                                     (1 - tc * tc, 1 - np.tanh(g) ** 2, "g's tanh' taken at the output, "
-                                                                       "1 - tanh(g)^2")):
+                                                                       "1 - tanh(g)^2"),
+                                    (1 - np.arctanh(tc) ** 2, 1 - g * g, "tanh'(c) taken as 1 - c^2, the "
+                                                                         "output's form fed c")):
         total = dc + dh * o * tc_deriv
         da = np.concatenate([total * g * i * (1 - i), total * c_prev * f * (1 - f), total * i * g_deriv,
                              dh * tc * o * (1 - o)], axis=1)
@@ -143,21 +148,54 @@ def _lstm_tanh_derivative(check, side, ref) -> str:
 
 
 def _unsummed_params(side, ref) -> list[str]:
-    """A parameter gradient equal to one step's share: the sum over steps left out."""
+    """A parameter gradient (or, in a gated cell, one gate's block of it) equal to one step's
+    share: the sum over steps left out; or its gate blocks in another order than the forward's."""
     out = []
+    gates = GATE_NAMES.get(ref.kind, "")
     for k, steps in enumerate(ref.vjp):
         total = [sum(v[2][p] for v in steps) for p in range(len(steps[0][2]))]
         for p, name in enumerate(side.param_names):
             mine = side.grads.get(f"{name}_l{k}")
             if mine is None or _close(mine, total[p]):
                 continue
-            for t, which in ((len(steps) - 1, "the last"), (0, "the first")):
-                # from a zero initial state, step 0's share of weight_hh is exactly zero: no candidate
-                if np.any(steps[t][2][p]) and _close(mine, steps[t][2][p]):
-                    out.append(f"{name}_l{k}.grad is {which} step's share only: not summed over the "
-                               f"{len(steps)} time steps")
-                    break
+            phrase = _one_step_share(mine, [v[2][p] for v in steps], total[p], f"{name}_l{k}.grad", gates)
+            if not phrase and gates:
+                phrase = _swapped_blocks(mine, total[p], f"{name}_l{k}.grad", gates)
+            out += [phrase] if phrase else []
     return out
+
+
+def _one_step_share(mine, shares: list, total, what: str, gates: str) -> str:
+    """`mine` is the last (or first) step's share of the gradient, whole or in one gate's block."""
+    blocks = len(gates) or 1
+    if np.shape(mine) != np.shape(total) or np.shape(mine)[0] % blocks:
+        return ""
+    for t, which in ((len(shares) - 1, "the last"), (0, "the first")):
+        # from a zero initial state, step 0's share of weight_hh is exactly zero: no candidate
+        if np.any(shares[t]) and _close(mine, shares[t]):
+            return f"{what} is {which} step's share only: not summed over the {len(shares)} time steps"
+        if blocks > 1:
+            mb, sb, tb = (np.split(np.asarray(a), blocks) for a in (mine, shares[t], total))
+            wrong = [j for j in range(blocks) if not _close(mb[j], tb[j])]
+            # one block wrong, the others right: a zero share (the forget gate's at step 0, from
+            # c0 = 0) still says which step the block came from
+            if len(wrong) == 1 and _close(mb[wrong[0]], sb[wrong[0]]):
+                zero = "" if np.any(sb[wrong[0]]) else " (zero there: nothing reaches that gate at that step)"
+                return (f"{what}: gate {gates[wrong[0]]}'s block is {which} step's share only{zero}: not "
+                        f"summed over the {len(shares)} time steps")
+    return ""
+
+
+def _swapped_blocks(mine, total, what: str, gates: str) -> str:
+    """`mine` is the summed gradient with its gate blocks in another order (dWf handed back as
+    dWi, ...), while the forward used them in the right one."""
+    if np.shape(mine) != np.shape(total) or np.shape(mine)[0] % len(gates):
+        return ""
+    for order in permutations(range(len(gates))):
+        if order != tuple(range(len(gates))) and _close(mine, _blocks(torch.as_tensor(total), order).numpy()):
+            moved = ", ".join(f"{gates[i]}'s in {gates[j]}'s place" for j, i in enumerate(order) if i != j)
+            return f"gates in another order in the backward: {what} has {moved} (the forward's order is right)"
+    return ""
 
 
 def _rebuilt_dx(ref, k: int, carry=(True, True), forward_time: bool = False, clip: float | None = None):

@@ -28,7 +28,9 @@ Conventions (each has an example in examples/):
     pair (L_model_forward, L_model_backward) with params= (program/styles.py).
 (8) recurrent(funcs, params, x, y, mask): CS231n's rnn_*/lstm_* (and step) functions, word
     embedding, temporal affine and softmax loss as a captioning RNN, per time step (recurrent/);
-    recurrent_objects(rnn, affine, x, y, mask): RNN/LSTM layer objects keeping Wx, Wh, b, dWx, ...
+    recurrent_objects(rnn, affine, x, y, mask): RNN/LSTM layer objects keeping Wx, Wh, b, dWx, ...;
+    recurrent_dlai(globals(), parameters, x, y): deeplearning.ai's column-major rnn_cell_*/lstm_cell_*
+    and rnn_*/lstm_* functions, read as CS231n's (recurrent_dlai.py).
 
 Normalisation layers (byo/norm/) in (1), (3) and (6): BatchNorm/LayerNorm/GroupNorm objects with
 gamma/beta (weight/bias, scale/shift), running_mean/running_var (moving_mean/moving_var), eps,
@@ -67,10 +69,11 @@ from .mlp import colmajor, functional, netclass, network, rowmajor
 from .norm import norm_fn
 from .program import ProgramModel, program
 from .recurrent import RecurrentModel, recurrent, recurrent_objects
+from .recurrent_dlai import recurrent_dlai
 from .result import UserCheckResult
 from .shared import UserModel, build_twin, call_model_factory, infer_activation
 
 __all__ = ["CNNModel", "ProgramModel", "TorchMismatch", "UserCheckResult", "UserModel", "affine_fn", "assert_matches_torch", "build_twin",
            "call_model_factory", "check", "cnn", "colmajor", "conv_fn", "fn_layer", "functional", "infer_activation",
-           "netclass", "network", "norm_fn", "pool_fn", "program", "recurrent", "recurrent_objects", "RecurrentModel",
+           "netclass", "network", "norm_fn", "pool_fn", "program", "recurrent", "recurrent_dlai", "recurrent_objects", "RecurrentModel",
            "rowmajor"]

@@ -21,6 +21,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from numpy_impl.functional import MASKED, temporal_ce
+
 Array = np.ndarray
 
 RNN_NAMES = ("rnn_cell_forward", "rnn_cell_backward", "rnn_forward", "rnn_backward")
@@ -265,7 +267,78 @@ def dlai_functions(module: Any, *, names: Mapping[str, str] | None = None) -> Si
     return SimpleNamespace(**wrapped, convention="deeplearning.ai", user_functions=tuple(fns))
 
 
-def recurrent_dlai(module: Any, *args, names: Mapping[str, str] | None = None, **kwargs):
-    """byo.recurrent over your deeplearning.ai-style functions: byo.recurrent(dlai_functions(module), ...)."""
+def _cs231n_params(parameters: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Array]:
+    """Your parameters dict (RNN: Wax, Waa, ba, Wya, by; LSTM: Wf, bf, Wi, bi, Wc, bc, Wo, bo, Wy,
+    by) as CS231n's Wx, Wh, b (LSTM blocks i, f, o, g) and W_vocab (H, V), b_vocab (V,)."""
+    if not isinstance(parameters, Mapping):
+        raise ValueError(f"parameters: give your parameters dict, got {type(parameters).__name__}")
+
+    def get(key: str) -> Array:
+        theirs = names.get(key, key)
+        if theirs not in parameters:
+            raise ValueError(f"parameters: no {theirs!r} (an RNN has Wax, Waa, ba, Wya, by; an LSTM Wf, bf, ..., Wy, by)")
+        return np.array(parameters[theirs], dtype=np.float64 if np.asarray(parameters[theirs]).dtype.kind in "iub"
+                        else np.asarray(parameters[theirs]).dtype)
+
+    lstm = names.get("Wf", "Wf") in parameters
+    if lstm:
+        w = {c: get(f"W{c}") for _, c in GATES}
+        n_a = w["f"].shape[0]
+        Wx = np.concatenate([w[c][:, n_a:].T for _, c in GATES], axis=1)
+        Wh = np.concatenate([w[c][:, :n_a].T for _, c in GATES], axis=1)
+        b = np.concatenate([get(f"b{c}").reshape(-1) for _, c in GATES])
+        out_w = get("Wy")
+    else:
+        Wx, Wh, b, out_w = get("Wax").T, get("Waa").T, get("ba").reshape(-1), get("Wya")
+    return {"Wx": np.array(Wx), "Wh": np.array(Wh), "b": b, "W_vocab": np.array(out_w.T), "b_vocab": get("by").reshape(-1)}
+
+
+def _temporal_affine_forward(x, w, b):
+    """The output layer y = Wya a + by at every step, as CS231n's temporal affine (ours, not yours)."""
+    return x @ w + b, (x, w)
+
+
+def _temporal_affine_backward(dout, cache):
+    x, w = cache
+    flat = x.reshape(-1, x.shape[-1])
+    return dout @ w.T, flat.T @ dout.reshape(-1, w.shape[1]), dout.sum(axis=(0, 1))
+
+
+def _temporal_softmax_loss(x, y, mask):
+    """The softmax cross-entropy of every unmasked step, summed and divided by N (ours)."""
+    return temporal_ce(x, np.where(mask, y, MASKED))
+
+
+def recurrent_dlai(module: Any, parameters: Mapping[str, Any], x, y, mask=None, *, a0=None,
+                   names: Mapping[str, str] | None = None, name: str = "recurrent (deeplearning.ai)"):
+    """Your deeplearning.ai-style RNN or LSTM checked by byo.recurrent, step by step.
+
+    Args:
+        module: a module, namespace or dict (`globals()`) with your rnn_cell_*/rnn_* or
+            lstm_cell_*/lstm_* functions.
+        parameters: your parameters dict, column-major: an RNN's Wax (n_a, n_x), Waa, ba (n_a, 1),
+            Wya (n_y, n_a), by (n_y, 1); an LSTM's Wf, Wi, Wc, Wo (n_a, n_a + n_x), bf, ..., Wy, by.
+        x: (n_x, m, T_x) inputs. y: (m, T_x) integer labels in [0, n_y): the class each step's
+            softmax(Wy a + by) should give. mask: (m, T_x) booleans, False on padded steps.
+        a0: (n_a, m) initial hidden state; None: zeros. names: your names where they differ,
+            e.g. {"Wi": "Wu", "bi": "bu"}.
+    Your cells' recurrence, their gradients and the gradient they hand back through time are
+    judged; the output layer (Wy a + by) and its softmax loss are computed with ours, since the
+    course's cells compute yt_pred without a backward for it."""
     from .recurrent import recurrent  # the CS231n-style check; imported here, where it is needed
-    return recurrent(dlai_functions(module, names=names), *args, **kwargs)
+    names = dict(names or {})
+    fns = dlai_functions(module, names=names)
+    params = _cs231n_params(parameters, names)
+    kind = "lstm" if names.get("Wf", "Wf") in parameters else "rnn"
+    for fn in (f"{kind}_forward", f"{kind}_backward"):
+        if not hasattr(fns, fn):
+            raise ValueError(f"recurrent_dlai: your parameters are an {kind.upper()}'s, but {fn} is not defined")
+    seq = np.asarray(x)
+    if seq.ndim != 3:
+        raise ValueError(f"x: give (n_x, m, T_x) inputs, got shape {seq.shape}")
+    h0 = None if a0 is None else np.array(np.asarray(a0).T)
+    both = SimpleNamespace(**vars(fns), temporal_affine_forward=_temporal_affine_forward,
+                           temporal_affine_backward=_temporal_affine_backward,
+                           temporal_softmax_loss=_temporal_softmax_loss)
+    return recurrent(both, params, seq.transpose(1, 2, 0), y, mask, h0=h0, cell=kind,
+                     gate_order="ifog" if kind == "lstm" else None, name=name)
