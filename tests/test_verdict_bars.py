@@ -205,11 +205,12 @@ def test_probe_match_lies_between_rounding_and_a_leaky_slope(dtype, low):
     ({"batch_mean"}, "layers", False, False),      # no loss of the user's balances the layers' 1/N
     ({"batch_mean", "l2_w"}, "layers", True, False),
     ({"l2_w"}, "layers", True, False),
+    (set(), "layers", True, False),                # nothing undeclared: nothing to pass on
     ({"batch_mean"}, "update", True, False),
     ({"batch_mean"}, "none", True, False),
     ({"batch_mean"}, "loss", True, False),
     ({"batch_mean"}, "batch", True, False),        # any other name, whichever way it sorts
-], ids=["layers", "torch-loss", "and-l2", "l2", "update", "none", "loss", "other"])
+], ids=["layers", "torch-loss", "and-l2", "l2", "nothing", "update", "none", "loss", "other"])
 def test_only_the_1_over_n_moved_into_the_layers_under_your_own_loss_passes(changed, batch_mean, own_loss,
                                                                              passes):
     assert verdict.undeclared_convention_passes(changed, fresh(batch_mean), own_loss) is passes
