@@ -225,3 +225,14 @@ def test_your_loss_with_the_layers_dividing_passes_and_a_sum_fails_through_byo()
     assert layers.passed and any("batch_mean='layers'" in n and "did not declare" in n for n in layers.notes)
     summed = _check(Knobs(), "update")
     assert not summed.passed and "declare batch_mean='update'" in summed.undeclared
+
+
+def test_every_annotation_of_verdict_is_a_type():
+    """The hints are read back (typing.get_type_hints, as a runtime type checker or the docs do),
+    so each must evaluate: `float | None`, never an expression that raises."""
+    import inspect
+    import typing
+    for name, fn in inspect.getmembers(verdict, inspect.isfunction):
+        if fn.__module__ == verdict.__name__:
+            typing.get_type_hints(fn)
+    assert typing.get_type_hints(verdict.row_bar) == {"dtype": str, "torch_noise": float | None, "return": float}
