@@ -179,11 +179,12 @@ def _run_user(path, cwd=None):
 
 
 def test_examples_pass_through_user_from_a_folder_with_its_own_common_and_utils(tmp_path):
-    for name in ("byo_rnn_cs231n", "byo_lstm_cs231n", "byo_rnn_objects"):
+    examples = ("byo_rnn_cs231n", "byo_lstm_cs231n", "byo_rnn_objects", "byo_rnn_dlai")
+    for name in examples:
         shutil.copy(EXAMPLES / f"{name}.py", tmp_path)
     for name in ("common", "utils"):
         (tmp_path / f"{name}.py").write_text("raise SystemExit('the user\\'s own module, never ours')\n")
-    for name in ("byo_rnn_cs231n", "byo_lstm_cs231n", "byo_rnn_objects"):
+    for name in examples:
         proc = _run_user(tmp_path / f"{name}.py", cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
 
