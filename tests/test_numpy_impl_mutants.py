@@ -300,3 +300,53 @@ def test_laststep_message_and_float32_gradient():
     dx = layer.backward(np.ones((2, 2), np.float32))
     assert dx.dtype == np.float32
     np.testing.assert_array_equal(dx, np.concatenate([np.zeros((2, 2, 2)), np.ones((2, 1, 2))], axis=1))
+
+
+# --- norm specs and layers: validation, eps, fresh buffers --------------------------------
+
+def test_norm_specs_accept_the_edges_of_their_ranges():
+    assert S.GroupNorm(1).num_groups == 1  # one group: torch's LayerNorm-like GroupNorm
+    assert S.LayerNorm().affine and S.GroupNorm(2, affine=False).eps == 1e-5
+    assert S.BatchNorm1d(momentum=0.0).momentum == 0.0  # running statistics frozen
+    assert S.BatchNorm1d(momentum=1.0).momentum == 1.0  # running statistics = the last batch's
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: S.GroupNorm(0), r"^num_groups: must be an integer >= 1, got 0$"),
+    (lambda: S.GroupNorm(1.5), r"^num_groups: must be an integer >= 1, got 1\.5$"),
+    (lambda: S.LayerNorm(eps=0.0), r"^eps: must be > 0, got 0\.0$"),
+    (lambda: S.GroupNorm(2, eps=-1.0), r"^eps: must be > 0, got -1\.0$"),
+    (lambda: S.LayerNorm(affine=1), r"^affine: must be True or False, got 1$"),
+    (lambda: S.GroupNorm(2, affine=None), r"^affine: must be True or False, got None$"),
+    (lambda: S.Residual(()), r"^residual: needs at least one layer in its branch$"),
+    (lambda: N.GroupNorm(3, 4), r"^groupnorm: 4 channels do not split into 3 groups$"),
+], ids=["groups_0", "groups_float", "ln_eps_0", "gn_eps_neg", "ln_affine_int", "gn_affine_none", "residual_empty",
+        "gn_layer_split"])
+def test_norm_validation_messages(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_layernorm_wrong_shape_message():
+    with pytest.raises(ValueError, match=r"^layernorm: expected input \(N, 3, 4\), got shape \(2, 3, 5\)$"):
+        N.LayerNorm((3, 4)).forward(np.ones((2, 3, 5)))
+
+
+@pytest.mark.parametrize("layer", [N.LayerNorm((2,), eps=0.5), N.GroupNorm(1, 2, eps=0.5)], ids=["layernorm", "groupnorm"])
+def test_norm_layers_use_their_eps(layer):
+    y = layer.forward(np.array([[0.0, 2.0]]))  # mean 1, variance 1
+    np.testing.assert_allclose(y, [[-1 / np.sqrt(1.5), 1 / np.sqrt(1.5)]], rtol=1e-14)
+
+
+def test_layernorm_forward_default_eps_is_torchs():
+    y, _ = NF.layernorm_forward(np.array([[0.0, 0.002]]), np.ones(2), np.zeros(2))
+    np.testing.assert_allclose(y, [[-0.001, 0.001] / np.sqrt(1e-6 + 1e-5)], rtol=1e-12)
+
+
+def test_init_state_starts_running_statistics_like_torch():
+    spec = S.ModelSpec("bn", (3,), (S.Linear(2), S.BatchNorm1d()))
+    state = N.init_state(spec)
+    np.testing.assert_array_equal(state["1.running_mean"], np.zeros(2))
+    np.testing.assert_array_equal(state["1.running_var"], np.ones(2))
+    count = state["1.num_batches_tracked"]
+    assert count.shape == () and count.dtype == np.int64 and count == 0
