@@ -350,3 +350,10 @@ def test_init_state_starts_running_statistics_like_torch():
     np.testing.assert_array_equal(state["1.running_var"], np.ones(2))
     count = state["1.num_batches_tracked"]
     assert count.shape == () and count.dtype == np.int64 and count == 0
+
+
+def test_norm_builder_names_a_spec_it_cannot_build():
+    # a new norm-like spec routed here without a builder must say which spec, not fail later
+    from numpy_impl import norm
+    with pytest.raises(TypeError, match=r"^no NumPy layer for spec Linear\(out_features=2, bias=True\)$"):
+        norm.build_layer(S.Linear(2), (3,), np.float64, None)
