@@ -149,8 +149,8 @@ def nll(prob: Array, labels: Array) -> tuple[float, Array]:
     rows = np.arange(n)
     picked = prob[rows, labels]
     grad = np.zeros_like(prob)
-    grad[rows, labels] = -1.0 / (n * picked)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore"):  # p = 0 (an underflowed softmax): loss inf, gradient -inf, like torch
+        grad[rows, labels] = -1.0 / (n * picked)
         return float(-np.mean(np.log(picked))), grad
 
 

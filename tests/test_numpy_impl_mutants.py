@@ -1,0 +1,349 @@
+"""Behaviour of numpy_impl that mutation testing (issue 26) found unpinned: report texts,
+activation factories and their alpha, boundaries (x = 0, StepLR's step boundaries, the
+truncated normal's 2 std), dtypes kept in float32, and the messages of user errors.
+Pure NumPy, in-process, deterministic."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import numpy_impl as N
+from numpy_impl import functional as F
+from numpy_impl import norm_functional as NF
+from numpy_impl import spec as S
+from numpy_impl.init import truncated_normal
+from numpy_impl.optim import SGD, StepLR
+from numpy_impl.spec_recurrent import LSTM, Embedding, LastStep
+
+
+# --- param_count_lines: the report text -------------------------------------------------
+
+def test_param_count_lines_recurrent_stack_then_layer_without_bias():
+    spec = S.ModelSpec("seq", (5,), (Embedding(10, 4), LSTM(3, num_layers=2), LastStep(), S.Linear(2, bias=False)),
+                       loss="softmax_ce")
+    assert N.param_count_lines(spec) == [
+        "layer 0 embedding: 10x4 (no bias) = 40",
+        "layer 1 lstm: 12x4 + 12x3 + 12 + 12 + 12x3 + 12x3 + 12 + 12 = 204",
+        "layer 3 linear: 2x3 (no bias) = 6",
+    ]
+    assert N.param_count(spec) == 250
+
+
+def test_param_count_lines_residual_with_projection():
+    spec = S.ModelSpec("res", (4,), (S.Linear(3), S.Residual((S.Linear(5), S.Activation("relu"))), S.Linear(2)))
+    assert N.param_count_lines(spec) == [
+        "layer 0 linear: 3x4 + 3 = 15",
+        "layer 1 branch 0 linear: 5x3 + 5 = 20",
+        "layer 1 proj linear: 5x3 + 5 = 20",
+        "layer 2 linear: 2x5 + 2 = 12",
+    ]
+
+
+def test_param_count_lines_conv_without_bias():
+    spec = S.ModelSpec("cnn", (1, 4, 4), (S.Conv2d(2, 3, bias=False), S.Flatten(), S.Linear(1)))
+    assert N.param_count_lines(spec) == ["layer 0 conv2d: 2x1x3x3 (no bias) = 18", "layer 2 linear: 1x8 + 1 = 9"]
+
+
+# --- describe() --------------------------------------------------------------------------
+
+def test_describe_norm_layers():
+    assert N.LayerNorm((3, 4)).describe() == "layernorm(3x4)"
+    assert N.GroupNorm(2, 6).describe() == "groupnorm(2, 6)"
+    assert N.BatchNorm1d(5).describe() == "batchnorm1d(5)"
+
+
+def test_describe_residual_with_and_without_projection():
+    plain = N.Residual([N.Linear(3, 3), N.ReLU(), N.Linear(3, 3)])
+    assert plain.describe() == "residual(linear(3->3), relu, linear(3->3))"
+    projected = N.Residual([N.Linear(3, 5), N.Tanh()], proj=N.Linear(3, 5))
+    assert projected.describe() == "residual(linear(3->5), tanh + proj linear(3->5))"
+
+
+# --- activation factories and alpha ------------------------------------------------------
+
+X = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]])
+
+
+@pytest.mark.parametrize("factory, expected", [
+    (N.ReLU, [0.0, 0.0, 0.0, 0.5, 3.0]),
+    (N.Identity, [-2.0, -0.5, 0.0, 0.5, 3.0]),
+    (N.LeakyReLU, [-0.02, -0.005, 0.0, 0.5, 3.0]),  # torch's default slope 0.01
+    (lambda: N.LeakyReLU(0.2), [-0.4, -0.1, 0.0, 0.5, 3.0]),
+    (N.Sigmoid, 1.0 / (1.0 + np.exp(-X[0]))),
+    (N.Softplus, np.log1p(np.exp(X[0]))),
+], ids=["relu", "identity", "leaky_default", "leaky_0.2", "sigmoid", "softplus"])
+def test_activation_factories(factory, expected):
+    layer = factory()
+    np.testing.assert_allclose(layer.forward(X), [expected], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("factory, name", [(N.ReLU, "relu"), (N.Sigmoid, "sigmoid"), (N.LeakyReLU, "leaky_relu"),
+                                           (N.Softplus, "softplus"), (N.Identity, "identity")])
+def test_activation_factories_kind(factory, name):
+    assert factory().kind == name
+
+
+@pytest.mark.parametrize("name, alpha, dx", [
+    ("leaky_relu", 0.2, [0.2, 0.2, 0.2, 1.0, 1.0]),  # torch: slope alpha at x = 0
+    ("elu", 0.5, [0.5 * np.exp(-2.0), 0.5 * np.exp(-0.5), 0.5, 1.0, 1.0]),  # torch: alpha * exp(0) at 0
+], ids=["leaky", "elu"])
+def test_activation_derivative_at_zero_uses_alpha(name, alpha, dx):
+    layer = N.Activation(name, alpha)
+    layer.forward(X)
+    np.testing.assert_allclose(layer.backward(np.ones_like(X)), [dx], rtol=1e-15, atol=0)
+
+
+def test_elu_forward_with_alpha():
+    y = N.Activation("elu", 0.5).forward(X)
+    np.testing.assert_allclose(y, [[0.5 * np.expm1(-2.0), 0.5 * np.expm1(-0.5), 0.0, 0.5, 3.0]], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "elu"])
+def test_activation_gradient_keeps_float32(name):
+    layer = N.Activation(name, 0.3)
+    x = X.astype(np.float32)
+    layer.forward(x)
+    assert layer.backward(np.ones_like(x)).dtype == np.float32
+
+
+# --- losses ------------------------------------------------------------------------------
+
+def test_nll_value_and_gradient():
+    prob = np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])
+    labels = np.array([1, 2])
+    loss = N.Loss("nll")
+    value = loss.forward(prob, labels)
+    assert value == pytest.approx(-(np.log(0.5) + np.log(0.8)) / 2, rel=1e-15)
+    expected = np.zeros_like(prob)
+    expected[0, 1], expected[1, 2] = -1.0 / (2 * 0.5), -1.0 / (2 * 0.8)
+    np.testing.assert_allclose(loss.backward(), expected, rtol=1e-15, atol=0)
+
+
+def test_nll_of_a_zero_probability_is_inf_without_warnings():
+    # a softmax that underflows gives p = 0 exactly: torch's nll_loss(log p) is inf, silently
+    prob = np.array([[1.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = F.nll(prob, np.array([1]))
+    assert value == np.inf
+    assert grad[0, 1] == -np.inf and grad[0, 0] == 0.0
+
+
+def test_bce_at_saturated_probabilities_without_warnings():
+    prob, target = np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, _ = F.bce(prob, target)
+    assert value == 0.0
+
+
+def test_loss_unknown_name_message():
+    with pytest.raises(ValueError, match=r"^loss: unknown 'hinge'; choose from mse, half_sse, bce, softmax_ce, nll, "
+                                         r"temporal_ce$"):
+        N.Loss("hinge")
+
+
+def test_loss_backward_before_forward():
+    with pytest.raises(RuntimeError, match=r"^loss mse: backward called before forward$"):
+        N.Loss("mse").backward()
+
+
+# --- init --------------------------------------------------------------------------------
+
+def test_truncated_normal_stays_within_two_std_with_its_moments():
+    std = 10.0
+    w = truncated_normal(np.random.default_rng(0), (2_000_000,), std)
+    assert np.abs(w).max() <= 2 * std
+    assert np.abs(w).max() > 1.99 * std  # the truncation is at 2 std, not narrower
+    # N(0, std) truncated at +-2 std: mean 0, std = std * 0.8796 (1 - 4 phi(2) / (2 Phi(2) - 1) = 0.7737)
+    assert abs(w.mean()) < 0.015  # standard error 0.0062; a shift of 1 in the redraws moves it ~0.036
+    assert w.std() == pytest.approx(std * 0.7737 ** 0.5, rel=5e-3)
+
+
+def test_truncated_normal_small_draws_stay_within_two_std():
+    # a small tensor is truncated too, not only one where some first draw lands beyond 3 std
+    for seed in range(200):
+        w = truncated_normal(np.random.default_rng(seed), (5,), 1.0)
+        assert np.abs(w).max() <= 2.0, seed
+
+
+def test_truncated_normal_scales_with_std():
+    # std * (a draw at std 1) from the same stream: the redraws must use N(0, std) too
+    a = truncated_normal(np.random.default_rng(3), (50_000,), 1.0)
+    b = truncated_normal(np.random.default_rng(3), (50_000,), 10.0)
+    np.testing.assert_allclose(b, 10.0 * a, rtol=1e-14, atol=0)
+
+
+def test_truncnormal_init_with_std_zero_is_zero():
+    spec = S.ModelSpec("z", (3,), (S.Linear(2),), init=S.Init("truncnormal", std=0.0, bias=0.25))
+    state = N.init_state(spec)
+    assert np.array_equal(state["0.weight"], np.zeros((2, 3)))
+    assert np.array_equal(state["0.bias"], np.full(2, 0.25))
+
+
+# --- StepLR ------------------------------------------------------------------------------
+
+def _lrs(step_size: int, steps: int, **kw) -> tuple[list[float], StepLR]:
+    opt = SGD({"w": np.zeros(1)}, 1.0)
+    sched = StepLR(opt, step_size, **kw)
+    lrs = []
+    for _ in range(steps):
+        sched.step()
+        lrs.append(opt.lr)
+    return lrs, sched
+
+
+def test_steplr_decays_at_step_boundaries_with_default_gamma():
+    lrs, sched = _lrs(2, 5)
+    assert lrs == pytest.approx([1.0, 0.1, 0.1, 0.01, 0.01], rel=1e-15)  # torch's default gamma 0.1
+    assert sched.last_epoch == 5  # torch's epoch counter
+
+
+def test_steplr_step_size_one_decays_every_step():
+    lrs, _ = _lrs(1, 3, gamma=0.5)
+    assert lrs == [0.5, 0.25, 0.125]
+
+
+def test_steplr_rejects_step_size_zero():
+    with pytest.raises(ValueError, match=r"^step_size: must be >= 1, got 0$"):
+        StepLR(SGD({"w": np.zeros(1)}, 1.0), 0)
+
+
+# --- Sequential modes ----------------------------------------------------------------------
+
+def test_sequential_eval_turns_dropout_off():
+    model = N.Sequential([N.Linear(3, 3), N.Dropout(0.5, rng=np.random.default_rng(0))])
+    model.train()
+    model.eval()
+    assert all(layer.training is False for layer in model.layers)
+    x = np.ones((4, 3))
+    np.testing.assert_array_equal(model.layers[1].forward(x), x)
+
+
+# --- GroupNorm -----------------------------------------------------------------------------
+
+def test_groupnorm_on_flat_input_and_wrong_channels():
+    layer = N.GroupNorm(2, 4)
+    x = np.array([[1.0, 3.0, 10.0, 14.0]])  # groups (1, 3) and (10, 14): each normalises to (-1, 1)
+    eps = 1e-5
+    expected = [[-1 / np.sqrt(1 + eps), 1 / np.sqrt(1 + eps), -2 / np.sqrt(4 + eps), 2 / np.sqrt(4 + eps)]]
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-14)
+    with pytest.raises(ValueError, match=r"^groupnorm: expected input \(N, 4, \.\.\.\), got shape \(1, 6\)$"):
+        layer.forward(np.ones((1, 6)))
+
+
+def test_groupnorm_forward_default_eps_is_torchs():
+    x = np.array([[[0.0, 0.002]], [[0.0, 0.0]]])  # variance 1e-6: eps matters
+    y, _ = NF.groupnorm_forward(x[:1], np.ones(1), np.zeros(1), 1)
+    np.testing.assert_allclose(y[0, 0], [-0.001, 0.001] / np.sqrt(1e-6 + 1e-5), rtol=1e-12)
+
+
+# --- Residual ------------------------------------------------------------------------------
+
+def test_residual_nested_state_dict_loads_into_the_right_layer():
+    spec = S.ModelSpec("nested", (3,), (S.Residual((S.Linear(3), S.Residual((S.Linear(3), S.Linear(3))))),))
+    model = N.build(spec)
+    state = {k: np.full(v.shape, i + 1.0) for i, (k, v) in enumerate(sorted(model.state_dict().items()))}
+    model.load_state_dict(state)
+    got = model.state_dict()
+    assert sorted(got) == sorted(state)
+    for k in state:
+        np.testing.assert_array_equal(got[k], state[k], err_msg=k)
+
+
+def test_residual_kink_state():
+    kinked = N.Residual([N.Linear(2, 2), N.ReLU()])
+    kinked.forward(np.array([[1.0, -1.0]]))
+    assert kinked.kink_state() is not None and kinked.kink_state().shape == (2,)
+    smooth = N.Residual([N.Linear(2, 2), N.Tanh()])
+    smooth.forward(np.array([[1.0, -1.0]]))
+    assert smooth.kink_state() is None
+
+
+class _Bare:
+    """A duck-typed branch layer with parameters but no buffers or grads attributes."""
+    kind = "bare"
+
+    def __init__(self):
+        self.params, self.training, self.name = {"scale": np.array(2.0)}, False, "bare"
+
+    def forward(self, x):
+        return x * self.params["scale"]
+
+
+def test_residual_branch_layer_without_buffers():
+    block = N.Residual([_Bare()])
+    assert block.buffers == {} and block.grads == {}
+    assert list(block.params) == ["branch.0.scale"]
+
+
+# --- LastStep ------------------------------------------------------------------------------
+
+def test_laststep_message_and_float32_gradient():
+    layer = N.LastStep()
+    with pytest.raises(ValueError, match=r"^last_step: expected input \(N, T, H\), got shape \(2, 3\)$"):
+        layer.forward(np.ones((2, 3)))
+    x = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    np.testing.assert_array_equal(layer.forward(x), x[:, -1])
+    dx = layer.backward(np.ones((2, 2), np.float32))
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(dx, np.concatenate([np.zeros((2, 2, 2)), np.ones((2, 1, 2))], axis=1))
+
+
+# --- norm specs and layers: validation, eps, fresh buffers --------------------------------
+
+def test_norm_specs_accept_the_edges_of_their_ranges():
+    assert S.GroupNorm(1).num_groups == 1  # one group: torch's LayerNorm-like GroupNorm
+    assert S.LayerNorm().affine and S.GroupNorm(2, affine=False).eps == 1e-5
+    assert S.BatchNorm1d(momentum=0.0).momentum == 0.0  # running statistics frozen
+    assert S.BatchNorm1d(momentum=1.0).momentum == 1.0  # running statistics = the last batch's
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: S.GroupNorm(0), r"^num_groups: must be an integer >= 1, got 0$"),
+    (lambda: S.GroupNorm(1.5), r"^num_groups: must be an integer >= 1, got 1\.5$"),
+    (lambda: S.LayerNorm(eps=0.0), r"^eps: must be > 0, got 0\.0$"),
+    (lambda: S.GroupNorm(2, eps=-1.0), r"^eps: must be > 0, got -1\.0$"),
+    (lambda: S.LayerNorm(affine=1), r"^affine: must be True or False, got 1$"),
+    (lambda: S.GroupNorm(2, affine=None), r"^affine: must be True or False, got None$"),
+    (lambda: S.Residual(()), r"^residual: needs at least one layer in its branch$"),
+    (lambda: N.GroupNorm(3, 4), r"^groupnorm: 4 channels do not split into 3 groups$"),
+], ids=["groups_0", "groups_float", "ln_eps_0", "gn_eps_neg", "ln_affine_int", "gn_affine_none", "residual_empty",
+        "gn_layer_split"])
+def test_norm_validation_messages(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_layernorm_wrong_shape_message():
+    with pytest.raises(ValueError, match=r"^layernorm: expected input \(N, 3, 4\), got shape \(2, 3, 5\)$"):
+        N.LayerNorm((3, 4)).forward(np.ones((2, 3, 5)))
+
+
+@pytest.mark.parametrize("layer", [N.LayerNorm((2,), eps=0.5), N.GroupNorm(1, 2, eps=0.5)], ids=["layernorm", "groupnorm"])
+def test_norm_layers_use_their_eps(layer):
+    y = layer.forward(np.array([[0.0, 2.0]]))  # mean 1, variance 1
+    np.testing.assert_allclose(y, [[-1 / np.sqrt(1.5), 1 / np.sqrt(1.5)]], rtol=1e-14)
+
+
+def test_layernorm_forward_default_eps_is_torchs():
+    y, _ = NF.layernorm_forward(np.array([[0.0, 0.002]]), np.ones(2), np.zeros(2))
+    np.testing.assert_allclose(y, [[-0.001, 0.001] / np.sqrt(1e-6 + 1e-5)], rtol=1e-12)
+
+
+def test_init_state_starts_running_statistics_like_torch():
+    spec = S.ModelSpec("bn", (3,), (S.Linear(2), S.BatchNorm1d()))
+    state = N.init_state(spec)
+    np.testing.assert_array_equal(state["1.running_mean"], np.zeros(2))
+    np.testing.assert_array_equal(state["1.running_var"], np.ones(2))
+    count = state["1.num_batches_tracked"]
+    assert count.shape == () and count.dtype == np.int64 and count == 0
+
+
+def test_norm_builder_names_a_spec_it_cannot_build():
+    # a new norm-like spec routed here without a builder must say which spec, not fail later
+    from numpy_impl import norm
+    with pytest.raises(TypeError, match=r"^no NumPy layer for spec Linear\(out_features=2, bias=True\)$"):
+        norm.build_layer(S.Linear(2), (3,), np.float64, None)
