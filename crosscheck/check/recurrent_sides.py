@@ -48,12 +48,11 @@ class StepSide(Protocol):
     def carry_in(self, dout: np.ndarray, carried: tuple) -> tuple | None: ...
 
 
-class MirrorSide:
-    """numpy_impl's Recurrent seen step by step: its records, its step functions, its carry_in."""
+class LayerSide:
+    """A side over one layer object that keeps its parameter gradients and initial states."""
 
-    def __init__(self, layer: Recurrent) -> None:
-        self.layer, self.kind, self.stacks = layer, layer.kind, layer.num_layers
-        self.param_names = PARAMS if layer.bias else PARAMS[:2]
+    def __init__(self, layer) -> None:
+        self.layer, self.kind = layer, layer.kind
 
     @property
     def grads(self) -> dict:
@@ -61,6 +60,15 @@ class MirrorSide:
 
     def initial_states(self, n: int, dtype) -> list[tuple]:
         return self.layer.initial_states(n, dtype)
+
+
+class MirrorSide(LayerSide):
+    """numpy_impl's Recurrent seen step by step: its records, its step functions, its carry_in."""
+
+    def __init__(self, layer: Recurrent) -> None:
+        super().__init__(layer)
+        self.stacks = layer.num_layers
+        self.param_names = PARAMS if layer.bias else PARAMS[:2]
 
     def run(self, x: np.ndarray, upstream: np.ndarray) -> list[SideRun]:
         self.layer.forward(x.copy())

@@ -18,11 +18,16 @@ T = 12
 CLIP_BITES = 5  # the clean batch's total dh first exceeds 4.5 at step 5, going back from T - 1
 
 
-def _example():
-    spec = importlib.util.spec_from_file_location("corpus_byo_rnn_cs231n", EXAMPLES / "byo_rnn_cs231n.py")
+def _load(example: str):
+    """A fresh module of examples/<example>.py (its own copy: a row may replace its functions)."""
+    spec = importlib.util.spec_from_file_location(f"corpus_{example}", EXAMPLES / f"{example}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _example():
+    return _load("byo_rnn_cs231n")
 
 
 CS = _example()
@@ -182,14 +187,7 @@ SLIPS = {  # name: (cell, replaced functions, (layer, step, quantity) of the ste
 
 # --- layer objects (examples/byo_rnn_objects.py) -----------------------------------------------
 
-def _objects_example():
-    spec = importlib.util.spec_from_file_location("corpus_byo_rnn_objects", EXAMPLES / "byo_rnn_objects.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-OBJ = _objects_example()
+OBJ = _load("byo_rnn_objects")
 
 
 class _NoCarryRNN(OBJ.RNN):

@@ -12,7 +12,7 @@ from torch import nn
 
 import reference.recurrent as RR
 
-from ...recurrent_sides import PARAMS, SideRun
+from ...recurrent_sides import PARAMS, LayerSide, SideRun
 from ..shared.adapters import UserLayer
 from .functions import TORCH_ORDER, Functions, to_torch, to_user
 
@@ -244,21 +244,11 @@ class UserRecurrent(UserLayer):
         return f"{self.cell}({self.params['weight_ih_l0'].shape[1]}->{self.hidden}{order})"
 
 
-class UserSteps:
+class UserSteps(LayerSide):
     """A UserRecurrent step by step (recurrent_steps.StepSide): its sequence function shows
     its states h and dx; its per-step totals, carries and parameter shares stay inside its loop."""
     stacks = 1
     param_names = PARAMS
-
-    def __init__(self, layer: UserRecurrent) -> None:
-        self.layer, self.kind = layer, layer.kind
-
-    @property
-    def grads(self) -> dict:
-        return self.layer.grads
-
-    def initial_states(self, n: int, dtype) -> list[tuple]:
-        return self.layer.initial_states(n, dtype)
 
     def run(self, x: np.ndarray, upstream: np.ndarray) -> list[SideRun]:
         dtype = self.layer.params["weight_ih_l0"].dtype
