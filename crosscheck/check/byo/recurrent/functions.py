@@ -65,6 +65,23 @@ def find_functions(funcs) -> Functions:
     return Functions(**found)
 
 
+def returned(out, fn_name: str, names: str):
+    """What a user's function returned, insisting on a tuple of len(names.split(', ')) items."""
+    n = len(names.split(", "))
+    if not isinstance(out, tuple) or len(out) != n:
+        got = f"a tuple of {len(out)} items" if isinstance(out, tuple) else type(out).__name__
+        raise ValueError(f"{fn_name} must return ({names}), got {got}")
+    return out
+
+
+def shaped(a, shape: tuple, what: str) -> np.ndarray:
+    """`a` as an array, insisting on `shape`."""
+    a = np.asarray(a)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{what} has shape {a.shape}; it must be {tuple(shape)}")
+    return a
+
+
 def check_order(order: str) -> str:
     """A declared LSTM gate order: the four letters i, f, g, o in some order."""
     if not isinstance(order, str) or sorted(order) != sorted(TORCH_ORDER):
@@ -96,9 +113,7 @@ def probe_gate_order(step_forward: Callable, d: int, h: int) -> str | None:
     wx, wh, b = rng.standard_normal((d, 4 * h)), rng.standard_normal((h, 4 * h)), rng.standard_normal(4 * h)
     out = call_user("lstm_step_forward (probing its gate order)", step_forward, x.copy(), ph.copy(), pc.copy(),
                     wx.copy(), wh.copy(), b.copy())
-    if not isinstance(out, tuple) or len(out) != 3:
-        raise ValueError(f"lstm_step_forward must return (next_h, next_c, cache), got {type(out).__name__}")
-    mine = np.asarray(out[0], np.float64)
+    mine = np.asarray(returned(out, "lstm_step_forward", "next_h, next_c, cache")[0], np.float64)
     for perm in permutations(TORCH_ORDER):
         order = "".join(perm)
         w = [torch.tensor(to_torch(a, order, -1).T) for a in (wx, wh)]

@@ -14,23 +14,7 @@ import reference.recurrent as RR
 
 from ...recurrent_sides import PARAMS, LayerSide, SideRun
 from ..shared.adapters import UserLayer
-from .functions import TORCH_ORDER, Functions, to_torch, to_user
-
-
-def _returned(out, fn_name: str, names: str):
-    """What a user's function returned, insisting on a tuple of len(names.split(', ')) items."""
-    n = len(names.split(", "))
-    if not isinstance(out, tuple) or len(out) != n:
-        got = f"a tuple of {len(out)} items" if isinstance(out, tuple) else type(out).__name__
-        raise ValueError(f"{fn_name} must return ({names}), got {got}")
-    return out
-
-
-def _shaped(a, shape: tuple, what: str) -> np.ndarray:
-    a = np.asarray(a)
-    if a.shape != tuple(shape):
-        raise ValueError(f"{what} has shape {a.shape}; it must be {tuple(shape)}")
-    return a
+from .functions import TORCH_ORDER, Functions, returned, shaped, to_torch, to_user
 
 
 class UserEmbedding(UserLayer):
@@ -46,15 +30,15 @@ class UserEmbedding(UserLayer):
     def forward(self, x):
         self._x = x
         idx = np.rint(x).astype(np.int64)
-        out, cache = _returned(self.call("word_embedding_forward", self._f, idx, self.params["weight"]),
+        out, cache = returned(self.call("word_embedding_forward", self._f, idx, self.params["weight"]),
                                "word_embedding_forward", "out, cache")
         self._cache = [cache]
-        return _shaped(out, (*idx.shape, self.params["weight"].shape[1]), "word_embedding_forward's out")
+        return shaped(out, (*idx.shape, self.params["weight"].shape[1]), "word_embedding_forward's out")
 
     def backward(self, dy):
         (cache,) = self._take_cache()  # a user's cache may be None
         dw = self.call("word_embedding_backward", self._b, dy, extra=(cache,))
-        self.set_grads({"weight": _shaped(dw, self.params["weight"].shape, "word_embedding_backward's dW")}, len(dy))
+        self.set_grads({"weight": shaped(dw, self.params["weight"].shape, "word_embedding_backward's dW")}, len(dy))
         return np.zeros(np.shape(self._x), dy.dtype)
 
     def twin(self) -> nn.Module:
@@ -80,18 +64,18 @@ class UserTemporalAffine(UserLayer):
     def forward(self, x):
         self._x = x
         w = self.params["weight"]
-        out, cache = _returned(self.call("temporal_affine_forward", self._f, x, w.T, self.params["bias"]),
+        out, cache = returned(self.call("temporal_affine_forward", self._f, x, w.T, self.params["bias"]),
                                "temporal_affine_forward", "out, cache")
         self._cache = [cache]
-        return _shaped(out, (*x.shape[:2], w.shape[0]), "temporal_affine_forward's out")
+        return shaped(out, (*x.shape[:2], w.shape[0]), "temporal_affine_forward's out")
 
     def backward(self, dy):
         (cache,) = self._take_cache()  # a user's cache may be None
-        dx, dw, db = _returned(self.call("temporal_affine_backward", self._b, dy, extra=(cache,)),
+        dx, dw, db = returned(self.call("temporal_affine_backward", self._b, dy, extra=(cache,)),
                                "temporal_affine_backward", "dx, dw, db")
         w = self.params["weight"]
-        self.set_grads({"weight": _shaped(dw, w.T.shape, "temporal_affine_backward's dw").T,
-                        "bias": _shaped(db, w.shape[:1], "temporal_affine_backward's db")}, len(dy))
+        self.set_grads({"weight": shaped(dw, w.T.shape, "temporal_affine_backward's dw").T,
+                        "bias": shaped(db, w.shape[:1], "temporal_affine_backward's db")}, len(dy))
         return self.checked_dx(np.asarray(dx))
 
     def twin(self) -> nn.Module:
@@ -159,9 +143,9 @@ class UserRecurrent(UserLayer):
     def torch_grads(self, dwx, dwh, db) -> tuple[np.ndarray, ...]:
         """The user's (dWx, dWh, db) as torch's (weight_ih, weight_hh, bias_ih, bias_hh) gradients."""
         wx, wh, b = self.user_weights()
-        dwx = _shaped(dwx, wx.shape, f"{self.cell}'s dWx")
-        dwh = _shaped(dwh, wh.shape, f"{self.cell}'s dWh")
-        db = to_torch(_shaped(db, b.shape, f"{self.cell}'s db"), self.order, 0)
+        dwx = shaped(dwx, wx.shape, f"{self.cell}'s dWx")
+        dwh = shaped(dwh, wh.shape, f"{self.cell}'s dWh")
+        db = to_torch(shaped(db, b.shape, f"{self.cell}'s db"), self.order, 0)
         return to_torch(dwx, self.order, 1).T, to_torch(dwh, self.order, 1).T, db, db
 
     def initial_states(self, n: int, dtype) -> list[tuple]:
@@ -171,16 +155,16 @@ class UserRecurrent(UserLayer):
     def forward(self, x):
         self._x = x
         h0 = self.initial_states(len(x), x.dtype)[0][0]
-        h, cache = _returned(self.call(f"{self.cell}_forward", self._f, x, h0, *self.user_weights()),
+        h, cache = returned(self.call(f"{self.cell}_forward", self._f, x, h0, *self.user_weights()),
                              f"{self.cell}_forward", "h, cache")
         self._cache = [cache]
-        return _shaped(h, (*x.shape[:2], self.hidden), f"{self.cell}_forward's h")
+        return shaped(h, (*x.shape[:2], self.hidden), f"{self.cell}_forward's h")
 
     def backward(self, dy):
         (cache,) = self._take_cache()  # a user's cache may be None
-        dx, dh0, dwx, dwh, db = _returned(self.call(f"{self.cell}_backward", self._b, dy, extra=(cache,)),
+        dx, dh0, dwx, dwh, db = returned(self.call(f"{self.cell}_backward", self._b, dy, extra=(cache,)),
                                           f"{self.cell}_backward", "dx, dh0, dWx, dWh, db")
-        self.dh0 = None if dh0 is None else _shaped(dh0, (len(dy), self.hidden), f"{self.cell}_backward's dh0")
+        self.dh0 = None if dh0 is None else shaped(dh0, (len(dy), self.hidden), f"{self.cell}_backward's dh0")
         self.set_grads(dict(zip((f"{n}_l0" for n in PARAMS), self.torch_grads(dwx, dwh, db))), len(dy))
         return self.checked_dx(np.asarray(dx))
 
@@ -196,14 +180,14 @@ class UserRecurrent(UserLayer):
             return None
         w = self.user_weights()
         if self.cell == "lstm":
-            h, c, cache = _returned(self.call("lstm_step_forward", self.steps[0], x, *prev, *w),
+            h, c, cache = returned(self.call("lstm_step_forward", self.steps[0], x, *prev, *w),
                                     "lstm_step_forward", "next_h, next_c, cache")
             return (np.asarray(h), np.asarray(c)), cache
         if self.steps[0] is not None:
-            h, cache = _returned(self.call("rnn_step_forward", self.steps[0], x, prev[0], *w),
+            h, cache = returned(self.call("rnn_step_forward", self.steps[0], x, prev[0], *w),
                                  "rnn_step_forward", "next_h, cache")
             return (np.asarray(h),), cache
-        h, cache = _returned(self.call("rnn_forward", self._f, x[:, None], prev[0], *w), "rnn_forward", "h, cache")
+        h, cache = returned(self.call("rnn_forward", self._f, x[:, None], prev[0], *w), "rnn_forward", "h, cache")
         return (np.asarray(h)[:, 0],), cache
 
     def step_back(self, x, prev: tuple, dstate: tuple) -> tuple:
@@ -213,14 +197,14 @@ class UserRecurrent(UserLayer):
             return None
         _, cache = self.step(x, prev)
         if self.cell == "lstm":
-            dx, dh, dc, *dw = _returned(self.call("lstm_step_backward", self.steps[1], *dstate, extra=(cache,)),
+            dx, dh, dc, *dw = returned(self.call("lstm_step_backward", self.steps[1], *dstate, extra=(cache,)),
                                         "lstm_step_backward", "dx, dprev_h, dprev_c, dWx, dWh, db")
             return np.asarray(dx), (np.asarray(dh), np.asarray(dc)), self.torch_grads(*dw)
         if self.steps[1] is not None:
-            dx, dh, *dw = _returned(self.call("rnn_step_backward", self.steps[1], dstate[0], extra=(cache,)),
+            dx, dh, *dw = returned(self.call("rnn_step_backward", self.steps[1], dstate[0], extra=(cache,)),
                                     "rnn_step_backward", "dx, dprev_h, dWx, dWh, db")
             return np.asarray(dx), (np.asarray(dh),), self.torch_grads(*dw)
-        dx, dh, *dw = _returned(self.call("rnn_backward", self._b, dstate[0][:, None], extra=(cache,)),
+        dx, dh, *dw = returned(self.call("rnn_backward", self._b, dstate[0][:, None], extra=(cache,)),
                                 "rnn_backward", "dx, dh0, dWx, dWh, db")
         return np.asarray(dx)[:, 0], (None if dh is None else np.asarray(dh),), self.torch_grads(*dw)
 

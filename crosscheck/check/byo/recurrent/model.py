@@ -13,7 +13,7 @@ from ...recurrent_slips import MASK_FILL
 from ...user_code import call_user
 from ..shared import validate as V
 from ..shared.model import UserModel, dtype_of
-from .functions import CS231N_ORDER, check_order, find_functions, probe_gate_order
+from .functions import CS231N_ORDER, check_order, find_functions, probe_gate_order, returned, shaped
 from .layers import UserEmbedding, UserRecurrent, UserTemporalAffine
 
 CELLS = {1: "rnn", 4: "lstm"}  # Wh's columns per hidden unit
@@ -161,11 +161,6 @@ def _user_loss(fn):
     def run(pred, target):
         mask = target != -1
         out = call_user("temporal_softmax_loss", fn, pred.copy(), np.where(mask, target, MASK_FILL), mask)
-        if not isinstance(out, tuple) or len(out) != 2:
-            raise ValueError(f"temporal_softmax_loss must return (loss, dx), got {type(out).__name__}")
-        value, grad = out
-        grad = np.asarray(grad, dtype=pred.dtype)
-        if grad.shape != pred.shape:
-            raise ValueError(f"temporal_softmax_loss's dx has shape {grad.shape}; it must be {pred.shape}")
-        return float(np.asarray(value)), grad
+        value, grad = returned(out, "temporal_softmax_loss", "loss, dx")
+        return float(np.asarray(value)), np.asarray(shaped(grad, pred.shape, "temporal_softmax_loss's dx"), pred.dtype)
     return run
