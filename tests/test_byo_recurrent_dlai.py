@@ -424,3 +424,15 @@ def test_the_example_passes_through_byo_recurrent_dlai():
     x, labels = np.random.default_rng(0).normal(size=(3, 6, 10)), np.zeros((6, 10), int)
     model = recurrent_dlai(example, example.initialize_parameters(3, 5, 4), x, labels)  # a module, as well as globals()
     assert byo.check(model).passed
+
+
+def test_nan_in_the_column_major_inputs_is_named_at_the_users_index():
+    example = load_example("byo_rnn_dlai")
+    x = np.random.default_rng(0).normal(size=(3, 6, 10))
+    x[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"^x: contains NaN at \[1, 2, 3\]$"):
+        recurrent_dlai(example, example.initialize_parameters(3, 5, 4), x, np.zeros((6, 10), int))
+    a0 = np.zeros((5, 6))
+    a0[4, 0] = np.inf
+    with pytest.raises(ValueError, match=r"^a0: contains .*\[4, 0\]$"):
+        recurrent_dlai(example, example.initialize_parameters(3, 5, 4), np.ones((3, 6, 10)), np.zeros((6, 10), int), a0=a0)

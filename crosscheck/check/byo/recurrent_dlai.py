@@ -23,6 +23,9 @@ import numpy as np
 
 from numpy_impl.functional import MASKED, temporal_ce
 
+from .shared import validate as V
+from .shared.model import dtype_of
+
 Array = np.ndarray
 
 RNN_NAMES = ("rnn_cell_forward", "rnn_cell_backward", "rnn_forward", "rnn_backward")
@@ -120,16 +123,18 @@ def _fresh(cache: Any, fn_name: str) -> Any:
     return copy.deepcopy(cache.user_cache)  # a backward that edits its cache cannot change the next call
 
 
-def _rnn_param_grads(g: dict, n_a: int) -> tuple[Array, Array, Array]:
-    """dWax (n_a, n_x), dWaa, dba -> dWx (D, H), dWh (H, H), db (H,)."""
-    return np.array(g["dWax"].T), np.array(g["dWaa"].T), np.array(g["dba"].reshape(n_a))
+def _rnn_param_grads(g: dict, n_a: int, d: str = "d") -> tuple[Array, Array, Array]:
+    """dWax (n_a, n_x), dWaa, dba -> dWx (D, H), dWh (H, H), db (H,); with d="" the
+    parameters themselves (Wax, Waa, ba -> Wx, Wh, b): one layout change for both."""
+    return np.array(g[f"{d}Wax"].T), np.array(g[f"{d}Waa"].T), np.array(g[f"{d}ba"].reshape(n_a))
 
 
-def _lstm_param_grads(g: dict, n_x: int, n_a: int) -> tuple[Array, Array, Array]:
-    """dW* (n_a, n_a + n_x), db* -> dWx (D, 4H), dWh (H, 4H), db (4H,) in blocks i, f, o, g."""
-    dWx = np.concatenate([g[f"dW{c}"][:, n_a:].T for _, c in GATES], axis=1)
-    dWh = np.concatenate([g[f"dW{c}"][:, :n_a].T for _, c in GATES], axis=1)
-    db = np.concatenate([g[f"db{c}"].reshape(n_a) for _, c in GATES])
+def _lstm_param_grads(g: dict, n_a: int, d: str = "d") -> tuple[Array, Array, Array]:
+    """dW* (n_a, n_a + n_x), db* -> dWx (D, 4H), dWh (H, 4H), db (4H,) in blocks i, f, o, g; with
+    d="" the parameters themselves (Wf, bf, ... -> Wx, Wh, b)."""
+    dWx = np.concatenate([g[f"{d}W{c}"][:, n_a:].T for _, c in GATES], axis=1)
+    dWh = np.concatenate([g[f"{d}W{c}"][:, :n_a].T for _, c in GATES], axis=1)
+    db = np.concatenate([g[f"{d}b{c}"].reshape(n_a) for _, c in GATES])
     return dWx, dWh, db
 
 
@@ -204,7 +209,7 @@ def _lstm_functions(fns: dict[str, Callable], names: Mapping[str, str]) -> dict[
         wanted = {"dxt": ((n_x, m), None), "da_prev": ((n_a, m), None), "dc_prev": ((n_a, m), None),
                   **_lstm_wanted(n_x, n_a)}
         g = _grads(name, res, wanted, names)
-        return (_row(g["dxt"]), _row(g["da_prev"]), _row(g["dc_prev"]), *_lstm_param_grads(g, n_x, n_a))
+        return (_row(g["dxt"]), _row(g["da_prev"]), _row(g["dc_prev"]), *_lstm_param_grads(g, n_a))
 
     def lstm_forward(x, h0, Wx, Wh, b):
         """x (N, T, D), h0 (N, H) -> (h (N, T, H), cache), through the user's lstm_forward (c0 = 0)."""
@@ -220,7 +225,7 @@ def _lstm_functions(fns: dict[str, Callable], names: Mapping[str, str]) -> dict[
         res = fns[name](_col(dh), _fresh(cache, name))
         wanted = {"dx": ((n_x, m, cache.T), None), "da0": ((n_a, m), None), **_lstm_wanted(n_x, n_a)}
         g = _grads(name, res, wanted, names)
-        return (_row(g["dx"]), _row(g["da0"]), *_lstm_param_grads(g, n_x, n_a))
+        return (_row(g["dx"]), _row(g["da0"]), *_lstm_param_grads(g, n_a))
 
     return {**_pair((lstm_step_forward, lstm_step_backward), LSTM_NAMES[:2], fns),
             **_pair((lstm_forward, lstm_backward), LSTM_NAMES[2:], fns)}
@@ -267,30 +272,24 @@ def dlai_functions(module: Any, *, names: Mapping[str, str] | None = None) -> Si
     return SimpleNamespace(**wrapped, convention="deeplearning.ai", user_functions=tuple(fns))
 
 
-def _cs231n_params(parameters: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Array]:
+def _cs231n_params(parameters: Mapping[str, Any], names: Mapping[str, str], kind: str) -> dict[str, Array]:
     """Your parameters dict (RNN: Wax, Waa, ba, Wya, by; LSTM: Wf, bf, Wi, bi, Wc, bc, Wo, bo, Wy,
     by) as CS231n's Wx, Wh, b (LSTM blocks i, f, o, g) and W_vocab (H, V), b_vocab (V,)."""
-    if not isinstance(parameters, Mapping):
-        raise ValueError(f"parameters: give your parameters dict, got {type(parameters).__name__}")
 
     def get(key: str) -> Array:
         theirs = names.get(key, key)
         if theirs not in parameters:
             raise ValueError(f"parameters: no {theirs!r} (an RNN has Wax, Waa, ba, Wya, by; an LSTM Wf, bf, ..., Wy, by)")
-        return np.array(parameters[theirs], dtype=np.float64 if np.asarray(parameters[theirs]).dtype.kind in "iub"
-                        else np.asarray(parameters[theirs]).dtype)
+        a = np.asarray(parameters[theirs])
+        return np.array(a, dtype=np.float64 if a.dtype.kind in "iub" else a.dtype)  # a copy of its own
 
-    lstm = names.get("Wf", "Wf") in parameters
-    if lstm:
-        w = {c: get(f"W{c}") for _, c in GATES}
-        n_a = w["f"].shape[0]
-        Wx = np.concatenate([w[c][:, n_a:].T for _, c in GATES], axis=1)
-        Wh = np.concatenate([w[c][:, :n_a].T for _, c in GATES], axis=1)
-        b = np.concatenate([get(f"b{c}").reshape(-1) for _, c in GATES])
-        out_w = get("Wy")
+    if kind == "lstm":
+        own = {f"{w}{c}": get(f"{w}{c}") for _, c in GATES for w in "Wb"}
+        (Wx, Wh, b), out_w = _lstm_param_grads(own, own["Wf"].shape[0], d=""), get("Wy")
     else:
-        Wx, Wh, b, out_w = get("Wax").T, get("Waa").T, get("ba").reshape(-1), get("Wya")
-    return {"Wx": np.array(Wx), "Wh": np.array(Wh), "b": b, "W_vocab": np.array(out_w.T), "b_vocab": get("by").reshape(-1)}
+        own = {k: get(k) for k in ("Wax", "Waa", "ba")}
+        (Wx, Wh, b), out_w = _rnn_param_grads(own, own["Waa"].shape[0], d=""), get("Wya")
+    return {"Wx": Wx, "Wh": Wh, "b": b, "W_vocab": np.array(out_w.T), "b_vocab": get("by").reshape(-1)}
 
 
 def _temporal_affine_forward(x, w, b):
@@ -328,15 +327,19 @@ def recurrent_dlai(module: Any, parameters: Mapping[str, Any], x, y, mask=None, 
     from .recurrent import recurrent  # the CS231n-style check; imported here, where it is needed
     names = dict(names or {})
     fns = dlai_functions(module, names=names)
-    params = _cs231n_params(parameters, names)
+    if not isinstance(parameters, Mapping):
+        raise ValueError(f"parameters: give your parameters dict, got {type(parameters).__name__}")
     kind = "lstm" if names.get("Wf", "Wf") in parameters else "rnn"
+    params = _cs231n_params(parameters, names, kind)
     for fn in (f"{kind}_forward", f"{kind}_backward"):
         if not hasattr(fns, fn):
             raise ValueError(f"recurrent_dlai: your parameters are an {kind.upper()}'s, but {fn} is not defined")
-    seq = np.asarray(x)
+    # validated in your layout, so that a NaN is named at your index, before being transposed
+    dtype = dtype_of(*params.values())
+    seq = V.batch(x, dtype, min_ndim=3, name="x")
     if seq.ndim != 3:
         raise ValueError(f"x: give (n_x, m, T_x) inputs, got shape {seq.shape}")
-    h0 = None if a0 is None else np.array(np.asarray(a0).T)
+    h0 = None if a0 is None else np.array(V.batch(a0, dtype, name="a0").T)
     both = SimpleNamespace(**vars(fns), temporal_affine_forward=_temporal_affine_forward,
                            temporal_affine_backward=_temporal_affine_backward,
                            temporal_softmax_loss=_temporal_softmax_loss)
