@@ -12,6 +12,7 @@ import pytest
 import numpy_impl as N
 from numpy_impl import functional as F
 from numpy_impl import norm_functional as NF
+from numpy_impl import recurrent_functional as RF
 from numpy_impl import spec as S
 from numpy_impl.init import truncated_normal
 from numpy_impl.optim import SGD, StepLR
@@ -277,6 +278,38 @@ def test_residual_branch_layer_without_buffers():
     block = N.Residual([_Bare()])
     assert block.buffers == {} and block.grads == {}
     assert list(block.params) == ["branch.0.scale"]
+
+
+def test_residual_parts_messages_name_the_branch_layer():
+    with pytest.raises(ValueError, match=r"^residual branch layer 0 \(linear\): needs flat input, got shape \(2, 4, 4\)"):
+        S.residual_parts(S.Residual((S.Linear(3),)), (2, 4, 4))
+    with pytest.raises(ValueError, match=r"^residual \(residual\): its branch maps \(2, 4, 4\) to \(3, 3, 3\), which no"):
+        S.residual_parts(S.Residual((S.Conv2d(3, 2),)), (2, 4, 4))
+
+
+@pytest.mark.parametrize("shape, out", [((2, 6, 4), (3, 3, 2)), ((2, 4, 6), (3, 2, 3))])
+def test_residual_strided_projection_on_non_square_input(shape, out):
+    """A stride-2 branch on an H != W input: the skip path gets a 1x1 stride-2 convolution."""
+    shapes, proj = S.residual_parts(S.Residual((S.Conv2d(3, 3, stride=2, padding=1),)), shape)
+    assert shapes == [(shape, out)]
+    assert proj == S.Conv2d(3, 1, stride=2)
+
+
+# --- RNN cell with ReLU ---------------------------------------------------------------------
+
+def test_relu_rnn_step_derivative_at_zero_is_zero_and_float32_kept():
+    """Pre-activation exactly 0 (zero weights, zero biases): ReLU's derivative there is 0, as
+    torch's; in float32 the gradients stay float32."""
+    for dtype in (np.float64, np.float32):
+        x, h0 = np.ones((2, 3), dtype), np.ones((2, 4), dtype)
+        w_ih, w_hh = np.zeros((4, 3), dtype), np.zeros((4, 4), dtype)
+        w_ih[0] = 1.0  # unit 0 is active (a = 3), the rest sit at a = 0
+        b = np.zeros(4, dtype)
+        h, cache = RF.rnn_step_forward(x, h0, w_ih, w_hh, b, b, nonlinearity="relu")
+        np.testing.assert_array_equal(h, np.array([[3, 0, 0, 0]] * 2, dtype))
+        grads = RF.rnn_step_backward(np.ones((2, 4), dtype), cache)
+        assert all(g.dtype == dtype for g in grads)
+        np.testing.assert_array_equal(grads[5], np.array([2, 0, 0, 0], dtype))  # db_hh
 
 
 # --- LastStep ------------------------------------------------------------------------------
