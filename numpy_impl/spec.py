@@ -183,10 +183,9 @@ def residual_parts(layer: Residual, shape: tuple[int, ...], where="residual"):
         return shapes, None
     if len(shape) == 1 and len(out) == 1:
         return shapes, Linear(out[0])
-    if len(shape) == 3 and len(out) == 3 and shape[1] % out[1] == 0 and shape[1] // out[1] == shape[2] // out[2]:
-        proj = Conv2d(out[0], 1, stride=shape[1] // out[1])
-        if output_shape(f"{where} proj", proj, shape) == out:
-            return shapes, proj
+    stride = shape[1] // out[1] if len(shape) == len(out) == 3 else 0
+    if stride and (out[1] * stride, out[2] * stride) == shape[1:]:  # a 1x1 stride-s convolution maps s*n to n
+        return shapes, Conv2d(out[0], 1, stride=stride)
     raise ValueError(f"{where} (residual): its branch maps {shape} to {out}, which no Linear or strided "
                      f"1x1 convolution on the skip path can match")
 

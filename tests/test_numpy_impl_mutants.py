@@ -16,7 +16,7 @@ from numpy_impl import recurrent_functional as RF
 from numpy_impl import spec as S
 from numpy_impl.init import truncated_normal
 from numpy_impl.optim import SGD, StepLR
-from numpy_impl.spec_recurrent import LSTM, Embedding, LastStep
+from numpy_impl.spec_recurrent import LSTM, RNN, Embedding, LastStep
 
 
 # --- param_count_lines: the report text -------------------------------------------------
@@ -292,7 +292,34 @@ def test_residual_strided_projection_on_non_square_input(shape, out):
     """A stride-2 branch on an H != W input: the skip path gets a 1x1 stride-2 convolution."""
     shapes, proj = S.residual_parts(S.Residual((S.Conv2d(3, 3, stride=2, padding=1),)), shape)
     assert shapes == [(shape, out)]
-    assert proj == S.Conv2d(3, 1, stride=2)
+    assert proj == S.Conv2d(3, 1, stride=2) and type(proj.stride) is int
+    assert S.output_shape("proj", proj, shape) == out
+
+
+def test_residual_branch_that_flattens_has_no_projection():
+    with pytest.raises(ValueError, match=r"^residual \(residual\): its branch maps \(2, 4, 4\) to \(3,\), which no"):
+        S.residual_parts(S.Residual((S.Flatten(), S.Linear(3))), (2, 4, 4))
+    with pytest.raises(ValueError, match=r"^residual \(residual\): its branch maps \(2, 4, 4\) to \(3, 6, 6\), which no"):
+        S.residual_parts(S.Residual((S.Conv2d(3, 3, padding=2),)), (2, 4, 4))  # grows: no stride shrinks to it
+
+
+@pytest.mark.parametrize("layers, input_shape, message", [
+    ((S.Flatten(), S.BatchNorm1d(), S.Linear(2)), (2, 3, 3), None),
+    ((S.Conv2d(4, 1), S.BatchNorm1d()), (2, 3, 3),
+     r"^layer 1 \(batchnorm1d\): needs \(C,\) or \(C, L\) input, got shape \(4, 3, 3\)$"),
+    ((S.Conv2d(6, 1), S.GroupNorm(4)), (2, 3, 3), r"^layer 1 \(groupnorm\): 6 channels do not split into 4 groups$"),
+], ids=["bn1d_flat", "bn1d_on_images", "gn_split"])
+def test_norm_layer_input_shapes(layers, input_shape, message):
+    if message is None:
+        assert S.infer_shapes(S.ModelSpec("ok", input_shape, layers))[1] == ((18,), (18,))
+    else:
+        with pytest.raises(ValueError, match=message):
+            S.ModelSpec("bad", input_shape, layers)
+
+
+def test_rnn_spec_nonlinearity_message():
+    with pytest.raises(ValueError, match=r"^rnn: nonlinearity 'sigmoid'; choose from tanh, relu$"):
+        RNN(3, nonlinearity="sigmoid")
 
 
 # --- RNN cell with ReLU ---------------------------------------------------------------------
