@@ -207,6 +207,16 @@ def test_steplr_step_size_one_decays_every_step():
     assert lrs == [0.5, 0.25, 0.125]
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(momentum=-1), r"^momentum: must be >= 0, got -1$"),
+    (dict(nesterov=True), r"^nesterov: needs momentum > 0 and dampening 0$"),
+    (dict(momentum=0.9, dampening=0.1, nesterov=True), r"^nesterov: needs momentum > 0 and dampening 0$"),
+], ids=["momentum_negative", "nesterov_no_momentum", "nesterov_dampening"])
+def test_sgd_messages(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SGD({}, 0.1, **kwargs)
+
+
 def test_steplr_rejects_step_size_zero():
     with pytest.raises(ValueError, match=r"^step_size: must be >= 1, got 0$"):
         StepLR(SGD({"w": np.zeros(1)}, 1.0), 0)
@@ -320,6 +330,44 @@ def test_norm_layer_input_shapes(layers, input_shape, message):
 def test_rnn_spec_nonlinearity_message():
     with pytest.raises(ValueError, match=r"^rnn: nonlinearity 'sigmoid'; choose from tanh, relu$"):
         RNN(3, nonlinearity="sigmoid")
+
+
+def test_groupnorm_on_a_shapeless_input_message():
+    with pytest.raises(ValueError, match=r"^layer 0 \(groupnorm\): 0 channels do not split into 1 groups$"):
+        S.ModelSpec("scalar", (), (S.GroupNorm(1),))
+
+
+@pytest.mark.parametrize("layer, x, message", [
+    (N.BatchNorm1d(3), np.ones((2, 3, 4, 5)), r"^batchnorm1d: expected input \(N, 3\) or \(N, 3, L\), got shape \(2, 3, 4, 5\)$"),
+    (N.BatchNorm1d(3), np.ones((2, 4)), r"^batchnorm1d: expected input \(N, 3\) or \(N, 3, L\), got shape \(2, 4\)$"),
+    (N.BatchNorm2d(3), np.ones((2, 3, 4)), r"^batchnorm2d: expected input \(N, 3, H, W\), got shape \(2, 3, 4\)$"),
+], ids=["bn1d_4d", "bn1d_channels", "bn2d_3d"])
+def test_batchnorm_input_messages(layer, x, message):
+    with pytest.raises(ValueError, match=message):
+        layer.forward(x)
+
+
+def test_batchnorm_uses_its_eps_in_training_and_in_eval():
+    layer = N.BatchNorm1d(1, eps=0.5, momentum=1.0)
+    layer.training = True
+    x = np.array([[0.0], [2.0]])  # mean 1, biased variance 1, unbiased 2
+    np.testing.assert_allclose(layer.forward(x), [[-1 / np.sqrt(1.5)], [1 / np.sqrt(1.5)]], rtol=1e-14)
+    layer.training = False
+    np.testing.assert_allclose(layer.forward(x), (x - 1.0) / np.sqrt(2.5), rtol=1e-14)
+
+
+def test_batchnorm_functional_default_eps_is_torchs():
+    y, _ = NF.batchnorm_forward(np.array([[0.0], [2e-3]]), np.ones(1), np.zeros(1))
+    np.testing.assert_allclose(y, [[-1e-3 / np.sqrt(1e-6 + 1e-5)], [1e-3 / np.sqrt(1e-6 + 1e-5)]], rtol=1e-12)
+
+
+def test_batchnorm_without_running_stats_trains_on_batch_statistics_alone():
+    layer = N.BatchNorm1d(2, track_running_stats=False)
+    layer.training = True
+    assert layer.buffers == {}
+    y = layer.forward(np.array([[0.0, 1.0], [2.0, 3.0]]))
+    np.testing.assert_allclose(y, [[-1, -1], [1, 1]] / np.sqrt(1 + 1e-5), rtol=1e-14)
+    assert layer.buffers == {}
 
 
 # --- RNN cell with ReLU ---------------------------------------------------------------------
