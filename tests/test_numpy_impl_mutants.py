@@ -16,6 +16,7 @@ from numpy_impl import recurrent_functional as RF
 from numpy_impl import spec as S
 from numpy_impl.init import truncated_normal
 from numpy_impl.optim import SGD, StepLR
+from numpy_impl.optim_spec import OptimSpec
 from numpy_impl.spec_recurrent import LSTM, RNN, Embedding, LastStep
 
 
@@ -217,6 +218,17 @@ def test_sgd_messages(kwargs, message):
         SGD({}, 0.1, **kwargs)
 
 
+@pytest.mark.parametrize("spec, line", [
+    (OptimSpec("sgd", 0.1), "sgd lr 0.1"),
+    (OptimSpec("sgd", 0.1, momentum=0.9, dampening=0.5), "sgd lr 0.1 momentum 0.9 dampening 0.5"),
+    (OptimSpec("sgd", 0.1, momentum=0.9, nesterov=True), "sgd lr 0.1 momentum 0.9 nesterov"),
+    (OptimSpec("adam", 0.001), "adam lr 0.001"),
+    (OptimSpec("adam", 0.001, betas=(0.8, 0.95)), "adam lr 0.001 betas 0.8,0.95"),
+], ids=["sgd_plain", "sgd_dampening", "sgd_nesterov", "adam_plain", "adam_betas"])
+def test_optim_spec_describe_names_what_differs_from_the_defaults(spec, line):
+    assert spec.describe() == line
+
+
 def test_steplr_rejects_step_size_zero():
     with pytest.raises(ValueError, match=r"^step_size: must be >= 1, got 0$"):
         StepLR(SGD({"w": np.zeros(1)}, 1.0), 0)
@@ -354,6 +366,16 @@ def test_batchnorm_uses_its_eps_in_training_and_in_eval():
     np.testing.assert_allclose(layer.forward(x), [[-1 / np.sqrt(1.5)], [1 / np.sqrt(1.5)]], rtol=1e-14)
     layer.training = False
     np.testing.assert_allclose(layer.forward(x), (x - 1.0) / np.sqrt(2.5), rtol=1e-14)
+
+
+def test_batchnorm_defaults_are_torchs_and_affine_false_has_no_parameters():
+    layer = N.BatchNorm1d(1, affine=False)
+    layer.training = True
+    x = np.array([[0.0], [2e-3]])  # mean 1e-3, biased variance 1e-6, unbiased 2e-6
+    np.testing.assert_allclose(layer.forward(x), [[-1e-3], [1e-3]] / np.sqrt(1e-6 + 1e-5), rtol=1e-12)
+    assert layer.params == {}
+    np.testing.assert_allclose(layer.buffers["running_mean"], [0.1 * 1e-3], rtol=1e-14)  # momentum 0.1
+    np.testing.assert_allclose(layer.buffers["running_var"], [0.9 + 0.1 * 2e-6], rtol=1e-14)
 
 
 def test_batchnorm_functional_default_eps_is_torchs():
