@@ -224,7 +224,10 @@ def test_sgd_messages(kwargs, message):
     (OptimSpec("sgd", 0.1, momentum=0.9, nesterov=True), "sgd lr 0.1 momentum 0.9 nesterov"),
     (OptimSpec("adam", 0.001), "adam lr 0.001"),
     (OptimSpec("adam", 0.001, betas=(0.8, 0.95)), "adam lr 0.001 betas 0.8,0.95"),
-], ids=["sgd_plain", "sgd_dampening", "sgd_nesterov", "adam_plain", "adam_betas"])
+    (OptimSpec("adamw", 0.001, eps=1e-6, weight_decay=0.01), "adamw lr 0.001 eps 1e-06 weight_decay 0.01"),
+    (OptimSpec("sgd", 0.1, decay=0.5, step_size=1), "sgd lr 0.1 decay 0.5/epoch"),
+    (OptimSpec("sgd", 0.1, decay=0.5, step_size=2), "sgd lr 0.1 decay 0.5 every 2 epochs"),
+], ids=["sgd_plain", "sgd_dampening", "sgd_nesterov", "adam_plain", "adam_betas", "adamw_eps_wd", "step_1", "step_2"])
 def test_optim_spec_describe_names_what_differs_from_the_defaults(spec, line):
     assert spec.describe() == line
 
