@@ -395,6 +395,21 @@ def test_batchnorm_without_running_stats_trains_on_batch_statistics_alone():
     assert layer.buffers == {}
 
 
+def test_describe_recurrent_layers():
+    assert N.Embedding(10, 4).describe() == "embedding(10x4)"
+    assert N.Recurrent("lstm", 3, 5).describe() == "lstm(3->5)"
+    assert N.Recurrent("gru", 3, 5, num_layers=2).describe() == "gru(3->5, 2 layers)"
+    assert N.TemporalAffine(5, 2).describe() == "temporal_affine(5->2)"
+
+
+def test_recurrent_spec_sizes_accept_one_and_name_zero():
+    assert RNN(1).hidden_size == 1 and LSTM(1, num_layers=1).num_layers == 1
+    with pytest.raises(ValueError, match=r"^lstm: hidden_size and num_layers must be >= 1, got 3, 0$"):
+        LSTM(3, num_layers=0)
+    with pytest.raises(ValueError, match=r"^rnn_tanh: hidden_size and num_layers must be >= 1, got 0, 1$"):
+        RNN(0)
+
+
 # --- RNN cell with ReLU ---------------------------------------------------------------------
 
 def test_relu_rnn_step_derivative_at_zero_is_zero_and_float32_kept():
