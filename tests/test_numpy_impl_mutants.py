@@ -410,6 +410,28 @@ def test_recurrent_spec_sizes_accept_one_and_name_zero():
         RNN(0)
 
 
+def test_embedding_input_gradient_is_zeros_in_a_float_dtype():
+    """Indices have no gradient: zeros shaped like them, in their dtype if float, else dy's."""
+    emb = N.Embedding(4, 3)
+    emb.forward(np.array([[1, 2]]))
+    dx = emb.backward(np.ones((1, 2, 3), np.float32))
+    assert dx.dtype == np.float32 and dx.shape == (1, 2) and not dx.any()
+    emb.forward(np.array([[1.0, 2.0]], np.float32))
+    assert emb.backward(np.ones((1, 2, 3))).dtype == np.float32
+
+
+def test_temporal_ce_masked_steps_with_a_one_word_vocabulary():
+    loss, grad = F.temporal_ce(np.zeros((1, 2, 1)), np.array([[0, -1]]))
+    assert loss == 0.0 and grad.shape == (1, 2, 1) and not grad.any()
+
+
+def test_mlp_builder_defaults_and_message():
+    spec = S.mlp("m", [2, 3, 1], "leaky_relu", l2=0.5)
+    assert spec.layers == (S.Linear(3), S.Activation("leaky_relu", 0.01), S.Linear(1)) and spec.l2 == 0.5
+    with pytest.raises(ValueError, match=r"^sizes: need at least input and output size, got \[2\]$"):
+        S.mlp("m", [2], "relu")
+
+
 # --- RNN cell with ReLU ---------------------------------------------------------------------
 
 def test_relu_rnn_step_derivative_at_zero_is_zero_and_float32_kept():
