@@ -4,6 +4,7 @@ truncated normal's 2 std), dtypes kept in float32, and the messages of user erro
 Pure NumPy, in-process, deterministic."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -430,6 +431,19 @@ def test_mlp_builder_defaults_and_message():
     assert spec.layers == (S.Linear(3), S.Activation("leaky_relu", 0.01), S.Linear(1)) and spec.l2 == 0.5
     with pytest.raises(ValueError, match=r"^sizes: need at least input and output size, got \[2\]$"):
         S.mlp("m", [2], "relu")
+
+
+@pytest.mark.parametrize("x", [np.ones((2, 5)), np.ones((2, 3, 4))], ids=["2d", "wrong_width"])
+def test_temporal_affine_input_message(x):
+    with pytest.raises(ValueError, match=rf"^temporal_affine: expected input \(N, T, 5\), got shape {re.escape(str(x.shape))}$"):
+        N.TemporalAffine(5, 2).forward(x)
+
+
+def test_embedding_spec_sizes_accept_one_and_name_zero():
+    assert Embedding(1, 1).num_embeddings == 1
+    for sizes in [(0, 3), (3, 0)]:
+        with pytest.raises(ValueError, match=rf"^embedding: sizes must be >= 1, got {sizes[0]}, {sizes[1]}$"):
+            Embedding(*sizes)
 
 
 # --- RNN cell with ReLU ---------------------------------------------------------------------
