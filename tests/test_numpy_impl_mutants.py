@@ -531,3 +531,11 @@ def test_norm_builder_names_a_spec_it_cannot_build():
     from numpy_impl import norm
     with pytest.raises(TypeError, match=r"^no NumPy layer for spec Linear\(out_features=2, bias=True\)$"):
         norm.build_layer(S.Linear(2), (3,), np.float64, None)
+
+
+def test_recurrent_builder_names_a_spec_it_cannot_build_and_keeps_bias_false():
+    from numpy_impl import recurrent
+    with pytest.raises(TypeError, match=r"^no NumPy layer for spec Linear\(out_features=2, bias=True\)$"):
+        recurrent.build_layer(S.Linear(2), (3,), np.float64)
+    layer = recurrent.build_layer(LSTM(4, bias=False), (5, 3), np.float64)
+    assert sorted(layer.params) == ["weight_hh_l0", "weight_ih_l0"]
