@@ -539,3 +539,23 @@ def test_recurrent_builder_names_a_spec_it_cannot_build_and_keeps_bias_false():
         recurrent.build_layer(S.Linear(2), (3,), np.float64)
     layer = recurrent.build_layer(LSTM(4, bias=False), (5, 3), np.float64)
     assert sorted(layer.params) == ["weight_hh_l0", "weight_ih_l0"]
+
+
+@pytest.mark.parametrize("batch_first, layout", [(True, "N, T"), (False, "T, N")])
+@pytest.mark.parametrize("x", [np.ones((2, 3)), np.ones((2, 5, 4))], ids=["2d", "wrong_width"])
+def test_recurrent_input_message_names_its_layout(batch_first, layout, x):
+    with pytest.raises(ValueError, match=rf"^gru: expected input \({layout}, 3\), got shape {re.escape(str(x.shape))}$"):
+        N.Recurrent("gru", 3, 4, batch_first=batch_first).forward(x)
+
+
+@pytest.mark.parametrize("given_state", [False, True], ids=["zeros", "given_float64"])
+def test_recurrent_float32_stays_float32_with_any_initial_state(given_state):
+    layer = N.Recurrent("lstm", 3, 4, num_layers=2, dtype=np.float32)
+    for p in layer.params.values():
+        p[...] = 0.1
+    if given_state:
+        layer.initial_state = (np.full((2, 2, 4), 0.5), np.full((2, 2, 4), -0.5))  # float64, cast to the input's dtype
+    y = layer.forward(np.ones((2, 5, 3), np.float32))
+    assert y.dtype == np.float32
+    assert all(s.dtype == np.float32 for rec in layer.records for s in rec.states)
+    assert all(a.dtype == np.float32 for rec in layer.records for cache in rec.caches for a in cache)  # computed so
