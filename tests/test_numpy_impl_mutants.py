@@ -559,3 +559,38 @@ def test_recurrent_float32_stays_float32_with_any_initial_state(given_state):
     assert y.dtype == np.float32
     assert all(s.dtype == np.float32 for rec in layer.records for s in rec.states)
     assert all(a.dtype == np.float32 for rec in layer.records for cache in rec.caches for a in cache)  # computed so
+
+
+def test_recurrent_without_bias_has_no_bias_gradients():
+    layer = N.Recurrent("rnn_tanh", 3, 4, bias=False)
+    layer.forward(np.ones((2, 5, 3)))
+    layer.backward(np.ones((2, 5, 4)))
+    assert sorted(layer.grads) == sorted(layer.params) == ["weight_hh_l0", "weight_ih_l0"]
+
+
+# --- initialisation of sequence models ------------------------------------------------------
+
+def test_init_sequence_torch_scheme():
+    """torch's defaults: an embedding N(0, 1); every recurrent tensor U(-1/sqrt(H), 1/sqrt(H))."""
+    spec = S.ModelSpec("seq", (5,), (Embedding(100, 50), LSTM(16), LastStep(), S.Linear(2)), loss="softmax_ce")
+    state = N.init_state(spec, seed=0)
+    assert 0.97 < state["0.weight"].std() < 1.03 and abs(state["0.weight"].mean()) < 0.03
+    for key in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        top = np.abs(state[f"1.{key}"]).max()
+        assert 0.8 * 0.25 < top <= 0.25, key  # H = 16
+
+
+def test_init_sequence_constant_scheme():
+    spec = S.ModelSpec("seq", (5,), (Embedding(10, 4), LSTM(3), LastStep(), S.Linear(2)), loss="softmax_ce",
+                       init=S.Init("constant", value=0.5, bias=0.1))
+    state = N.init_state(spec)
+    for key, value in state.items():
+        np.testing.assert_array_equal(value, np.full(value.shape, 0.1 if "bias" in key else 0.5), err_msg=key)
+
+
+def test_init_recurrent_layer_inside_a_residual_branch():
+    spec = S.ModelSpec("r", (5, 3), (S.Residual((LSTM(3),)), LastStep(), S.Linear(2)))
+    state = N.init_state(spec)
+    assert sorted(state) == sorted(["0.branch.0.weight_ih_l0", "0.branch.0.weight_hh_l0", "0.branch.0.bias_ih_l0",
+                                    "0.branch.0.bias_hh_l0", "2.weight", "2.bias"])
+    assert all(np.abs(state[f"0.branch.0.{k}"]).max() <= 1 / np.sqrt(3) for k in ("weight_ih_l0", "bias_hh_l0"))
