@@ -83,9 +83,7 @@ def _init_sequence(init: Init, prefix: str, layer, shapes: dict, rng: np.random.
         elif init.scheme == "torch" and "_l" in key:  # a recurrent layer's weight_ih_l0, bias_hh_l1, ...
             bound = 1.0 / np.sqrt(shape[0] // layer.gates)
             out[key] = rng.uniform(-bound, bound, size=shape)
-        elif key.endswith("bias"):
-            out[key] = init_bias(init, shape, shapes[key[:-len("bias")] + "weight"], rng)
-        elif ".bias_" in key:
+        elif key.rpartition(".")[2].startswith("bias"):  # a temporal affine's bias, or bias_ih_l0 without torch's scheme
             out[key] = init_bias(init, shape, shapes[key.replace("bias", "weight")], rng)
         else:
             out[key] = init_weight(init, shape, rng)

@@ -8,6 +8,7 @@ for an `Embedding`, else (N, T, I). torch's gate order and parameter names: LSTM
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 RNN_NONLINEARITIES = ("tanh", "relu")
 
@@ -17,6 +18,7 @@ class Embedding:
     """Token indices (T,) -> vectors (T, embedding_dim); weight (num_embeddings, embedding_dim)."""
     num_embeddings: int
     embedding_dim: int
+    kind: ClassVar[str] = "embedding"  # the NumPy and torch layers' name, in messages
 
     def __post_init__(self) -> None:
         if self.num_embeddings < 1 or self.embedding_dim < 1:
@@ -78,11 +80,13 @@ RECURRENT_LAYERS = (RNN, LSTM, GRU)
 class TemporalAffine:
     """A Linear applied at every time step: (T, D) -> (T, out_features); weight (out, D)."""
     out_features: int
+    kind: ClassVar[str] = "temporal_affine"
 
 
 @dataclass(frozen=True)
 class LastStep:
     """The last time step of a sequence: (T, H) -> (H,)."""
+    kind: ClassVar[str] = "last_step"
 
 
 SEQUENCE_LAYERS = (Embedding, *RECURRENT_LAYERS, TemporalAffine, LastStep)
@@ -90,7 +94,7 @@ SEQUENCE_LAYERS = (Embedding, *RECURRENT_LAYERS, TemporalAffine, LastStep)
 
 def sequence_output_shape(i: str, layer, shape: tuple[int, ...]) -> tuple[int, ...]:
     """One sample's output shape; ValueError naming layer `i` when `shape` does not fit."""
-    kind = getattr(layer, "kind", type(layer).__name__.lower())
+    kind = layer.kind
     if isinstance(layer, Embedding):
         if len(shape) != 1:
             raise ValueError(f"{i} ({kind}): needs token indices (T,), got shape {shape}")

@@ -18,7 +18,7 @@ from numpy_impl import spec as S
 from numpy_impl.init import truncated_normal
 from numpy_impl.optim import SGD, StepLR
 from numpy_impl.optim_spec import OptimSpec
-from numpy_impl.spec_recurrent import LSTM, RNN, Embedding, LastStep
+from numpy_impl.spec_recurrent import LSTM, RNN, Embedding, LastStep, TemporalAffine
 
 
 # --- param_count_lines: the report text -------------------------------------------------
@@ -594,3 +594,34 @@ def test_init_recurrent_layer_inside_a_residual_branch():
     assert sorted(state) == sorted(["0.branch.0.weight_ih_l0", "0.branch.0.weight_hh_l0", "0.branch.0.bias_ih_l0",
                                     "0.branch.0.bias_hh_l0", "2.weight", "2.bias"])
     assert all(np.abs(state[f"0.branch.0.{k}"]).max() <= 1 / np.sqrt(3) for k in ("weight_ih_l0", "bias_hh_l0"))
+
+
+@pytest.mark.parametrize("layer, shape, message", [
+    (Embedding(10, 4), (5, 3), r"^layer 0 \(embedding\): needs token indices \(T,\), got shape \(5, 3\)$"),
+    (LSTM(3), (5,), r"^layer 0 \(lstm\): needs a sequence \(T, features\), got shape \(5,\)$"),
+    (LastStep(), (5,), r"^layer 0 \(last_step\): needs a sequence \(T, features\), got shape \(5,\)$"),
+    (TemporalAffine(2), (5,), r"^layer 0 \(temporal_affine\): needs a sequence \(T, features\), got shape \(5,\)$"),
+], ids=["embedding", "lstm", "last_step", "temporal_affine"])
+def test_sequence_spec_messages_name_the_layer_as_its_layers_do(layer, shape, message):
+    with pytest.raises(ValueError, match=message):
+        S.ModelSpec("seq", shape, (layer,))
+
+
+def test_temporal_affine_bias_takes_torchs_bound_from_its_weight():
+    spec = S.ModelSpec("seq", (5, 16), (TemporalAffine(200),))
+    bias = N.init_state(spec, seed=0)["0.bias"]
+    assert 0.9 * 0.25 < np.abs(bias).max() <= 0.25  # U(-1/sqrt(16), 1/sqrt(16))
+
+
+def test_recurrent_layer_defaults_and_fresh_attributes():
+    layer = N.Recurrent("gru", 3, 4)
+    assert sorted(layer.params) == ["bias_hh_l0", "bias_ih_l0", "weight_hh_l0", "weight_ih_l0"]
+    assert layer.records == [] and layer.grad_initial_state is None and layer.initial_state is None
+
+
+def test_recurrent_float32_without_bias_stays_float32():
+    layer = N.Recurrent("rnn_tanh", 3, 4, bias=False, dtype=np.float32)
+    for p in layer.params.values():
+        p[...] = 0.1
+    layer.forward(np.ones((2, 5, 3), np.float32))
+    assert all(a.dtype == np.float32 for cache in layer.records[0].caches for a in cache)
