@@ -609,6 +609,7 @@ def test_sequence_spec_messages_name_the_layer_as_its_layers_do(layer, shape, me
 
 def test_temporal_affine_bias_takes_torchs_bound_from_its_weight():
     spec = S.ModelSpec("seq", (5, 16), (TemporalAffine(200),))
+    assert S.infer_shapes(spec) == [((5, 16), (5, 200))]
     bias = N.init_state(spec, seed=0)["0.bias"]
     assert 0.9 * 0.25 < np.abs(bias).max() <= 0.25  # U(-1/sqrt(16), 1/sqrt(16))
 
@@ -625,3 +626,51 @@ def test_recurrent_float32_without_bias_stays_float32():
         p[...] = 0.1
     layer.forward(np.ones((2, 5, 3), np.float32))
     assert all(a.dtype == np.float32 for cache in layer.records[0].caches for a in cache)
+
+
+def test_recurrent_kind_message():
+    with pytest.raises(ValueError, match=r"^recurrent kind: unknown 'rnn'; choose from rnn_tanh, rnn_relu, lstm, gru$"):
+        RF.cell_of("rnn")
+
+
+# --- kink states: which side of each kink the last input fell on ----------------------------
+
+@pytest.mark.parametrize("layer", [N.ReLU(), N.LeakyReLU(0.1), N.LeakyReLU(-0.5)],
+                         ids=["relu", "leaky_relu", "leaky_relu_negative_slope"])
+def test_activation_kink_state_is_x_above_zero(layer):
+    """The input's side, not the output's: with a negative slope y > 0 for x < 0 too."""
+    assert layer.kink_state() is None  # before any forward
+    layer.forward(np.array([[-1.0, 0.0, 2.0]]))
+    np.testing.assert_array_equal(layer.kink_state(), [[False, False, True]])  # at 0: the left side, as the derivative
+
+
+def test_kink_states_of_layers_without_kinks():
+    assert N.MaxPool2d(2).kink_state() is None  # before any forward
+    empty = N.Sequential([N.Linear(2, 2), N.Tanh()]).kink_state()
+    assert empty.dtype == bool and empty.shape == (0,)
+
+
+# --- exercise_norm_state: norm layers moved off torch's start -------------------------------
+
+def test_exercise_norm_state_ranges_and_reproducibility():
+    spec = S.ModelSpec("n", (4,), (S.Linear(400), S.BatchNorm1d(), S.Linear(2)))
+    state = N.init_state(spec)
+    out = N.init.exercise_norm_state(spec, state)
+    for key in ("0.weight", "0.bias", "2.weight", "2.bias"):
+        assert out[key] is state[key]  # only the norm layer's tensors are drawn
+    for name, (lo, hi) in {"weight": (0.5, 1.5), "bias": (-0.5, 0.5), "running_mean": (-0.5, 0.5),
+                           "running_var": (0.5, 2.0)}.items():
+        v = out[f"1.{name}"]
+        assert lo <= v.min() < lo + 0.05 and hi - 0.05 < v.max() <= hi, name
+    assert out["1.num_batches_tracked"] == 3 and out["1.num_batches_tracked"].dtype == np.int64
+    again = N.init.exercise_norm_state(spec, state, seed=0)
+    assert all(np.array_equal(out[k], again[k]) for k in out)
+    assert not np.array_equal(out["1.weight"], N.init.exercise_norm_state(spec, state, seed=1)["1.weight"])
+
+
+def test_exercise_norm_state_stream_is_pinned():
+    """The draws come from their own stream, default_rng([seed, 20]): recorded verdicts and
+    figures that used exercised states stay reproducible across versions."""
+    spec = S.ModelSpec("n", (4,), (S.Linear(6), S.BatchNorm1d(), S.Linear(2)))
+    out = N.init.exercise_norm_state(spec, N.init_state(spec))
+    np.testing.assert_array_equal(out["1.weight"], np.random.default_rng([0, 20]).uniform(0.5, 1.5, 6))
