@@ -4,16 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from .spec import LOSSES
+from .spec import check_loss_name
 
 
 class Loss:
     """One of mse, half_sse, bce, softmax_ce; averaged over the batch."""
 
     def __init__(self, name: str) -> None:
-        if name not in LOSSES:
-            raise ValueError(f"loss: unknown {name!r}; choose from {', '.join(LOSSES)}")
-        self.name = name
+        self.name = check_loss_name(name)
         self._grad = None
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
@@ -27,13 +25,6 @@ class Loss:
         if self._grad is None:
             raise RuntimeError(f"loss {self.name}: backward called before forward")
         return self._grad
-
-
-def check_loss_name(loss: str) -> str:
-    """Raise ValueError naming `loss` when it is not one this project implements."""
-    if loss not in F.LOSS_FUNCS:
-        raise ValueError(f"loss: unknown {loss!r}; choose from: {', '.join(F.LOSS_FUNCS)}")
-    return loss
 
 
 def check_target(loss: str, pred: np.ndarray, target: np.ndarray) -> None:

@@ -16,6 +16,13 @@ from .spec_recurrent import (GRU, LSTM, RNN, SEQUENCE_LAYERS, Embedding, LastSte
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity", "softmax")
 LOSSES = ("mse", "half_sse", "bce", "softmax_ce", "nll", "temporal_ce")
+
+
+def check_loss_name(loss: str) -> str:
+    """`loss`, or a ValueError naming it when it is not one this project implements."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss: unknown {loss!r}; choose from {', '.join(LOSSES)}")
+    return loss
 INIT_SCHEMES = ("uniform", "constant", "truncnormal", "xavier", "torch")
 DTYPES = ("float64", "float32")
 
@@ -90,8 +97,7 @@ class ModelSpec:
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss: unknown {self.loss!r}; choose from {', '.join(LOSSES)}")
+        check_loss_name(self.loss)
         if self.init.scheme not in INIT_SCHEMES:
             raise ValueError(f"init: unknown {self.init.scheme!r}; choose from {', '.join(INIT_SCHEMES)}")
         if self.dtype not in DTYPES:

@@ -16,6 +16,7 @@ from numpy_impl import norm_functional as NF
 from numpy_impl import recurrent_functional as RF
 from numpy_impl import spec as S
 from numpy_impl.init import truncated_normal
+from numpy_impl.losses import check_target
 from numpy_impl.optim import SGD, StepLR
 from numpy_impl.optim_spec import OptimSpec
 from numpy_impl.spec_recurrent import LSTM, RNN, Embedding, LastStep, TemporalAffine
@@ -146,6 +147,26 @@ def test_loss_unknown_name_message():
     with pytest.raises(ValueError, match=r"^loss: unknown 'hinge'; choose from mse, half_sse, bce, softmax_ce, nll, "
                                          r"temporal_ce$"):
         N.Loss("hinge")
+
+
+def test_one_loss_name_check_for_specs_layers_and_targets():
+    assert tuple(F.LOSS_FUNCS) == S.LOSSES
+    for make in (lambda: S.ModelSpec("m", (2,), (S.Linear(1),), loss="hinge"),
+                 lambda: check_target("hinge", np.zeros((2, 1)), np.zeros((2, 1)))):
+        with pytest.raises(ValueError, match=r"^loss: unknown 'hinge'; choose from mse, half_sse, bce, softmax_ce, nll, "
+                                             r"temporal_ce$"):
+            make()
+
+
+@pytest.mark.parametrize("loss, pred, target, message", [
+    ("softmax_ce", np.zeros((3, 4)), np.zeros(2, int), r"^target: softmax_ce needs labels of shape \(3,\), got \(2,\)$"),
+    ("temporal_ce", np.zeros((2, 3, 5)), np.full((2, 3), 5), r"^target: labels must lie in \[-1, 5\), got range \[5, 5\]$"),
+], ids=["label_shape", "temporal_range_is_the_vocabulary"])
+def test_check_target_label_messages(loss, pred, target, message):
+    with pytest.raises(ValueError, match=message):
+        check_target(loss, pred, target)
+    if loss == "temporal_ce":
+        check_target(loss, pred, np.full((2, 3), 4))  # 4 fits the vocabulary V = 5, not the length T = 3
 
 
 def test_loss_backward_before_forward():
