@@ -161,7 +161,15 @@ def test_one_loss_name_check_for_specs_layers_and_targets():
 @pytest.mark.parametrize("loss, pred, target, message", [
     ("softmax_ce", np.zeros((3, 4)), np.zeros(2, int), r"^target: softmax_ce needs labels of shape \(3,\), got \(2,\)$"),
     ("temporal_ce", np.zeros((2, 3, 5)), np.full((2, 3), 5), r"^target: labels must lie in \[-1, 5\), got range \[5, 5\]$"),
-], ids=["label_shape", "temporal_range_is_the_vocabulary"])
+    ("softmax_ce", np.zeros((2, 3)), np.zeros(2), r"^target: softmax_ce needs integer class labels, got dtype float64$"),
+    ("softmax_ce", np.zeros((2, 3)), np.array([-1, 0]), r"^target: labels must lie in \[0, 3\), got range \[-1, 0\]$"),
+    ("mse", np.zeros((2, 3)), np.zeros((2, 1)), r"^target: mse needs shape \(2, 3\) like the model output, got \(2, 1\)$"),
+    ("mse", np.zeros((2, 1)), np.array([[np.nan], [0.0]]), r"^target: contains NaN or Inf$"),
+    ("bce", np.full((2, 1), 0.5), np.array([[2.0], [0.0]]), r"^target: bce needs targets in \[0, 1\], got range \[0\.0, 2\.0\]$"),
+    ("bce", np.full((2, 1), 1.5), np.array([[1.0], [0.0]]),
+     r"^pred: bce needs probabilities in \[0, 1\]; end the model with a sigmoid$"),
+], ids=["label_shape", "temporal_range_is_the_vocabulary", "float_labels", "negative_label", "shape", "nan", "bce_target",
+        "bce_pred"])
 def test_check_target_label_messages(loss, pred, target, message):
     with pytest.raises(ValueError, match=message):
         check_target(loss, pred, target)
