@@ -168,13 +168,20 @@ def test_one_loss_name_check_for_specs_layers_and_targets():
     ("bce", np.full((2, 1), 0.5), np.array([[2.0], [0.0]]), r"^target: bce needs targets in \[0, 1\], got range \[0\.0, 2\.0\]$"),
     ("bce", np.full((2, 1), 1.5), np.array([[1.0], [0.0]]),
      r"^pred: bce needs probabilities in \[0, 1\]; end the model with a sigmoid$"),
+    ("bce", np.array([[-0.5], [0.5]]), np.array([[1.0], [0.0]]),
+     r"^pred: bce needs probabilities in \[0, 1\]; end the model with a sigmoid$"),
 ], ids=["label_shape", "temporal_range_is_the_vocabulary", "float_labels", "negative_label", "shape", "nan", "bce_target",
-        "bce_pred"])
-def test_check_target_label_messages(loss, pred, target, message):
+        "bce_pred_above_1", "bce_pred_below_0"])
+def test_check_target_messages(loss, pred, target, message):
     with pytest.raises(ValueError, match=message):
         check_target(loss, pred, target)
     if loss == "temporal_ce":
         check_target(loss, pred, np.full((2, 3), 4))  # 4 fits the vocabulary V = 5, not the length T = 3
+
+
+def test_check_target_accepts_the_edges():
+    check_target("bce", np.array([[0.0], [1.0]]), np.array([[0.0], [1.0]]))  # probabilities and targets 0 and 1
+    check_target("softmax_ce", np.zeros((2, 3)), np.array([0, 2]))  # labels 0 and C - 1
 
 
 def test_loss_backward_before_forward():
