@@ -182,6 +182,7 @@ def test_check_target_messages(loss, pred, target, message):
 def test_check_target_accepts_the_edges():
     check_target("bce", np.array([[0.0], [1.0]]), np.array([[0.0], [1.0]]))  # probabilities and targets 0 and 1
     check_target("softmax_ce", np.zeros((2, 3)), np.array([0, 2]))  # labels 0 and C - 1
+    check_target("softmax_ce", np.zeros((0, 3)), np.zeros(0, int))  # an empty batch has no range to check
 
 
 def test_loss_backward_before_forward():
