@@ -644,6 +644,13 @@ def test_sequence_spec_messages_name_the_layer_as_its_layers_do(layer, shape, me
         S.ModelSpec("seq", shape, (layer,))
 
 
+def test_temporal_affine_bias_inside_a_residual_branch_is_a_bias():
+    spec = S.ModelSpec("seq", (5, 3), (S.Residual((TemporalAffine(3),)),), init=S.Init("constant", value=0.5, bias=0.1))
+    state = N.init_state(spec)
+    np.testing.assert_array_equal(state["0.branch.0.bias"], np.full(3, 0.1))
+    np.testing.assert_array_equal(state["0.branch.0.weight"], np.full((3, 3), 0.5))
+
+
 def test_temporal_affine_bias_takes_torchs_bound_from_its_weight():
     spec = S.ModelSpec("seq", (5, 16), (TemporalAffine(200),))
     assert S.infer_shapes(spec) == [((5, 16), (5, 200))]
