@@ -16,6 +16,8 @@ from .spec_recurrent import (GRU, LSTM, RNN, SEQUENCE_LAYERS, Embedding, LastSte
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity", "softmax")
 LOSSES = ("mse", "half_sse", "bce", "softmax_ce", "nll", "temporal_ce")
+INIT_SCHEMES = ("uniform", "constant", "truncnormal", "xavier", "torch")
+DTYPES = ("float64", "float32")
 
 
 def check_loss_name(loss: str) -> str:
@@ -23,8 +25,6 @@ def check_loss_name(loss: str) -> str:
     if loss not in LOSSES:
         raise ValueError(f"loss: unknown {loss!r}; choose from {', '.join(LOSSES)}")
     return loss
-INIT_SCHEMES = ("uniform", "constant", "truncnormal", "xavier", "torch")
-DTYPES = ("float64", "float32")
 
 
 @dataclass(frozen=True)
