@@ -718,3 +718,12 @@ def test_exercise_norm_state_stream_is_pinned():
     spec = S.ModelSpec("n", (4,), (S.Linear(6), S.BatchNorm1d(), S.Linear(2)))
     out = N.init.exercise_norm_state(spec, N.init_state(spec))
     np.testing.assert_array_equal(out["1.weight"], np.random.default_rng([0, 20]).uniform(0.5, 1.5, 6))
+
+
+def test_adam_names_why_it_needs_contiguous_parameters():
+    p = np.ones((3, 4)).T  # a transposed view: no flat view of it updates p in place
+    # (no "$" in the pattern: under pytest, whose plugin entry point marks numpy_impl for assert
+    # rewriting, the message gets an explanation appended)
+    opt = N.optim.Adam({"w": p}, 0.1)
+    with pytest.raises(AssertionError, match=r"^Adam updates parameters in place through flat views"):
+        opt.step({"w": np.ones_like(p)})
