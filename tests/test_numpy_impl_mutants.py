@@ -727,3 +727,13 @@ def test_adam_names_why_it_needs_contiguous_parameters():
     opt = N.optim.Adam({"w": p}, 0.1)
     with pytest.raises(AssertionError, match=r"^Adam updates parameters in place through flat views"):
         opt.step({"w": np.ones_like(p)})
+
+
+def test_float32_adam_computes_in_float32(monkeypatch):
+    seen = []
+    update_block = N.optim.Adam._update_block
+    monkeypatch.setattr(N.optim.Adam, "_update_block",
+                        lambda self, *args: seen.append(args[-1].dtype) or update_block(self, *args))
+    p = np.ones(5, dtype=np.float32)
+    N.optim.Adam({"w": p}, 0.1).step({"w": np.full(5, 0.5, dtype=np.float32)})
+    assert seen == [np.float32] and p.dtype == np.float32

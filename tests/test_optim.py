@@ -20,6 +20,9 @@ ADAM_CASES = {
     "betas-eps": dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
     "weight-decay": dict(lr=0.01, weight_decay=0.05),
     "amsgrad": dict(lr=0.01, amsgrad=True),
+    # 1 - beta1 >= 0.5 takes lerp's other branch (with beta2 = 0.9 this run turns chaotic near step
+    # 180: differences of one rounding grow past 1e-12)
+    "low-beta1": dict(lr=0.01, betas=(0.3, 0.999)),
 }
 
 
@@ -75,6 +78,22 @@ def test_adam_in_blocks_matches_torch(kwargs, rng, monkeypatch):
     ours, theirs = _run(*_classes(optim.Adam, torch.optim.Adam, kwargs), rng)
     for k in ours:
         np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lerp_is_atens_bit_for_bit_where_its_products_are_exact(dtype, rng):
+    """Adam's moment update is ATen's lerp: start + w (end - start) below w = 0.5, else
+    end - (1 - w)(end - start). Where w or 1 - w is a power of two both are one rounding, like
+    torch's fused form, so every bit must agree; in between, within a rounding."""
+    start, end = rng.normal(size=(2, 1000)).astype(dtype)
+    for weight in (0.0, 0.25, 0.5, 0.75, 1.0, 0.1, 0.7):
+        ours = start.copy()
+        optim._lerp_into(ours, end - start, weight, end)
+        theirs = torch.lerp(torch.tensor(start), torch.tensor(end), weight).numpy()
+        if weight in (0.0, 0.25, 0.5, 0.75, 1.0):
+            np.testing.assert_array_equal(ours, theirs, err_msg=f"weight {weight}")
+        else:
+            np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps)
 
 
 @pytest.mark.parametrize("kwargs", ADAM_CASES.values(), ids=ADAM_CASES.keys())
