@@ -737,3 +737,11 @@ def test_float32_adam_computes_in_float32(monkeypatch):
     p = np.ones(5, dtype=np.float32)
     N.optim.Adam({"w": p}, 0.1).step({"w": np.full(5, 0.5, dtype=np.float32)})
     assert seen == [np.float32] and p.dtype == np.float32
+
+
+def test_dropout_p_defaults_to_torchs_and_lies_in_zero_to_one():
+    assert N.Dropout().p == 0.5
+    x = np.arange(6.0).reshape(2, 3)
+    assert np.array_equal(N.Dropout(0.0).forward(x), x)  # p = 0 keeps everything, as torch allows
+    with pytest.raises(ValueError, match=r"^dropout: p must lie in \[0, 1\), got 1.0$"):
+        N.Dropout(1.0)

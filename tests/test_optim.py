@@ -123,7 +123,7 @@ def test_both_builders_of_one_spec_match(spec, rng):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"kind": "rmsprop"}, "opt: unknown optimizer 'rmsprop'"),
+    ({"kind": "rmsprop"}, "opt: unknown optimizer 'rmsprop'; choose from sgd, adam, adamw$"),
     ({"lr": float("nan")}, "lr: must be > 0"),
     ({"lr": float("inf")}, "lr: must be a finite number"),
     ({"momentum": -0.5}, "momentum: must be a finite number >= 0"),
@@ -134,17 +134,27 @@ def test_both_builders_of_one_spec_match(spec, rng):
     ({"kind": "adam", "betas": (float("nan"), 0.999)}, r"betas: each must lie in \[0, 1\)"),
     ({"decay": float("nan")}, r"decay: must lie in \(0, 1\]"),
     ({"step_size": -1}, "step_size: must be a whole number >= 0"),
-    ({"nesterov": True}, "nesterov: needs momentum > 0 and dampening 0"),
+    ({"nesterov": True}, "nesterov: needs momentum > 0 and dampening 0$"),
     ({"momentum": 0.9, "dampening": 0.1, "nesterov": True}, "nesterov: needs momentum > 0 and dampening 0"),
-    ({"amsgrad": True}, "amsgrad: an Adam/AdamW option"),
+    ({"amsgrad": True}, "amsgrad: an Adam/AdamW option, not SGD's$"),
     ({"kind": "adam", "momentum": 0.9}, "momentum: an SGD option; adam has none"),
     ({"kind": "adamw", "nesterov": True}, "nesterov: an SGD option; adamw has none"),
 ], ids=["kind", "lr-nan", "lr-inf", "momentum-negative", "momentum-nan", "weight-decay-negative", "eps-nan",
         "beta-one", "beta-nan", "decay-nan", "step-size-negative", "nesterov-without-momentum",
         "nesterov-with-dampening", "amsgrad-for-sgd", "momentum-for-adam", "nesterov-for-adamw"])
 def test_bad_optim_spec_names_the_field(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match="^" + message):  # the message begins with the field
         OptimSpec(**kwargs)
+
+
+def test_adam_defaults_are_torchs():
+    opt = optim.Adam({"w": np.zeros(2)})
+    assert (opt.lr, opt.betas, opt.eps, opt.weight_decay, opt.amsgrad) == (1e-3, (0.9, 0.999), 1e-8, 0.0, False)
+
+
+def test_betas_of_zero_are_allowed_as_torch_allows_them():
+    assert OptimSpec("adam", 0.01, betas=(0.0, 0.0)).betas == (0.0, 0.0)
+    optim.Adam({"w": np.zeros(2)}, betas=(0.0, 0.0))
 
 
 def test_optim_spec_schedule_and_description():
@@ -171,6 +181,7 @@ def test_schedules_match_torch(kind):
         ts.step()
     if kind == "exponential":
         assert npo.lr == pytest.approx(0.5 * 0.9 ** 20, rel=1e-14)
+    assert ns.last_epoch == ts.last_epoch == 20  # torch's epoch counter
 
 
 @pytest.mark.parametrize("make,message", [
@@ -179,7 +190,9 @@ def test_schedules_match_torch(kind):
     (lambda p: optim.ExponentialLR(optim.SGD(p, 0.1), 1.5), r"decay: must lie in \(0, 1\]"),
     (lambda p: optim.StepLR(optim.SGD(p, 0.1), 2, 0.0), r"decay: must lie in \(0, 1\]"),
     (lambda p: optim.SGD(p, 0.1, nesterov=True), "nesterov"),
-], ids=["sgd-lr", "adam-lr", "exp-decay", "step-decay", "nesterov"])
+    (lambda p: optim.Adam(p, betas=(0.9, 1.0)), r"betas: each must lie in \[0, 1\), got \(0.9, 1.0\)$"),
+    (lambda p: optim.Adam(p, betas=(0.9, 1.5)), r"betas: each must lie in \[0, 1\), got \(0.9, 1.5\)$"),
+], ids=["sgd-lr", "adam-lr", "exp-decay", "step-decay", "nesterov", "adam-beta-one", "adam-beta-above-one"])
 def test_bad_settings_are_named(make, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match="^" + message):
         make({"w": np.zeros(2)})
