@@ -739,9 +739,83 @@ def test_float32_adam_computes_in_float32(monkeypatch):
     assert seen == [np.float32] and p.dtype == np.float32
 
 
+def _training(layer):
+    layer.training = True
+    return layer
+
+
 def test_dropout_p_defaults_to_torchs_and_lies_in_zero_to_one():
     assert N.Dropout().p == 0.5
     x = np.arange(6.0).reshape(2, 3)
-    assert np.array_equal(N.Dropout(0.0).forward(x), x)  # p = 0 keeps everything, as torch allows
+    assert np.array_equal(_training(N.Dropout(0.0)).forward(x), x)  # p = 0 keeps everything, as torch allows
     with pytest.raises(ValueError, match=r"^dropout: p must lie in \[0, 1\), got 1.0$"):
         N.Dropout(1.0)
+
+
+# --- convolution, pooling and dropout layers ----------------------------------------------
+
+def test_an_overlapping_pool_is_built_with_its_stride():
+    spec = S.ModelSpec("pool", (1, 7, 7), (S.MaxPool2d(3, stride=2), S.Flatten(), S.Linear(2)))
+    model = N.build(spec)
+    assert (model.layers[0].k, model.layers[0].stride) == (3, 2)
+    assert model.forward(np.ones((1, 1, 7, 7))).shape == (1, 2)
+    assert N.infer_shapes(spec)[0][1] == (1, 3, 3)
+    assert (N.MaxPool2d().k, N.MaxPool2d().stride) == (2, 2)  # the default window, stride = window
+
+
+def test_a_spec_without_a_numpy_layer_is_named():
+    from numpy_impl.conv import build_layer
+    with pytest.raises(TypeError, match=r"^no NumPy layer for spec 'conv'$"):
+        build_layer("conv", (1, 4, 4), np.float64)
+
+
+@pytest.mark.parametrize("shape,message", [
+    ((2, 4, 4), r"^maxpool2d: expected input \(N, C, H, W\), got shape \(2, 4, 4\)$"),
+    ((1, 1, 1, 5), r"^maxpool2d: input 1x5 is smaller than the 2x2 window$"),
+    ((1, 1, 5, 1), r"^maxpool2d: input 5x1 is smaller than the 2x2 window$"),
+])
+def test_maxpool_names_a_bad_input(shape, message):
+    with pytest.raises(ValueError, match=message):
+        N.MaxPool2d(2).forward(np.ones(shape))
+
+
+@pytest.mark.parametrize("k,dtype", [(2, np.int8), (11, np.int8), (12, np.int32)])
+def test_maxpool_winners_are_small_integers_that_hold_every_tap(k, dtype, rng):
+    """The winning tap i * k + j is kept in int8 while k * k < 128 taps fit, else in int32;
+    a 12x12 window has 144 taps, past int8."""
+    from numpy_impl import conv_functional as CF
+    x = rng.normal(size=(2, 3, k + 1, k))
+    y, (arg, *_) = CF.maxpool2d_forward(x, k, 1)
+    assert arg.dtype == dtype
+    windows = np.stack([x[:, :, i:i + k, :k].reshape(2, 3, -1) for i in range(2)], axis=2)  # (2, 3, 2, k*k)
+    np.testing.assert_array_equal(arg[..., 0], windows.argmax(axis=-1))
+    np.testing.assert_array_equal(y[..., 0], windows.max(axis=-1))
+
+
+def test_conv2d_backward_gives_the_input_gradient_unless_told_not_to(rng):
+    from numpy_impl import conv_functional as CF
+    x, w, b = rng.normal(size=(2, 3, 5, 5)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    y, cache = CF.conv2d_forward(x, w, b, 1, 1)
+    dy = rng.normal(size=y.shape)
+    dx, dw, _ = CF.conv2d_backward(dy, cache)
+    assert dx is not None and dx.shape == x.shape
+    assert CF.conv2d_backward(dy, cache, False)[0] is None
+
+
+def test_a_sequential_skips_its_first_convolutions_input_gradient_when_asked(rng):
+    model = N.build(S.ModelSpec("c", (1, 5, 5), (S.Conv2d(2, 3), S.Flatten(), S.Linear(2))))
+    model.forward(rng.normal(size=(2, 1, 5, 5)))
+    assert model.backward(np.ones((2, 2)), input_grad=False) is None
+    assert model.layers[0].grads["weight"].shape == (2, 1, 3, 3)
+
+
+def test_dropout_draws_its_own_mask_when_given_no_generator():
+    y = _training(N.Dropout(0.5)).forward(np.ones((50, 40)))
+    assert set(np.unique(y)) == {0.0, 2.0}
+
+
+def test_dropout_with_p_zero_draws_nothing_like_torch():
+    rng = np.random.default_rng(0)
+    x = np.ones((3, 4))
+    assert _training(N.Dropout(0.0, rng=rng)).forward(x) is x
+    assert rng.random() == np.random.default_rng(0).random()  # the generator was not touched
