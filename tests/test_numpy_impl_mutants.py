@@ -819,3 +819,60 @@ def test_dropout_with_p_zero_draws_nothing_like_torch():
     x = np.ones((3, 4))
     assert _training(N.Dropout(0.0, rng=rng)).forward(x) is x
     assert rng.random() == np.random.default_rng(0).random()  # the generator was not touched
+
+
+def test_conv2d_defaults_are_torchs_and_float32_stays_float32_without_bias():
+    conv = N.Conv2d(1, 2, 3)
+    assert (conv.stride, conv.padding, sorted(conv.params)) == (1, 0, ["bias", "weight"])
+    bare = N.Conv2d(1, 2, 3, dtype=np.float32, bias=False)
+    assert bare.forward(np.ones((1, 1, 4, 4), np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("shape,pad,k,message", [
+    ((1, 1, 2, 6), 0, 3, r"^conv2d: input 2x6 with padding 0 is smaller than the 3x3 kernel$"),
+    ((1, 1, 6, 2), 0, 3, r"^conv2d: input 6x2 with padding 0 is smaller than the 3x3 kernel$"),
+    ((1, 1, 1, 1), 1, 4, r"^conv2d: input 1x1 with padding 1 is smaller than the 4x4 kernel$"),
+])
+def test_conv2d_names_an_input_smaller_than_its_kernel(shape, pad, k, message):
+    with pytest.raises(ValueError, match=message):
+        N.Conv2d(1, 1, k, padding=pad).forward(np.ones(shape))
+
+
+def test_conv2d_forward_defaults_to_stride_one_without_padding(rng):
+    from numpy_impl import conv_functional as CF
+    y, _ = CF.conv2d_forward(rng.normal(size=(1, 2, 6, 5)), rng.normal(size=(3, 2, 3, 3)), np.zeros(3))
+    assert y.shape == (1, 3, 4, 3)
+
+
+def test_l2_penalty_is_half_l2_times_the_squared_weights_and_leaves_biases_alone():
+    state = {"0.weight": np.array([[1.0, 2.0]]), "0.bias": np.array([5.0]), "2.weight": np.array([3.0])}
+    value, grads = N.l2_penalty(state, 0.1)
+    assert value == pytest.approx(0.5 * 0.1 * (1 + 4 + 9), rel=1e-15)
+    assert sorted(grads) == ["0.weight", "2.weight"]
+    np.testing.assert_array_equal(grads["0.weight"], 0.1 * state["0.weight"])
+    assert N.l2_penalty(state, 0.0) == (0.0, {})
+
+
+def test_conv_output_size_exact_checks_the_fit_and_the_tiling():
+    assert S.conv_output_size(5, 5, 1, 0, exact=True) == 1  # the kernel just fits
+    assert S.conv_output_size(7, 3, 1, 0, exact=True) == 5
+    assert S.conv_output_size(7, 3, 2, 0, exact=True) == 3
+    with pytest.raises(ValueError, match=r"^conv: kernel 5 with padding 0 does not fit input 4$"):
+        S.conv_output_size(4, 5, 1, 0, exact=True)
+    with pytest.raises(ValueError, match=r"^conv: kernel 3 with padding 0 does not fit input 5$"):
+        S.conv_output_size(5, 3, 0, 0, exact=True)  # stride 0
+    with pytest.raises(ValueError, match=r"^conv: \(N - F \+ 2P\) / S = 3/2 is not an integer$"):
+        S.conv_output_size(6, 3, 2, 0, exact=True)
+    assert S.conv_output_size(6, 3, 2, 0) == 2  # without exact, rounded down as torch does
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 7])
+def test_same_padding_keeps_the_image_size(k):
+    spec = S.ModelSpec("same", (1, 9, 8), (S.Conv2d(2, k, padding="same"), S.Flatten(), S.Linear(1)))
+    assert S.conv_padding(spec.layers[0]) == (k - 1) // 2
+    assert N.infer_shapes(spec)[0][1] == (2, 9, 8)
+
+
+def test_layer_kind_is_the_layers_own_name():
+    assert [S.layer_kind(x) for x in (TemporalAffine(3), LastStep(), S.Conv2d(2, 3), S.Activation("tanh"))] == \
+        ["temporal_affine", "last_step", "conv2d", "tanh"]
