@@ -876,3 +876,40 @@ def test_same_padding_keeps_the_image_size(k):
 def test_layer_kind_is_the_layers_own_name():
     assert [S.layer_kind(x) for x in (TemporalAffine(3), LastStep(), S.Conv2d(2, 3), S.Activation("tanh"))] == \
         ["temporal_affine", "last_step", "conv2d", "tanh"]
+
+
+# --- activations and the total loss -----------------------------------------------------------
+
+def test_softmax_backward_runs_over_the_last_axis_of_a_sequence(rng):
+    x, dy = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
+    y, cache = F.activation_forward(x, "softmax")
+    dx = F.activation_backward(dy, cache)
+    for n in range(2):
+        for t in range(3):
+            s = y[n, t]
+            np.testing.assert_allclose(dx[n, t], (np.diag(s) - np.outer(s, s)) @ dy[n, t], rtol=1e-12, atol=1e-15)
+
+
+def test_leaky_relu_slope_defaults_to_torchs():
+    x = np.array([-2.0, 3.0])
+    np.testing.assert_array_equal(F.activation_forward(x, "leaky_relu")[0], [-0.02, 3.0])
+    np.testing.assert_array_equal(F.activation_funcs("leaky_relu")[0](x), [-0.02, 3.0])
+
+
+def test_an_unknown_activation_lists_every_choice():
+    with pytest.raises(ValueError, match=r"^activation: unknown 'swish'; choose from relu, sigmoid, tanh, softplus, "
+                                         r"identity, leaky_relu, elu, softmax$"):
+        F.activation_funcs("swish")
+
+
+def test_total_loss_adds_the_l2_penalty_and_keeps_float32_gradients_float32(rng):
+    from numpy_impl.losses import total_loss_and_grads
+    spec = S.ModelSpec("m", (3,), (S.Linear(4), S.Activation("tanh"), S.Linear(2)), loss="mse", dtype="float32")
+    model = N.build(spec)
+    model.load_state_dict(N.init_state(spec, seed=0))
+    x, target = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 2))  # float64 targets
+    plain, _ = total_loss_and_grads(model, "mse", 0.0, x, target)
+    value, grads = total_loss_and_grads(model, "mse", 0.5, x, target)
+    penalty, _ = N.l2_penalty(model.state_dict(), 0.5)
+    assert penalty > 0 and value == pytest.approx(plain + penalty, rel=1e-12)
+    assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
