@@ -913,3 +913,15 @@ def test_total_loss_adds_the_l2_penalty_and_keeps_float32_gradients_float32(rng)
     penalty, _ = N.l2_penalty(model.state_dict(), 0.5)
     assert penalty > 0 and value == pytest.approx(plain + penalty, rel=1e-12)
     assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
+
+
+def test_log_softmax_runs_over_the_last_axis_of_a_sequence(rng):
+    z = rng.normal(size=(2, 3, 4)) * 30
+    expected = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    np.testing.assert_allclose(F.log_softmax(z), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.exp(F.log_softmax(z)), F.softmax(z), rtol=1e-12, atol=1e-15)
+
+
+def test_linear_has_a_bias_by_default():
+    assert sorted(N.Linear(2, 3).params) == ["bias", "weight"]
+    assert sorted(N.Linear(2, 3, bias=False).params) == ["weight"]
