@@ -925,3 +925,21 @@ def test_log_softmax_runs_over_the_last_axis_of_a_sequence(rng):
 def test_linear_has_a_bias_by_default():
     assert sorted(N.Linear(2, 3).params) == ["bias", "weight"]
     assert sorted(N.Linear(2, 3, bias=False).params) == ["weight"]
+
+
+def test_a_layer_without_load_tensor_gets_a_copy_in_its_own_dtype():
+    class Adapted:  # a user's layer behind an adapter: parameters only, no load_tensor
+        kind = "adapted"
+
+        def __init__(self):
+            self.params = {"w": np.zeros(3, np.float32)}
+
+    model = N.Sequential([Adapted()])
+    given = np.array([1.0, 2.0, 3.0], np.float32)
+    model.load_state_dict({"0.w": given})
+    loaded = model.layers[0].params["w"]
+    assert loaded.dtype == np.float32 and loaded.tolist() == [1.0, 2.0, 3.0]
+    given[0] = 9.0
+    assert loaded[0] == 1.0  # a copy: the caller's array is not the layer's
+    model.load_state_dict({"0.w": np.array([4.0, 5.0, 6.0])})  # float64 in, the layer's float32 kept
+    assert model.layers[0].params["w"].dtype == np.float32
