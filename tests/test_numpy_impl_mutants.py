@@ -943,3 +943,20 @@ def test_a_layer_without_load_tensor_gets_a_copy_in_its_own_dtype():
     assert loaded[0] == 1.0  # a copy: the caller's array is not the layer's
     model.load_state_dict({"0.w": np.array([4.0, 5.0, 6.0])})  # float64 in, the layer's float32 kept
     assert model.layers[0].params["w"].dtype == np.float32
+
+
+def test_build_initialises_from_its_seed_zero_by_default():
+    spec = N.mlp("m", [3, 4, 2], "tanh")
+    for seed in (0, 3):
+        state = N.init_state(spec, seed)
+        built = N.build(spec, seed).state_dict()
+        assert all(np.array_equal(built[k], state[k]) for k in state), seed
+    default = N.build(spec).state_dict()
+    assert all(np.array_equal(default[k], v) for k, v in N.init_state(spec, 0).items())
+    assert not N.build(spec, None).state_dict()["0.weight"].any()  # None: zeros
+
+
+def test_fans_of_linear_and_conv_weights():
+    from numpy_impl.init import _fans
+    assert _fans((4, 3)) == (3, 4)
+    assert _fans((8, 3, 5, 5)) == (75, 200)  # fan_in = C * k * k, fan_out = O * k * k, as torch's
