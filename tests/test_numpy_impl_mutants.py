@@ -960,3 +960,9 @@ def test_fans_of_linear_and_conv_weights():
     from numpy_impl.init import _fans
     assert _fans((4, 3)) == (3, 4)
     assert _fans((8, 3, 5, 5)) == (75, 200)  # fan_in = C * k * k, fan_out = O * k * k, as torch's
+
+
+def test_init_weight_names_an_unknown_scheme(rng):
+    from numpy_impl.init import init_weight
+    with pytest.raises(ValueError, match=r"^init: unknown scheme 'bogus'$"):
+        init_weight(S.Init("bogus"), (2, 3), rng)
