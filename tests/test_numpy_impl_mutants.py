@@ -966,3 +966,17 @@ def test_init_weight_names_an_unknown_scheme(rng):
     from numpy_impl.init import init_weight
     with pytest.raises(ValueError, match=r"^init: unknown scheme 'bogus'$"):
         init_weight(S.Init("bogus"), (2, 3), rng)
+
+
+def test_torch_scheme_bias_spreads_over_plus_minus_one_over_root_fan_in(rng):
+    from numpy_impl.init import init_bias
+    b = init_bias(S.Init("torch"), (400,), (400, 16), rng)
+    assert np.abs(b).max() <= 0.25 and b.min() < -0.2 and b.max() > 0.2  # U(-1/sqrt(16), 1/sqrt(16))
+
+
+def test_buffer_dict_of_a_layer_without_buffers_is_empty():
+    class Adapted:  # a user's layer behind an adapter, without a buffers attribute
+        kind = "adapted"
+        params = {"w": np.zeros(2)}
+
+    assert N.Sequential([Adapted()]).buffer_dict() == {}
