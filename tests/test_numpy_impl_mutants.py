@@ -807,6 +807,16 @@ def test_a_sequential_skips_its_first_convolutions_input_gradient_when_asked(rng
     model.forward(rng.normal(size=(2, 1, 5, 5)))
     assert model.backward(np.ones((2, 2)), input_grad=False) is None
     assert model.layers[0].grads["weight"].shape == (2, 1, 3, 3)
+    model.forward(rng.normal(size=(2, 1, 5, 5)))
+    assert model.backward(np.ones((2, 2))).shape == (2, 1, 5, 5)  # asked once, not for good
+    model.backward(np.ones((2, 2)), input_grad=False)
+    conv = model.layers[0]  # the layer alone, afterwards, gives its input gradient again
+    assert conv.backward(np.ones(conv.forward(np.ones((1, 1, 5, 5))).shape)).shape == (1, 1, 5, 5)
+
+
+def test_backward_before_forward_is_named():
+    with pytest.raises(RuntimeError, match=r"^Sequential: backward called before forward$"):
+        N.Sequential([N.Linear(2, 3)]).backward(np.ones((1, 3)))
 
 
 def test_dropout_draws_its_own_mask_when_given_no_generator():
@@ -979,4 +989,5 @@ def test_buffer_dict_of_a_layer_without_buffers_is_empty():
         kind = "adapted"
         params = {"w": np.zeros(2)}
 
-    assert N.Sequential([Adapted()]).buffer_dict() == {}
+    model = N.Sequential([Adapted()])
+    assert model.buffer_dict() == {} and list(model.state_dict()) == ["0.w"]
