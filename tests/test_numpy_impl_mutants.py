@@ -991,3 +991,20 @@ def test_buffer_dict_of_a_layer_without_buffers_is_empty():
 
     model = N.Sequential([Adapted()])
     assert model.buffer_dict() == {} and list(model.state_dict()) == ["0.w"]
+
+
+@pytest.mark.parametrize("layers,where", [
+    ((S.Linear(3), S.Activation("swish")), "layer 1"),
+    ((S.Linear(3), S.Residual((S.Linear(3), S.Activation("swish")))), "layer 1 branch layer 1"),
+])
+def test_an_unknown_activation_in_a_spec_is_named_where_it_is(layers, where):
+    with pytest.raises(ValueError, match=rf"^{where}: unknown activation 'swish'; choose from relu, sigmoid, tanh, "
+                                         r"leaky_relu, elu, softplus, identity, softmax$"):
+        S.ModelSpec("m", (3,), layers)
+
+
+def test_init_state_seed_defaults_to_zero_and_a_fresh_sequential_has_no_records():
+    spec = N.mlp("m", [3, 4, 2], "tanh")
+    assert all(np.array_equal(v, N.init_state(spec, 0)[k]) for k, v in N.init_state(spec).items())
+    model = N.build(spec)
+    assert model.outputs == [] and model.grad_inputs == []
