@@ -1008,3 +1008,13 @@ def test_init_state_seed_defaults_to_zero_and_a_fresh_sequential_has_no_records(
     assert all(np.array_equal(v, N.init_state(spec, 0)[k]) for k, v in N.init_state(spec).items())
     model = N.build(spec)
     assert model.outputs == [] and model.grad_inputs == []
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"l2": -1.0}, r"l2: must be >= 0, got -1.0"),
+    ({"init": S.Init("bogus")}, r"init: unknown 'bogus'; choose from uniform, constant, truncnormal, xavier, torch"),
+    ({"dtype": "float16"}, r"dtype: unknown 'float16'; choose from float64, float32"),
+])
+def test_model_spec_fields_are_named_in_whole(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        S.ModelSpec("m", (3,), (S.Linear(2),), **kwargs)
