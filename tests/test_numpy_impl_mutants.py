@@ -1022,6 +1022,7 @@ def test_model_spec_fields_are_named_in_whole(kwargs, message):
 
 def test_conv_spec_shapes_each_side_on_its_own():
     assert N.infer_shapes(S.ModelSpec("m", (1, 5, 9), (S.Conv2d(2, 5),)))[0][1] == (2, 1, 5)  # H out 1 fits
+    assert N.infer_shapes(S.ModelSpec("m", (1, 9, 5), (S.Conv2d(2, 5),)))[0][1] == (2, 5, 1)  # W out 1 fits
     with pytest.raises(ValueError, match=r"^layer 0 \(conv2d\): input \(3, 9\) too small for kernel 5$"):
         S.ModelSpec("m", (1, 3, 9), (S.Conv2d(2, 5),))
     with pytest.raises(ValueError, match=r"^layer 0 \(maxpool2d\): needs \(C, H, W\) input, got shape \(4,\)$"):
