@@ -1027,3 +1027,13 @@ def test_conv_spec_shapes_each_side_on_its_own():
         S.ModelSpec("m", (1, 3, 9), (S.Conv2d(2, 5),))
     with pytest.raises(ValueError, match=r"^layer 0 \(maxpool2d\): needs \(C, H, W\) input, got shape \(4,\)$"):
         S.ModelSpec("m", (4,), (S.MaxPool2d(2),))
+
+
+def test_a_residual_whose_branch_cannot_be_matched_is_named_by_its_index():
+    with pytest.raises(ValueError, match=r"^layer 1 \(residual\): its branch maps \(2, 6, 6\) to \(2, 5, 5\), which no "
+                                         r"Linear or strided 1x1 convolution on the skip path can match$"):
+        S.ModelSpec("m", (1, 6, 6), (S.Conv2d(2, 1), S.Residual((S.Conv2d(2, 2),))))
+
+
+def test_layers_start_in_eval_mode_with_a_boolean_flag():
+    assert all(layer.training is False for layer in (N.Linear(2, 3), N.Dropout(0.5), N.BatchNorm1d(3)))
