@@ -720,6 +720,8 @@ def test_exercise_norm_state_stream_is_pinned():
     np.testing.assert_array_equal(out["1.weight"], np.random.default_rng([0, 20]).uniform(0.5, 1.5, 6))
 
 
+# --- Adam's message and float32 arithmetic; Dropout's p ------------------------------------
+
 def test_adam_names_why_it_needs_contiguous_parameters():
     p = np.ones((3, 4)).T  # a transposed view: no flat view of it updates p in place
     # (no "$" in the pattern: under pytest, whose plugin entry point marks numpy_impl for assert
@@ -888,7 +890,7 @@ def test_layer_kind_is_the_layers_own_name():
         ["temporal_affine", "last_step", "conv2d", "tanh"]
 
 
-# --- activations and the total loss -----------------------------------------------------------
+# --- activations and the total loss --------------------------------------------------------
 
 def test_softmax_backward_runs_over_the_last_axis_of_a_sequence(rng):
     x, dy = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
@@ -936,6 +938,8 @@ def test_linear_has_a_bias_by_default():
     assert sorted(N.Linear(2, 3).params) == ["bias", "weight"]
     assert sorted(N.Linear(2, 3, bias=False).params) == ["weight"]
 
+
+# --- Sequential, build, initialisation and the spec's checks --------------------------------
 
 def test_a_layer_without_load_tensor_gets_a_copy_in_its_own_dtype():
     class Adapted:  # a user's layer behind an adapter: parameters only, no load_tensor

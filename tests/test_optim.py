@@ -83,8 +83,9 @@ def test_adam_in_blocks_matches_torch(kwargs, rng, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_lerp_is_atens_bit_for_bit_where_its_products_are_exact(dtype, rng):
     """Adam's moment update is ATen's lerp: start + w (end - start) below w = 0.5, else
-    end - (1 - w)(end - start). Where w or 1 - w is a power of two both are one rounding, like
-    torch's fused form, so every bit must agree; in between, within a rounding."""
+    end - (1 - w)(end - start). Where w or 1 - w is a power of two its product is exact and each
+    side rounds once, so every bit must agree; elsewhere (torch may fuse the multiply and the
+    add) within a rounding."""
     start, end = rng.normal(size=(2, 1000)).astype(dtype)
     for weight in (0.0, 0.25, 0.5, 0.75, 1.0, 0.1, 0.7):
         ours = start.copy()
