@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 import numpy_impl as N
+from numpy_impl import conv_functional as CF
 from numpy_impl import functional as F
 from numpy_impl import norm_functional as NF
 from numpy_impl import recurrent_functional as RF
 from numpy_impl import spec as S
-from numpy_impl.init import truncated_normal
-from numpy_impl.losses import check_target
+from numpy_impl.init import _fans, init_bias, init_weight, truncated_normal
+from numpy_impl.losses import check_target, total_loss_and_grads
 from numpy_impl.optim import SGD, StepLR
 from numpy_impl.optim_spec import OptimSpec
 from numpy_impl.spec_recurrent import LSTM, RNN, Embedding, LastStep, TemporalAffine
@@ -785,7 +786,6 @@ def test_maxpool_names_a_bad_input(shape, message):
 def test_maxpool_winners_are_small_integers_that_hold_every_tap(k, dtype, rng):
     """The winning tap i * k + j is kept in int8 while k * k < 128 taps fit, else in int32;
     a 12x12 window has 144 taps, past int8."""
-    from numpy_impl import conv_functional as CF
     x = rng.normal(size=(2, 3, k + 1, k))
     y, (arg, *_) = CF.maxpool2d_forward(x, k, 1)
     assert arg.dtype == dtype
@@ -795,7 +795,6 @@ def test_maxpool_winners_are_small_integers_that_hold_every_tap(k, dtype, rng):
 
 
 def test_conv2d_backward_gives_the_input_gradient_unless_told_not_to(rng):
-    from numpy_impl import conv_functional as CF
     x, w, b = rng.normal(size=(2, 3, 5, 5)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
     y, cache = CF.conv2d_forward(x, w, b, 1, 1)
     dy = rng.normal(size=y.shape)
@@ -851,7 +850,6 @@ def test_conv2d_names_an_input_smaller_than_its_kernel(shape, pad, k, message):
 
 
 def test_conv2d_forward_defaults_to_stride_one_without_padding(rng):
-    from numpy_impl import conv_functional as CF
     y, _ = CF.conv2d_forward(rng.normal(size=(1, 2, 6, 5)), rng.normal(size=(3, 2, 3, 3)), np.zeros(3))
     assert y.shape == (1, 3, 4, 3)
 
@@ -915,7 +913,6 @@ def test_an_unknown_activation_lists_every_choice():
 
 
 def test_total_loss_adds_the_l2_penalty_and_keeps_float32_gradients_float32(rng):
-    from numpy_impl.losses import total_loss_and_grads
     spec = S.ModelSpec("m", (3,), (S.Linear(4), S.Activation("tanh"), S.Linear(2)), loss="mse", dtype="float32")
     model = N.build(spec)
     model.load_state_dict(N.init_state(spec, seed=0))
@@ -941,14 +938,16 @@ def test_linear_has_a_bias_by_default():
 
 # --- Sequential, build, initialisation and the spec's checks --------------------------------
 
+class _Adapted:
+    """A user's layer behind an adapter: parameters only, no load_tensor and no buffers."""
+    kind = "adapted"
+
+    def __init__(self):
+        self.params = {"w": np.zeros(3, np.float32)}
+
+
 def test_a_layer_without_load_tensor_gets_a_copy_in_its_own_dtype():
-    class Adapted:  # a user's layer behind an adapter: parameters only, no load_tensor
-        kind = "adapted"
-
-        def __init__(self):
-            self.params = {"w": np.zeros(3, np.float32)}
-
-    model = N.Sequential([Adapted()])
+    model = N.Sequential([_Adapted()])
     given = np.array([1.0, 2.0, 3.0], np.float32)
     model.load_state_dict({"0.w": given})
     loaded = model.layers[0].params["w"]
@@ -971,29 +970,22 @@ def test_build_initialises_from_its_seed_zero_by_default():
 
 
 def test_fans_of_linear_and_conv_weights():
-    from numpy_impl.init import _fans
     assert _fans((4, 3)) == (3, 4)
     assert _fans((8, 3, 5, 5)) == (75, 200)  # fan_in = C * k * k, fan_out = O * k * k, as torch's
 
 
 def test_init_weight_names_an_unknown_scheme(rng):
-    from numpy_impl.init import init_weight
     with pytest.raises(ValueError, match=r"^init: unknown scheme 'bogus'$"):
         init_weight(S.Init("bogus"), (2, 3), rng)
 
 
 def test_torch_scheme_bias_spreads_over_plus_minus_one_over_root_fan_in(rng):
-    from numpy_impl.init import init_bias
     b = init_bias(S.Init("torch"), (400,), (400, 16), rng)
     assert np.abs(b).max() <= 0.25 and b.min() < -0.2 and b.max() > 0.2  # U(-1/sqrt(16), 1/sqrt(16))
 
 
 def test_buffer_dict_of_a_layer_without_buffers_is_empty():
-    class Adapted:  # a user's layer behind an adapter, without a buffers attribute
-        kind = "adapted"
-        params = {"w": np.zeros(2)}
-
-    model = N.Sequential([Adapted()])
+    model = N.Sequential([_Adapted()])
     assert model.buffer_dict() == {} and list(model.state_dict()) == ["0.w"]
 
 
